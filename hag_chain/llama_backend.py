@@ -1,0 +1,275 @@
+"""In-process llama.cpp backend: one loaded model per (model, adapter) per process, shared behind a lock.
+
+llama.cpp contexts are not thread-safe, so every use of a :class:`LoadedModel` happens inside
+``with model.lock:``. Loading happens on first use, never when a chat model is constructed.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import threading
+import warnings
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from hag_chain.errors import AdapterMismatchError, ContextLengthError, ModelLoadError
+from hag_chain.metadata import HAGKeys, read_gguf_metadata
+
+__all__ = ["LoadedModel", "ModelKey", "load_model"]
+
+_GGUF_MAGIC = b"GGUF"
+# Used when a GGUF carries no chat template.
+_CHATML_TEMPLATE = (
+    "{% for m in messages %}{{ '<|im_start|>' + m['role'] + '\\n' + m['content'] + '<|im_end|>\\n' }}{% endfor %}"
+    "{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}"
+)
+
+
+@dataclass(frozen=True)
+class ModelKey:
+    """What identifies a loaded model: two chat models with equal keys share one llama.cpp context."""
+
+    model_path: str
+    adapter_path: str | None = None
+    n_ctx: int = 4096
+    n_threads: int | None = None
+
+
+@dataclass
+class LoadedModel:
+    """A llama.cpp model, its optional LoRA adapter and the lock that serialises their use."""
+
+    key: ModelKey
+    llm: Any  # llama_cpp.Llama; typed loosely so that importing this module stays cheap
+    metadata: dict[str, str]
+    adapter_metadata: dict[str, str] = field(default_factory=dict)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    _adapter: Any = None
+    _adapter_on: bool = False
+    _formatter: Any = None
+
+    @property
+    def has_adapter(self) -> bool:
+        """Whether a LoRA adapter was loaded with this model."""
+        return self._adapter is not None
+
+    @property
+    def n_ctx(self) -> int:
+        """The context window in tokens."""
+        return int(self.llm.n_ctx())
+
+    def use_adapter(self, on: bool) -> None:
+        """Switch the LoRA adapter on or off. Switching drops the KV cache: it was computed under the other state."""
+        if not self.has_adapter or on == self._adapter_on:
+            return
+        import llama_cpp
+
+        if on:
+            adapters = (llama_cpp.llama_adapter_lora_p_ctypes * 1)(self._adapter)
+            scales = (ctypes.c_float * 1)(1.0)
+            status = llama_cpp.llama_set_adapters_lora(self.llm.ctx, adapters, 1, scales)
+        else:
+            status = llama_cpp.llama_set_adapters_lora(self.llm.ctx, None, 0, None)
+        if status != 0:
+            raise ModelLoadError(f"llama.cpp could not switch the LoRA adapter {'on' if on else 'off'}.")
+        self._adapter_on = on
+        self.llm.reset()  # never reuse KV entries computed under another adapter state
+
+    def prompt_tokens(self, messages: list[dict[str, str]]) -> list[int]:
+        """Render ``messages`` with the model's chat template (ending where the assistant's reply begins)."""
+        if self._formatter is None:
+            from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+
+            template = self.metadata.get("tokenizer.chat_template", _CHATML_TEMPLATE)
+            bos, eos = self.llm.token_bos(), self.llm.token_eos()
+            self._formatter = Jinja2ChatFormatter(
+                template,
+                eos_token=self.token_text(eos) if eos >= 0 else "",
+                bos_token=self.token_text(bos) if bos >= 0 else "",
+            )
+        text = self._formatter(messages=messages).prompt
+        bos_text = self._formatter.bos_token
+        return self.tokenize(text, add_bos=not (bos_text and text.startswith(bos_text)))
+
+    def tokenize(self, text: str, *, special: bool = True, add_bos: bool = False) -> list[int]:
+        """Token ids of ``text``; special tokens such as ``<|im_start|>`` are parsed when ``special``."""
+        return list(self.llm.tokenize(text.encode("utf-8"), add_bos=add_bos, special=special))
+
+    def token_text(self, token: int) -> str:
+        """The text of one token, special tokens included."""
+        return self.llm.detokenize([token], special=True).decode("utf-8", errors="replace")
+
+    def check_fits(self, n_prompt: int, what: str) -> None:
+        """Raise :class:`ContextLengthError` unless a prompt of ``n_prompt`` tokens leaves room to generate."""
+        if n_prompt >= self.n_ctx - 1:
+            msg = (
+                f"The {what} has {n_prompt} tokens but the model's context holds {self.n_ctx}. "
+                "Shorten the conversation, or pass a larger `n_ctx=` to ChatHAG (the model was trained "
+                f"for {self.metadata.get(self._arch_key('context_length'), 'an unknown number of')} tokens)."
+            )
+            raise ContextLengthError(msg)
+
+    def logits_after(self, tokens: Sequence[int]) -> np.ndarray:
+        """Evaluate ``tokens`` and return the next-token logits, reusing the longest cached prefix.
+
+        llama-cpp-python's ``generate`` reuses the cache too but decodes forced text one token at a time; the
+        planner needs forced text (keys, punctuation) evaluated in one batch, hence this small routine.
+        """
+        import llama_cpp
+
+        llm = self.llm
+        cached = llm._input_ids
+        n = 0
+        for a, b in zip(cached, tokens):
+            if a != b:
+                break
+            n += 1
+        if n == len(tokens):  # the logits of the last token are not kept: evaluate it again
+            n -= 1
+        if not llm._ctx.kv_cache_seq_rm(-1, n, -1):
+            n = 0
+            llm.reset()
+        llm.n_tokens = n
+        llm.eval(list(tokens[n:]))
+        ptr = llama_cpp.llama_get_logits_ith(llm.ctx, -1)
+        return np.ctypeslib.as_array(ptr, shape=(llm.n_vocab(),)).copy()
+
+    def complete(
+        self,
+        prompt_tokens: list[int],
+        *,
+        sampling: dict[str, Any],
+        max_tokens: int | None,
+        stop: list[str],
+        grammar: Any = None,
+        seed: int | None = None,
+    ) -> Iterator[dict[str, Any]]:
+        """Stream a completion of ``prompt_tokens`` with llama-cpp-python's sampler chain."""
+        self.check_fits(len(prompt_tokens), "prompt")
+        room = self.n_ctx - len(prompt_tokens)
+        max_tokens = room if max_tokens is None else min(max_tokens, room)
+        return self.llm.create_completion(
+            prompt=prompt_tokens,
+            max_tokens=max_tokens,
+            stop=stop,
+            grammar=grammar,
+            seed=seed,
+            stream=True,
+            **sampling,
+        )
+
+    def _arch_key(self, suffix: str) -> str:
+        return f"{self.metadata.get('general.architecture', 'llama')}.{suffix}"
+
+
+_REGISTRY: dict[ModelKey, LoadedModel] = {}
+_REGISTRY_LOCK = threading.Lock()
+
+
+def load_model(key: ModelKey) -> LoadedModel:
+    """Return the process-wide :class:`LoadedModel` for ``key``, loading it on first use."""
+    with _REGISTRY_LOCK:
+        model = _REGISTRY.get(key)
+        if model is None:
+            model = _load(key)
+            _REGISTRY[key] = model
+        return model
+
+
+def _check_gguf_file(path: str, what: str, hint: str) -> None:
+    if not os.path.isfile(path):
+        raise ModelLoadError(f"The {what} file {path!r} does not exist. {hint}")
+    with open(path, "rb") as f:
+        magic = f.read(4)
+    if magic != _GGUF_MAGIC:
+        msg = (
+            f"The {what} file {path!r} is not a GGUF file (it starts with {magic!r}, not b'GGUF'). "
+            "Convert Hugging Face weights with `hag-gguf convert` (or llama.cpp's convert_hf_to_gguf.py)."
+        )
+        raise ModelLoadError(msg)
+
+
+def _load(key: ModelKey) -> LoadedModel:
+    import llama_cpp
+
+    _check_gguf_file(
+        key.model_path, "model", "Pass `model_path=` a GGUF file, or omit it to use the default SmolLM2 model."
+    )
+    n_threads = key.n_threads or os.cpu_count() or 1
+    kwargs: dict[str, Any] = {
+        "n_ctx": key.n_ctx,
+        "n_threads": n_threads,
+        "n_threads_batch": n_threads,
+        "flash_attn": True,
+        "verbose": False,
+    }
+    try:
+        llm = llama_cpp.Llama(model_path=key.model_path, **kwargs)
+    except (ValueError, RuntimeError) as e:
+        msg = (
+            f"llama.cpp could not load {key.model_path!r} ({e}). The file may be truncated, or use an "
+            "architecture or quantisation this llama.cpp build does not support; re-download or re-convert it."
+        )
+        raise ModelLoadError(msg) from e
+    model = LoadedModel(key=key, llm=llm, metadata=dict(llm.metadata))
+    if key.adapter_path is not None:
+        _attach_adapter(model, key.adapter_path)
+    return model
+
+
+def _attach_adapter(model: LoadedModel, path: str) -> None:
+    import llama_cpp
+
+    _check_gguf_file(path, "adapter", "Pass `adapter_path=` a GGUF LoRA adapter (see `hag-gguf adapter`).")
+    adapter = llama_cpp.llama_adapter_lora_init(model.llm.model, path.encode("utf-8"))
+    if not adapter:
+        raise _explain_adapter_failure(model, path)
+    model._adapter = adapter
+    model.adapter_metadata = _adapter_metadata(adapter)
+    model.use_adapter(True)
+    expected = model.adapter_metadata.get(HAGKeys.BASE_MODEL)
+    actual = model.metadata.get("general.name")
+    if expected and actual and expected != actual:
+        warnings.warn(
+            f"The adapter {Path(path).name} was trained on base model {expected!r} but is applied to "
+            f"{actual!r}. Shapes match, so llama.cpp accepted it; check that this is the same base.",
+            stacklevel=4,
+        )
+
+
+def _explain_adapter_failure(model: LoadedModel, path: str) -> ModelLoadError:
+    info = read_gguf_metadata(path)
+    kind = info.get("general.type")
+    if kind is not None and kind != "adapter":
+        return ModelLoadError(
+            f"{path!r} is a GGUF {kind}, not a LoRA adapter. Pass it as `model_path=`, or pass an adapter "
+            "written by `hag-gguf adapter` as `adapter_path=`."
+        )
+    base_arch = model.metadata.get("general.architecture")
+    arch = info.get("general.architecture")
+    base = info.get(HAGKeys.BASE_MODEL, "an unrecorded base model")
+    return AdapterMismatchError(
+        f"llama.cpp rejected the adapter {path!r} for model {model.key.model_path!r}: the adapter "
+        f"(architecture {arch!r}, trained on {base}) does not fit this {base_arch!r} model's tensors. "
+        "Use the base model the adapter was trained on."
+    )
+
+
+def _adapter_metadata(adapter: Any) -> dict[str, str]:
+    import llama_cpp
+
+    buf = ctypes.create_string_buffer(1 << 16)
+    out: dict[str, str] = {}
+    for i in range(llama_cpp.llama_adapter_meta_count(adapter)):
+        if llama_cpp.llama_adapter_meta_key_by_index(adapter, i, buf, len(buf)) < 0:
+            continue
+        name = buf.value.decode("utf-8", errors="replace")
+        if llama_cpp.llama_adapter_meta_val_str_by_index(adapter, i, buf, len(buf)) < 0:
+            continue
+        out[name] = buf.value.decode("utf-8", errors="replace")
+    return out

@@ -1,0 +1,72 @@
+"""Phase 1: let the model pick a configuration on the grid of a :class:`SearchSpace`.
+
+The model writes the configuration line knob by knob. Keys and punctuation are forced, so they are evaluated in
+one batch; only where the allowed values diverge does the model decide, by the highest logit among the tokens
+that keep the line on the grid. This is llama.cpp grammar-constrained greedy decoding, except that forced tokens
+cost a batch slot instead of a decode step each (see ``bench/runtime.py`` for what that saves).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from hag_chain.llama_backend import LoadedModel
+from hag_chain.space import SearchSpace
+
+__all__ = ["PlannerResult", "plan"]
+
+
+@dataclass(frozen=True)
+class PlannerResult:
+    """What the model chose in phase 1 and what it cost."""
+
+    values: dict[str, float]
+    line: str
+    prompt_tokens: int
+    output_tokens: int
+    milliseconds: float
+
+
+def plan(model: LoadedModel, prompt_tokens: list[int], space: SearchSpace) -> PlannerResult:
+    """Ask ``model`` for a configuration; ``prompt_tokens`` ends where the assistant's reply begins.
+
+    The caller holds ``model.lock``.
+    """
+    start = time.perf_counter()
+    model.check_fits(len(prompt_tokens) + 64, "planner prompt")
+    text = ""
+    values: dict[str, float] = {}
+    knobs = list(space.values.items())
+    for i, (name, options) in enumerate(knobs):
+        prefix = text + ("{" if i == 0 else "") + json.dumps(name) + ":"
+        end = "}" if i == len(knobs) - 1 else ","
+        candidates = [prefix + space.value_text(name, v) + end for v in options]
+        sequences = [prompt_tokens + model.tokenize(c, special=False) for c in candidates]
+        best = _choose(model, sequences)
+        values[name] = options[best]
+        text = candidates[best]
+    return PlannerResult(
+        values=values,
+        line=text,
+        prompt_tokens=len(prompt_tokens),
+        output_tokens=len(model.tokenize(text, special=False)),
+        milliseconds=(time.perf_counter() - start) * 1000.0,
+    )
+
+
+def _choose(model: LoadedModel, sequences: Sequence[list[int]]) -> int:
+    """Index of the sequence the model prefers, deciding greedily at each token where the sequences diverge."""
+    alive = list(range(len(sequences)))
+    pos = 0
+    while len(alive) > 1:
+        while all(pos < len(sequences[i]) for i in alive) and len({sequences[i][pos] for i in alive}) == 1:
+            pos += 1
+        logits = model.logits_after(sequences[alive[0]][:pos])
+        options = sorted({sequences[i][pos] for i in alive if pos < len(sequences[i])})
+        best = max(options, key=lambda t: logits[t])
+        alive = [i for i in alive if pos < len(sequences[i]) and sequences[i][pos] == best]
+        pos += 1
+    return alive[0]

@@ -1,0 +1,166 @@
+"""The discrete grid of decoding configurations a HAG model may choose from.
+
+The same :class:`SearchSpace` drives the runtime planner (which may only emit values on the grid), the grammar
+handed to llama.cpp or an OpenAI-compatible server, and the training search that labels data.
+
+Example:
+    >>> from hag_chain import SearchSpace
+    >>> space = SearchSpace(values={"temperature": (0.0, 0.7), "top_k": (10, 40)})
+    >>> space.size
+    4
+    >>> space.parse('{"temperature":0.7,"top_k":40}').temperature
+    0.7
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+from collections.abc import Iterator
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, field_validator
+
+from hag_chain.config import KNOBS, DecodingConfig, _load_json_object, normalize_knob_name
+from hag_chain.errors import InvalidConfigError
+
+__all__ = ["DEFAULT_SEARCH_SPACE", "SearchSpace"]
+
+
+class SearchSpace(BaseModel):
+    """Allowed values for each knob a HAG model chooses; knobs not listed keep their defaults.
+
+    Attributes:
+        values: Knob name to the tuple of allowed values, in the order the model writes the knobs.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    values: dict[str, tuple[float, ...]]
+
+    @field_validator("values", mode="before")
+    @classmethod
+    def _check_values(cls, values: dict[str, Any]) -> dict[str, tuple[float, ...]]:
+        if not values:
+            raise ValueError("a search space needs at least one knob with allowed values")
+        checked: dict[str, tuple[float, ...]] = {}
+        for raw_name, options in values.items():
+            name = normalize_knob_name(raw_name)
+            if name not in KNOBS:
+                raise ValueError(f"unknown knob `{raw_name}`; known knobs: {', '.join(KNOBS)}")
+            options = tuple(options)
+            if not options:
+                raise ValueError(f"knob `{name}` has no allowed values")
+            if len(set(options)) != len(options):
+                raise ValueError(f"knob `{name}` lists a value twice: {options}")
+            kind = KNOBS[name].kind
+            typed = tuple(kind(v) for v in options)
+            if any(kind(t) != v for t, v in zip(typed, options)):
+                raise ValueError(f"knob `{name}` takes {kind.__name__} values, got {options}")
+            for v in typed:  # let DecodingConfig's own bounds reject impossible values early
+                DecodingConfig.from_values({name: v})
+            checked[name] = typed
+        return checked
+
+    @property
+    def knobs(self) -> tuple[str, ...]:
+        """The knobs the model chooses, in the order it writes them."""
+        return tuple(self.values)
+
+    @property
+    def size(self) -> int:
+        """Number of distinct configurations on the grid."""
+        n = 1
+        for options in self.values.values():
+            n *= len(options)
+        return n
+
+    def __iter__(self) -> Iterator[DecodingConfig]:  # type: ignore[override]
+        """Every configuration on the grid, in lexicographic order of the knobs' listed values."""
+        for combo in itertools.product(*self.values.values()):
+            yield DecodingConfig(**dict(zip(self.knobs, combo)))
+
+    def value_text(self, knob: str, value: float) -> str:
+        """How a value is written in a configuration line (JSON number text)."""
+        return json.dumps(KNOBS[knob].kind(value))
+
+    def format(self, config: DecodingConfig) -> str:
+        """Write the space's knobs of ``config`` as the compact JSON line a HAG model emits."""
+        self.validate_config(config)
+        return config.to_line(self.knobs)
+
+    def parse(self, line: str) -> DecodingConfig:
+        """Parse and validate a configuration line a model emitted.
+
+        Raises:
+            InvalidConfigError: The line is not a JSON object, misses a knob, sets a knob outside the space,
+                or uses a value not on the grid. The message names the field and the allowed values.
+        """
+        values = {normalize_knob_name(k): v for k, v in _load_json_object(line).items()}
+        for name in values:
+            if name not in self.values:
+                msg = f"Knob `{name}` is not part of this search space; allowed knobs: {', '.join(self.knobs)}."
+                raise InvalidConfigError(msg, field=name, text=line)
+        for name in self.knobs:
+            if name not in values:
+                msg = f"Configuration {line!r} misses `{name}`; allowed values: {self._allowed(name)}."
+                raise InvalidConfigError(msg, field=name, text=line)
+        config = DecodingConfig.from_values(values)
+        self.validate_config(config, text=line)
+        return config
+
+    def validate_config(self, config: DecodingConfig, *, text: str | None = None) -> None:
+        """Raise :class:`InvalidConfigError` if a knob of the space has a value off the grid."""
+        for name, options in self.values.items():
+            value = getattr(config, name)
+            if value not in options:
+                msg = f"`{name}`={value!r} is not in the search space; allowed values: {self._allowed(name)}."
+                raise InvalidConfigError(msg, field=name, text=text)
+
+    def json_schema(self) -> dict[str, Any]:
+        """A JSON schema (enums per knob, all required, nothing else) accepted by llama.cpp and OpenAI servers."""
+        return {
+            "type": "object",
+            "properties": {name: {"enum": list(options)} for name, options in self.values.items()},
+            "required": list(self.knobs),
+            "additionalProperties": False,
+        }
+
+    def gbnf(self) -> str:
+        """A GBNF grammar for exactly the compact line :meth:`format` writes: fixed key order, no whitespace."""
+        parts = []
+        rules = []
+        for i, (name, options) in enumerate(self.values.items()):
+            rule = name.replace("_", "-")
+            parts.append(_gbnf_literal(("," if i else "{") + json.dumps(name) + ":"))
+            parts.append(rule)
+            rules.append(f"{rule} ::= " + " | ".join(_gbnf_literal(self.value_text(name, v)) for v in options))
+        parts.append('"}"')
+        return "\n".join(["root ::= " + " ".join(parts), *rules]) + "\n"
+
+    def to_json(self) -> str:
+        """Serialise for storage, e.g. in a GGUF's ``hag.search_space`` key."""
+        return json.dumps({"values": {k: list(v) for k, v in self.values.items()}}, separators=(",", ":"))
+
+    @classmethod
+    def from_json(cls, text: str) -> SearchSpace:
+        """Inverse of :meth:`to_json`."""
+        return cls.model_validate(json.loads(text))
+
+    def _allowed(self, name: str) -> str:
+        return ", ".join(self.value_text(name, v) for v in self.values[name])
+
+
+def _gbnf_literal(text: str) -> str:
+    return json.dumps(text)
+
+
+#: The grid the runtime uses for a model that carries none, and the training search's default.
+DEFAULT_SEARCH_SPACE = SearchSpace(
+    values={
+        "temperature": (0.0, 0.3, 0.5, 0.7, 0.9, 1.1),
+        "top_p": (0.8, 0.9, 0.95, 1.0),
+        "top_k": (10, 40, 100),
+        "repetition_penalty": (1.0, 1.1, 1.2),
+    }
+)

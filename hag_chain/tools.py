@@ -1,0 +1,124 @@
+"""Tool calling and structured output on a local model: prompts, llama.cpp grammars and output parsing."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from typing import Any
+
+from langchain_core.messages import InvalidToolCall, ToolCall
+
+from hag_chain.messages import TOOL_CALL_CLOSE, TOOL_CALL_OPEN
+
+__all__ = [
+    "json_grammar",
+    "parse_tool_calls",
+    "required_tool",
+    "structured_output_instructions",
+    "tool_call_grammar",
+    "tools_instructions",
+]
+
+
+def tools_instructions(tools: list[dict[str, Any]]) -> str:
+    """System-prompt text listing the tools and how to call one."""
+    lines = [
+        "You can call these tools:",
+        *(json.dumps(t["function"], ensure_ascii=False) for t in tools),
+        f'To call a tool, reply only with {TOOL_CALL_OPEN}{{"name": <tool name>, "arguments": {{...}}}}'
+        f"{TOOL_CALL_CLOSE}. When a tool result answers the question, reply to the user in plain text.",
+    ]
+    return "\n".join(lines)
+
+
+def structured_output_instructions(schema: dict[str, Any] | None) -> str:
+    """System-prompt text asking for JSON (matching ``schema`` when given)."""
+    if schema is None:
+        return "Reply with a single JSON object and nothing else."
+    return "Reply with a single JSON object that matches this JSON schema:\n" + json.dumps(schema, ensure_ascii=False)
+
+
+def required_tool(tools: list[dict[str, Any]], tool_choice: Any) -> list[dict[str, Any]] | None:
+    """The tools one of which must be called, or ``None`` when the model may answer in text.
+
+    Raises:
+        ValueError: ``tool_choice`` names a tool that is not bound, or has an unknown form.
+    """
+    if tool_choice in (None, "auto", "none", False) or not tools:
+        return None
+    if tool_choice in ("any", "required", True):
+        return tools
+    name = tool_choice
+    if isinstance(tool_choice, dict):
+        name = tool_choice.get("function", {}).get("name") or tool_choice.get("name")
+    if not isinstance(name, str):
+        raise ValueError(f"Unsupported `tool_choice` {tool_choice!r}; use None, 'auto', 'any' or a tool name.")
+    chosen = [t for t in tools if t["function"]["name"] == name]
+    if not chosen:
+        known = ", ".join(t["function"]["name"] for t in tools)
+        raise ValueError(f"`tool_choice` names {name!r}, which is not among the bound tools ({known}).")
+    return chosen
+
+
+def tool_call_grammar(tools: list[dict[str, Any]]) -> str:
+    """GBNF for exactly one ``<tool_call>{...}</tool_call>`` whose name and arguments fit one of ``tools``."""
+    from llama_cpp.llama_grammar import json_schema_to_gbnf
+
+    variants = [
+        {
+            "type": "object",
+            "properties": {
+                "name": {"const": t["function"]["name"]},
+                "arguments": _object_schema(t["function"].get("parameters")),
+            },
+            "required": ["name", "arguments"],
+        }
+        for t in tools
+    ]
+    schema = variants[0] if len(variants) == 1 else {"anyOf": variants}
+    body = json_schema_to_gbnf(json.dumps(schema)).replace("root ::=", "hag-tool-call ::=", 1)
+    return f'root ::= "{TOOL_CALL_OPEN}" hag-tool-call "{TOOL_CALL_CLOSE}"\n' + body
+
+
+def json_grammar(schema: dict[str, Any] | None) -> str:
+    """GBNF for a JSON object matching ``schema``, or any JSON object when ``schema`` is ``None``."""
+    from llama_cpp.llama_grammar import JSON_GBNF, json_schema_to_gbnf
+
+    if schema is None:
+        return JSON_GBNF
+    return json_schema_to_gbnf(json.dumps(_object_schema(schema)))
+
+
+def parse_tool_calls(text: str) -> tuple[str, list[ToolCall], list[InvalidToolCall]]:
+    """Split a reply into plain text and the ``<tool_call>`` blocks it contains."""
+    content_parts: list[str] = []
+    calls: list[ToolCall] = []
+    invalid: list[InvalidToolCall] = []
+    rest = text
+    while TOOL_CALL_OPEN in rest:
+        before, _, after = rest.partition(TOOL_CALL_OPEN)
+        content_parts.append(before)
+        body, closed, rest = after.partition(TOOL_CALL_CLOSE)
+        call_id = f"call_{uuid.uuid4().hex[:24]}"
+        try:
+            obj = json.loads(body)
+            name, args = obj["name"], obj.get("arguments", {})
+            if not isinstance(name, str) or not isinstance(args, dict):
+                raise TypeError("`name` must be a string and `arguments` an object")
+            calls.append(ToolCall(name=name, args=args, id=call_id, type="tool_call"))
+        except (json.JSONDecodeError, KeyError, TypeError) as e:
+            invalid.append(
+                InvalidToolCall(name=None, args=body, id=call_id, error=f"{e}", type="invalid_tool_call")
+            )
+        if not closed:
+            break
+    content_parts.append(rest)
+    return "".join(content_parts).strip() if calls or invalid else text, calls, invalid
+
+
+def _object_schema(schema: dict[str, Any] | None) -> dict[str, Any]:
+    schema = dict(schema or {"type": "object", "properties": {}})
+    schema.setdefault("type", "object")
+    if schema.get("type") == "object" and not schema.get("properties") and "additionalProperties" not in schema:
+        schema["additionalProperties"] = False
+    return schema

@@ -1,0 +1,102 @@
+import itertools
+import json
+
+import pytest
+
+from hag_chain import DEFAULT_SEARCH_SPACE, DecodingConfig, InvalidConfigError, SearchSpace
+
+
+def test_config_line_round_trip_and_llama_names():
+    cfg = DecodingConfig(temperature=0.3, top_k=10, repetition_penalty=1.1, min_p=0.1)
+    line = cfg.to_line()
+    assert line == '{"temperature":0.3,"top_p":0.95,"top_k":10,"repetition_penalty":1.1,"min_p":0.1}'
+    assert DecodingConfig.from_line(line) == cfg
+    kwargs = cfg.to_llama_kwargs()
+    assert kwargs["repeat_penalty"] == 1.1 and "repetition_penalty" not in kwargs
+    assert kwargs["min_p"] == 0.1 and kwargs["top_k"] == 10
+
+
+def test_config_accepts_llama_alias():
+    assert DecodingConfig.from_values({"repeat_penalty": 1.2}).repetition_penalty == 1.2
+
+
+@pytest.mark.parametrize(
+    ("values", "field", "match"),
+    [
+        ({"temperature": -1}, "temperature", "temperature"),
+        ({"top_p": 1.5}, "top_p", "top_p"),
+        ({"tempurature": 0.5}, "tempurature", "Unknown decoding knob"),
+    ],
+)
+def test_config_errors_name_the_field(values, field, match):
+    with pytest.raises(InvalidConfigError, match=match) as info:
+        DecodingConfig.from_values(values)
+    assert info.value.field == field
+
+
+@pytest.mark.parametrize("line", ["not json", "[1, 2]", '{"temperature": 0.5'])
+def test_malformed_lines_are_rejected(line):
+    with pytest.raises(InvalidConfigError, match="JSON object"):
+        DecodingConfig.from_line(line)
+
+
+def test_space_format_parse_round_trip_over_whole_grid():
+    space = SearchSpace(values={"temperature": (0.0, 0.7), "top_p": (0.9, 1.0), "top_k": (10, 40)})
+    configs = list(space)
+    assert len(configs) == space.size == 8
+    for cfg in configs:
+        assert space.parse(space.format(cfg)) == cfg
+
+
+def test_space_parse_error_names_field_and_allowed_values():
+    space = DEFAULT_SEARCH_SPACE
+    with pytest.raises(InvalidConfigError, match=r"`temperature`=0.4 .*allowed values: 0.0, 0.3") as info:
+        space.parse('{"temperature":0.4,"top_p":0.9,"top_k":40,"repetition_penalty":1.0}')
+    assert info.value.field == "temperature"
+    with pytest.raises(InvalidConfigError, match="misses `top_k`"):
+        space.parse('{"temperature":0.3,"top_p":0.9,"repetition_penalty":1.0}')
+    with pytest.raises(InvalidConfigError, match="not part of this search space"):
+        space.parse('{"temperature":0.3,"top_p":0.9,"top_k":40,"repetition_penalty":1.0,"min_p":0.1}')
+
+
+@pytest.mark.parametrize(
+    ("values", "match"),
+    [
+        ({}, "at least one knob"),
+        ({"temp_x": (1.0,)}, "unknown knob"),
+        ({"top_k": (10.5,)}, "takes int values"),
+        ({"temperature": (0.5, 0.5)}, "twice"),
+        ({"top_p": (2.0,)}, "top_p"),
+    ],
+)
+def test_space_rejects_bad_grids(values, match):
+    with pytest.raises(ValueError, match=match):
+        SearchSpace(values=values)
+
+
+def test_space_json_round_trip():
+    assert SearchSpace.from_json(DEFAULT_SEARCH_SPACE.to_json()) == DEFAULT_SEARCH_SPACE
+
+
+def test_json_schema_enumerates_the_grid():
+    schema = DEFAULT_SEARCH_SPACE.json_schema()
+    assert schema["required"] == list(DEFAULT_SEARCH_SPACE.knobs)
+    assert schema["additionalProperties"] is False
+    assert schema["properties"]["top_k"]["enum"] == [10, 40, 100]
+
+
+def test_gbnf_lists_every_value_in_order():
+    space = SearchSpace(values={"temperature": (0.0, 1.1), "top_k": (10, 40)})
+    gbnf = space.gbnf()
+    assert gbnf.splitlines()[0] == 'root ::= "{\\"temperature\\":" temperature ",\\"top_k\\":" top-k "}"'
+    assert 'temperature ::= "0.0" | "1.1"' in gbnf
+    assert 'top-k ::= "10" | "40"' in gbnf
+
+
+def test_gbnf_is_accepted_by_llama_cpp_and_matches_only_grid_lines():
+    from llama_cpp import LlamaGrammar
+
+    LlamaGrammar.from_string(DEFAULT_SEARCH_SPACE.gbnf(), verbose=False)  # raises if llama.cpp rejects it
+    # every grid line is a JSON object the space parses back
+    for combo in itertools.islice(DEFAULT_SEARCH_SPACE, 0, None, 37):
+        assert json.loads(DEFAULT_SEARCH_SPACE.format(combo))

@@ -1,0 +1,64 @@
+import pytest
+
+from hag_chain import DEFAULT_PROMPT_VERSION, DecodingConfig, HAGKeys, HAGProfile, ModelLoadError, SearchSpace
+from hag_chain.precedence import resolve_config
+from hag_chain.protocol import PLANNER_PROMPTS, planner_messages
+
+
+def test_call_beats_init_beats_model_beats_default():
+    resolved = resolve_config(
+        call={"temperature": 0.0},
+        init={"temperature": 0.5, "top_p": 0.9},
+        model={"temperature": 1.1, "top_p": 1.0, "top_k": 100},
+        defaults=DecodingConfig(top_k=40, repetition_penalty=1.3),
+        bounds={},
+    )
+    cfg, src = resolved.config, resolved.sources
+    assert (cfg.temperature, src["temperature"]) == (0.0, "call")
+    assert (cfg.top_p, src["top_p"]) == (0.9, "init")
+    assert (cfg.top_k, src["top_k"]) == (100, "model")
+    assert (cfg.repetition_penalty, src["repetition_penalty"]) == (1.3, "default")
+
+
+def test_bounds_cap_model_choice_but_not_call_arguments():
+    kwargs = dict(init={}, defaults=DecodingConfig(), bounds={"temperature": (None, 1.0), "top_k": (20, None)})
+    capped = resolve_config(call={}, model={"temperature": 1.1, "top_k": 10}, **kwargs)
+    assert (capped.config.temperature, capped.sources["temperature"]) == (1.0, "bound")
+    assert (capped.config.top_k, capped.sources["top_k"]) == (20, "bound")
+    explicit = resolve_config(call={"temperature": 1.5}, model={"temperature": 1.1}, **kwargs)
+    assert (explicit.config.temperature, explicit.sources["temperature"]) == (1.5, "call")
+
+
+def test_failed_model_choice_is_marked_fallback():
+    resolved = resolve_config(call={}, init={}, model=None, defaults=DecodingConfig(), bounds={})
+    assert set(resolved.sources.values()) == {"fallback"}
+    assert resolved.config == DecodingConfig()
+
+
+def test_planner_turn_is_appended_after_the_conversation():
+    chat = [{"role": "user", "content": "hi"}]
+    out = planner_messages(chat)
+    assert out[0] == chat[0] and out[-1]["role"] == "user"
+    assert out[-1]["content"] == PLANNER_PROMPTS[DEFAULT_PROMPT_VERSION]
+
+
+def test_profile_reads_hag_metadata_with_adapter_overriding_model():
+    space = SearchSpace(values={"temperature": (0.2, 0.8)})
+    model_meta = {"general.name": "x", HAGKeys.PROMPT_VERSION: "hag-v1"}
+    adapter_meta = {HAGKeys.SEARCH_SPACE: space.to_json(), HAGKeys.BASE_MODEL: "x"}
+    profile = HAGProfile.from_metadata(model_meta, adapter_meta)
+    assert profile.search_space == space and profile.base_model == "x" and profile.tuned
+    untuned = HAGProfile.from_metadata({"general.name": "x"})
+    assert not untuned.tuned and untuned.prompt_version == DEFAULT_PROMPT_VERSION
+
+
+@pytest.mark.parametrize(
+    ("meta", "match"),
+    [
+        ({HAGKeys.SEARCH_SPACE: "{not json"}, "not a valid search space"),
+        ({HAGKeys.PROMPT_VERSION: "hag-v99"}, "Upgrade hag-chain"),
+    ],
+)
+def test_profile_rejects_unusable_metadata(meta, match):
+    with pytest.raises(ModelLoadError, match=match):
+        HAGProfile.from_metadata(meta)
