@@ -47,7 +47,7 @@ __all__ = ["CONFIG_EVENT", "ChatHAG"]
 
 #: Name of the custom callback event that carries the chosen configuration (see ``astream_events``).
 CONFIG_EVENT = "hag_config"
-_CALL_OPTIONS = {"seed", "max_tokens", "tools", "tool_choice", "response_format", "model"}
+_CALL_OPTIONS = {"seed", "max_tokens", "tools", "tool_choice", "response_format", "model", "logit_bias"}
 
 
 class ChatHAG(BaseChatModel):
@@ -70,6 +70,7 @@ class ChatHAG(BaseChatModel):
 
             msg = ChatHAG().invoke("What is 12 * 7?", temperature=0)  # temperature pinned for this call
             msg.response_metadata["hag"]["config"]  # what phase 2 used; ["sources"] says who chose each knob
+
     """
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
@@ -225,6 +226,7 @@ class ChatHAG(BaseChatModel):
                 stop=request.stop,
                 grammar=request.grammar(),
                 seed=request.seed,
+                logit_bias=request.logit_bias,
             )
             pieces: list[str] = []
             finish_reason = None
@@ -410,6 +412,7 @@ class ChatHAG(BaseChatModel):
                 one of the tools; a tool name (or ``{"function": {"name": ...}}``): it must call that tool.
                 Forced calls are generated under a llama.cpp grammar, so they always parse.
             **kwargs: Passed to :meth:`bind`.
+
         """
         formatted = [convert_to_openai_tool(t) for t in tools]
         _tools.required_tool(formatted, tool_choice)  # validate the choice now, not at invoke time
@@ -435,6 +438,7 @@ class ChatHAG(BaseChatModel):
             include_raw: Return ``{"raw", "parsed", "parsing_error"}`` instead of raising on parse errors.
             strict: Accepted for compatibility; grammar-constrained output always follows the schema.
             **kwargs: Not supported; passing any raises ``ValueError``.
+
         """
         if kwargs:
             raise ValueError(f"Unsupported arguments to `with_structured_output`: {sorted(kwargs)}.")
@@ -512,6 +516,7 @@ class _Request:
             stop=list(stop if stop is not None else chat_model.stop or []),
             max_tokens=kwargs.get("max_tokens", chat_model.max_tokens),
             seed=kwargs.get("seed", chat_model.seed),
+            logit_bias=kwargs.get("logit_bias"),
         )
 
     def grammar(self) -> Any:

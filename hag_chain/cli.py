@@ -43,9 +43,7 @@ def _parser() -> argparse.ArgumentParser:
         p.add_argument("--seed", type=int, help="sampling seed, for reproducible answers")
         p.add_argument("--n-ctx", type=int, default=4096, help="context window in tokens (default: 4096)")
         p.add_argument("--json", action="store_true", help="print one JSON object instead of text")
-        p.add_argument(
-            "--temperature", type=float, help="pin the temperature instead of letting the model choose it"
-        )
+        p.add_argument("--temperature", type=float, help="pin the temperature instead of letting the model choose it")
     run.add_argument("--max-tokens", type=int, default=512, help="maximum answer length (default: 512)")
     return parser
 

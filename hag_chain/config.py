@@ -7,6 +7,7 @@ Example:
     '{"temperature":0.3,"top_p":0.95,"top_k":10,"repetition_penalty":1.0}'
     >>> DecodingConfig.from_line(cfg.to_line()) == cfg
     True
+
 """
 
 from __future__ import annotations
@@ -111,6 +112,7 @@ class DecodingConfig(BaseModel):
         Args:
             knobs: Which knobs to write, in order. Defaults to the four core knobs plus every extra knob
                 that was set explicitly.
+
         """
         if knobs is None:
             knobs = CORE_KNOBS + tuple(k for k in KNOBS if k not in CORE_KNOBS and k in self.model_fields_set)

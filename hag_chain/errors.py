@@ -37,6 +37,7 @@ class InvalidConfigError(HAGError, ValueError):
     Attributes:
         field: Name of the offending knob, or ``None`` when the line as a whole is malformed.
         text: The text that failed to parse, when the error comes from parsing.
+
     """
 
     def __init__(self, message: str, *, field: str | None = None, text: str | None = None) -> None:

@@ -148,6 +148,7 @@ class LoadedModel:
         stop: list[str],
         grammar: Any = None,
         seed: int | None = None,
+        logit_bias: dict[int, float] | None = None,
     ) -> Iterator[dict[str, Any]]:
         """Stream a completion of ``prompt_tokens`` with llama-cpp-python's sampler chain."""
         self.check_fits(len(prompt_tokens), "prompt")
@@ -159,6 +160,7 @@ class LoadedModel:
             stop=stop,
             grammar=grammar,
             seed=seed,
+            logit_bias=logit_bias,
             stream=True,
             **sampling,
         )

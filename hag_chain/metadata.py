@@ -44,6 +44,7 @@ class HAGProfile:
 
         Raises:
             ModelLoadError: A ``hag.*`` value is present but unusable.
+
         """
         merged: dict[str, str] = {}
         for source in sources:

@@ -41,6 +41,7 @@ def resolve_config(
         model: The model's choice from phase 1, or ``None`` when it failed and defaults stand in (``fallback``).
         defaults: Values for knobs nobody set.
         bounds: ``{knob: (low, high)}`` caps; ``None`` leaves a side open.
+
     """
     values: dict[str, float] = {}
     sources: dict[str, Source] = {}

@@ -28,9 +28,7 @@ def planner_prompt(version: str = DEFAULT_PROMPT_VERSION) -> str:
     return PLANNER_PROMPTS[version]
 
 
-def planner_messages(
-    messages: Sequence[dict[str, Any]], version: str = DEFAULT_PROMPT_VERSION
-) -> list[dict[str, Any]]:
+def planner_messages(messages: Sequence[dict[str, Any]], version: str = DEFAULT_PROMPT_VERSION) -> list[dict[str, Any]]:
     """The conversation with the planner turn appended, ready for the chat template.
 
     The model's reply to these messages is the configuration line (:meth:`SearchSpace.format`).

@@ -10,6 +10,7 @@ Example:
     4
     >>> space.parse('{"temperature":0.7,"top_k":40}').temperature
     0.7
+
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ class SearchSpace(BaseModel):
 
     Attributes:
         values: Knob name to the tuple of allowed values, in the order the model writes the knobs.
+
     """
 
     model_config = ConfigDict(frozen=True)
@@ -95,6 +97,7 @@ class SearchSpace(BaseModel):
         Raises:
             InvalidConfigError: The line is not a JSON object, misses a knob, sets a knob outside the space,
                 or uses a value not on the grid. The message names the field and the allowed values.
+
         """
         values = {normalize_knob_name(k): v for k, v in _load_json_object(line).items()}
         for name in values:

@@ -43,6 +43,7 @@ def required_tool(tools: list[dict[str, Any]], tool_choice: Any) -> list[dict[st
 
     Raises:
         ValueError: ``tool_choice`` names a tool that is not bound, or has an unknown form.
+
     """
     if tool_choice in (None, "auto", "none", False) or not tools:
         return None
@@ -107,9 +108,7 @@ def parse_tool_calls(text: str) -> tuple[str, list[ToolCall], list[InvalidToolCa
                 raise TypeError("`name` must be a string and `arguments` an object")
             calls.append(ToolCall(name=name, args=args, id=call_id, type="tool_call"))
         except (json.JSONDecodeError, KeyError, TypeError) as e:
-            invalid.append(
-                InvalidToolCall(name=None, args=body, id=call_id, error=f"{e}", type="invalid_tool_call")
-            )
+            invalid.append(InvalidToolCall(name=None, args=body, id=call_id, error=f"{e}", type="invalid_tool_call"))
         if not closed:
             break
     content_parts.append(rest)

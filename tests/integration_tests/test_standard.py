@@ -15,8 +15,11 @@ class TestChatHAGIntegration(ChatModelIntegrationTests):
 
     @property
     def chat_model_params(self) -> dict:
-        # Forced tool calls with free-text arguments need room to close their JSON.
-        return {"max_tokens": 160, "seed": 7}
+        # Forced tool calls and JSON answers need room to close their JSON. Greedy decoding with a repetition
+        # penalty is pinned so that the suite's exact-argument checks are deterministic and the 135M model does
+        # not loop inside a JSON string; the planner still runs on every call and chooses top_p and top_k
+        # (its own behaviour is tested in test_runtime.py).
+        return {"max_tokens": 128, "seed": 7, "temperature": 0.0, "repetition_penalty": 1.2}
 
     @property
     def supports_model_override(self) -> bool:

@@ -18,9 +18,21 @@ def test_import_gguf_from_repo_root_gives_the_library():
 
 def test_public_api_is_pinned():
     assert set(hag_chain.__all__) == {
-        "CONFIG_EVENT", "DEFAULT_PROMPT_VERSION", "DEFAULT_SEARCH_SPACE", "AdapterMismatchError", "ChatHAG",
-        "ContextLengthError", "DecodingConfig", "HAGError", "HAGKeys", "HAGProfile", "InvalidConfigError",
-        "ModelLoadError", "SearchSpace", "__version__", "planner_messages",
+        "CONFIG_EVENT",
+        "DEFAULT_PROMPT_VERSION",
+        "DEFAULT_SEARCH_SPACE",
+        "AdapterMismatchError",
+        "ChatHAG",
+        "ContextLengthError",
+        "DecodingConfig",
+        "HAGError",
+        "HAGKeys",
+        "HAGProfile",
+        "InvalidConfigError",
+        "ModelLoadError",
+        "SearchSpace",
+        "__version__",
+        "planner_messages",
     }
 
 
