@@ -114,3 +114,7 @@ class _Printer(BaseCallbackHandler):
     def on_custom_event(self, name: str, data: Any, **kwargs: Any) -> None:
         if name == CONFIG_EVENT:
             _print_config_text(data["config"], data["sources"])
+
+
+if __name__ == "__main__":
+    sys.exit(main())
