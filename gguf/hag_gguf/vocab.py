@@ -1,0 +1,165 @@
+"""The tokenizer part of a GGUF: GPT-2 style byte-level BPE (``tokenizer.json``) or SentencePiece (``tokenizer.model``).
+
+Special token ids, merges, ``add_bos``/``add_eos`` and the chat template come from ``gguf.vocab.SpecialVocab``;
+token texts and types are read here, the way llama.cpp's converter reads them (added special tokens are CONTROL,
+other added tokens USER_DEFINED, ids the model has but the tokenizer lacks ``[PAD<i>]`` UNUSED).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from gguf.vocab import SentencePieceVocab
+
+from gguf import GGUFWriter, SpecialVocab, TokenType
+from hag_gguf.errors import GGUFExportError, UnsupportedModelError
+
+__all__ = ["KNOWN_PRE_TOKENIZERS", "detect_bpe_pre", "write_vocab"]
+
+_LLAMA3_SPLIT = (
+    r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*"
+    r"|\s*[\r\n]+|\s+(?!\S)|\s+"
+)
+
+_QWEN2_SPLIT = _LLAMA3_SPLIT.replace(r"\p{N}{1,3}", r"\p{N}")
+
+KNOWN_PRE_TOKENIZERS: dict[str, str] = {
+    "smollm": "Digits(individual_digits) then ByteLevel(use_regex): SmolLM, SmolLM2",
+    "gpt-2": "ByteLevel(use_regex) alone: GPT-2 style",
+    "llama-bpe": "Split(Llama 3 regex) then ByteLevel: Llama 3",
+    "qwen2": "Split(Llama 3 regex with single digits) then ByteLevel: Qwen2, Qwen2.5",
+}
+"""llama.cpp ``tokenizer.ggml.pre`` values recognised from a ``tokenizer.json`` pre-tokenizer, with their shape."""
+
+
+def write_vocab(writer: GGUFWriter, model_dir: Path, vocab_size: int, pre: str | None = None) -> str:
+    """Write the ``tokenizer.*`` keys for the tokenizer saved in ``model_dir``.
+
+    Args:
+        writer: The GGUF writer, before its header is written.
+        model_dir: Directory holding ``tokenizer.json`` (and ``tokenizer_config.json``) or ``tokenizer.model``.
+        vocab_size: The model's embedding rows; the token list is padded to it.
+        pre: llama.cpp pre-tokenizer name; detected from ``tokenizer.json`` when ``None``.
+
+    Returns:
+        A short description of what was written, e.g. ``"gpt2/smollm, 49152 tokens"``.
+
+    Raises:
+        GGUFExportError: No tokenizer is there, or it has more tokens than the model.
+        UnsupportedModelError: The tokenizer is of a kind llama.cpp's llama architecture cannot run.
+
+    """
+    tok_json = model_dir / "tokenizer.json"
+    if tok_json.is_file():
+        tokenizer = json.loads(tok_json.read_text(encoding="utf-8"))
+        if _is_byte_level_bpe(tokenizer):
+            return _write_gpt2(writer, model_dir, tokenizer, vocab_size, pre)
+    if (model_dir / "tokenizer.model").is_file():
+        return _write_sentencepiece(writer, model_dir, vocab_size)
+    if tok_json.is_file():
+        msg = (
+            f"{tok_json} is neither a byte-level BPE (GPT-2 style) tokenizer nor accompanied by a SentencePiece "
+            "`tokenizer.model`; hag-gguf cannot convert it. Use llama.cpp's convert_hf_to_gguf.py."
+        )
+        raise UnsupportedModelError(msg)
+    msg = f"{model_dir} has no tokenizer.json or tokenizer.model; save the tokenizer next to the model."
+    raise GGUFExportError(msg)
+
+
+def detect_bpe_pre(tokenizer: dict[str, Any]) -> str | None:
+    """The llama.cpp pre-tokenizer name matching a ``tokenizer.json`` pre-tokenizer, or ``None`` if unknown."""
+    pre = tokenizer.get("pre_tokenizer") or {}
+    steps = pre.get("pretokenizers", [pre]) if pre.get("type") == "Sequence" else [pre]
+    kinds = [s.get("type") for s in steps]
+    if kinds == ["ByteLevel"] and steps[0].get("use_regex", True):
+        return "gpt-2"
+    if kinds == ["Digits", "ByteLevel"] and steps[0].get("individual_digits") and steps[1].get("use_regex", True):
+        return "smollm"
+    if kinds == ["Split", "ByteLevel"]:
+        regex = steps[0].get("pattern", {}).get("Regex")
+        return {_LLAMA3_SPLIT: "llama-bpe", _QWEN2_SPLIT: "qwen2"}.get(regex)
+    return None
+
+
+def _is_byte_level_bpe(tokenizer: dict[str, Any]) -> bool:
+    model = tokenizer.get("model") or {}
+    decoder = tokenizer.get("decoder") or {}
+    return model.get("type") == "BPE" and not model.get("byte_fallback") and decoder.get("type") == "ByteLevel"
+
+
+def _write_gpt2(
+    writer: GGUFWriter, model_dir: Path, tokenizer: dict[str, Any], vocab_size: int, pre: str | None
+) -> str:
+    if pre is None:
+        pre = detect_bpe_pre(tokenizer)
+        if pre is None:
+            msg = (
+                f"The BPE pre-tokenizer in {model_dir / 'tokenizer.json'} ({tokenizer.get('pre_tokenizer')}) is not "
+                f"one hag-gguf recognises ({', '.join(KNOWN_PRE_TOKENIZERS)}). Pass the matching llama.cpp name "
+                "with `--tokenizer-pre` (`tokenizer_pre=`); a wrong one silently changes tokenization."
+            )
+            raise UnsupportedModelError(msg)
+    texts: dict[int, str] = {i: t for t, i in tokenizer["model"]["vocab"].items()}
+    types: dict[int, TokenType] = dict.fromkeys(texts, TokenType.NORMAL)
+    for added in tokenizer.get("added_tokens", []):
+        texts[added["id"]] = added["content"]
+        types[added["id"]] = TokenType.CONTROL if added.get("special") else TokenType.USER_DEFINED
+    _check_fits(texts, vocab_size, model_dir)
+    tokens = [texts.get(i, f"[PAD{i}]") for i in range(vocab_size)]
+    toktypes = [int(types.get(i, TokenType.UNUSED)) for i in range(vocab_size)]
+
+    writer.add_tokenizer_model("gpt2")
+    writer.add_tokenizer_pre(pre)
+    writer.add_token_list(tokens)
+    writer.add_token_types(toktypes)
+    special = SpecialVocab(model_dir, load_merges=True, n_vocab=vocab_size)
+    if not special.merges:
+        msg = f"{model_dir / 'tokenizer.json'} has no BPE merges; llama.cpp cannot load a BPE tokenizer without them."
+        raise GGUFExportError(msg)
+    _add_special(writer, special)
+    return f"gpt2/{pre}, {vocab_size} tokens, {len(special.merges)} merges"
+
+
+def _write_sentencepiece(writer: GGUFWriter, model_dir: Path, vocab_size: int) -> str:
+    try:
+        spm = SentencePieceVocab(model_dir)
+    except RuntimeError as e:  # sentencepiece missing
+        msg = "Converting a SentencePiece tokenizer needs the `sentencepiece` package: `pip install sentencepiece`."
+        raise GGUFExportError(msg) from e
+    texts: dict[int, bytes] = {}
+    scores: dict[int, float] = {}
+    types: dict[int, TokenType] = {}
+    for i, (text, score, toktype) in enumerate(spm.all_tokens()):
+        texts[i], scores[i], types[i] = text, score, toktype
+    _check_fits(texts, vocab_size, model_dir)
+    writer.add_tokenizer_model("llama")
+    writer.add_tokenizer_pre("default")
+    writer.add_token_list([texts.get(i, f"[PAD{i}]".encode()) for i in range(vocab_size)])
+    writer.add_token_scores([float(scores.get(i, -1000.0)) for i in range(vocab_size)])
+    writer.add_token_types([int(types.get(i, TokenType.UNUSED)) for i in range(vocab_size)])
+    _add_special(writer, SpecialVocab(model_dir, load_merges=False, n_vocab=vocab_size))
+    return f"llama (SentencePiece), {vocab_size} tokens"
+
+
+def _add_special(writer: GGUFWriter, special: SpecialVocab) -> None:
+    # llama.cpp falls back to BOS = EOS = 11 and guesses add_bos when these are absent: decide them explicitly.
+    if "bos" not in special.special_token_ids or "eos" not in special.special_token_ids:
+        msg = (
+            "The tokenizer names no BOS or EOS token (tokenizer_config.json `bos_token`/`eos_token`); llama.cpp "
+            "would then guess id 11. Set both in the tokenizer and save it again."
+        )
+        raise GGUFExportError(msg)
+    special.add_special_token.setdefault("bos", False)
+    special.add_special_token.setdefault("eos", False)
+    special.add_to_gguf(writer, quiet=True)
+
+
+def _check_fits(texts: dict[int, Any], vocab_size: int, model_dir: Path) -> None:
+    if texts and max(texts) >= vocab_size:
+        msg = (
+            f"The tokenizer in {model_dir} has token id {max(texts)}, but the model has only {vocab_size} embedding "
+            "rows; resize the embeddings (`model.resize_token_embeddings`) before saving."
+        )
+        raise GGUFExportError(msg)
