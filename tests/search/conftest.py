@@ -1,0 +1,28 @@
+import pytest
+from hag_training.engines import LlamaCppEngine
+from hag_training.search import SearchConfig
+
+from hag_chain import SearchSpace
+
+TINY_SPACE = SearchSpace(values={"temperature": (0.0, 0.7), "top_k": (10, 50)})
+
+
+class CountingEngine:
+    """The real llama.cpp engine, recording which requests it had to generate."""
+
+    def __init__(self) -> None:
+        self.inner = LlamaCppEngine()
+        self.requests = []
+
+    @property
+    def engine_id(self) -> str:
+        return self.inner.engine_id
+
+    def generate(self, requests):
+        self.requests.extend(requests)
+        return self.inner.generate(requests)
+
+
+@pytest.fixture
+def tiny_config() -> SearchConfig:
+    return SearchConfig(tasks=("coinflip",), n_probe=2, n_train=2, space=TINY_SPACE)

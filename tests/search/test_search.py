@@ -1,0 +1,121 @@
+"""The two-stage search end to end on the real SmolLM2 GGUF, with the persistent generation cache."""
+
+import hashlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+from datasets import load_from_disk
+from hag_training.cache import CachedEngine, GenerationCache
+from hag_training.cli import main
+from hag_training.engines import GenerationRequest
+from hag_training.search import BudgetExhausted, SearchConfig, run_search, write_outputs
+
+from .conftest import TINY_SPACE, CountingEngine
+
+
+def test_search_labels_inputs_on_the_grid_and_keeps_every_score(tmp_path, tiny_config):
+    engine = CachedEngine(CountingEngine(), GenerationCache(tmp_path / "cache.sqlite"))
+    result = run_search(tiny_config, engine)
+    assert len(result.records) == 2
+    summary = result.stage1["coinflip"]
+    assert set(summary["scores"]) == {TINY_SPACE.format(c) for c in TINY_SPACE}
+    assert summary["survivors"] and set(summary["survivors"]) <= set(summary["scores"])
+    for rec in result.records:
+        label = TINY_SPACE.parse(rec["label_line"])
+        assert rec["label_line"] in rec["scores"] and rec["label_score"] == max(rec["scores"].values())
+        assert 0.0 <= rec["default_score"] <= 1.0
+        assert rec["messages"][-1]["role"] == "user"
+        assert label.temperature in (0.0, 0.7)
+        assert json.loads(rec["provenance"])["engine"].startswith("llama.cpp:SmolLM2")
+    out = write_outputs(result, tmp_path / "out")
+    assert len((out / "labels.jsonl").read_text().splitlines()) == 2
+    assert load_from_disk(str(out / "dataset")).num_rows == 2
+    # Greedy requests that differ only in top_k share one generation.
+    greedy_keys = {r.key("x") for r in engine.engine.requests if r.config.temperature == 0}
+    assert len(greedy_keys) == len([r for r in engine.engine.requests if r.config.temperature == 0])
+
+
+def test_repeated_search_generates_nothing(tmp_path, tiny_config):
+    cache = GenerationCache(tmp_path / "cache.sqlite")
+    first = run_search(tiny_config, CachedEngine(CountingEngine(), cache))
+    again = CachedEngine(CountingEngine(), cache)
+    second = run_search(tiny_config, again)
+    assert first.generated > 0 and again.generated == 0 and again.engine.requests == []
+    assert [r["label_line"] for r in first.records] == [r["label_line"] for r in second.records]
+
+
+def test_budget_stops_and_resumes_without_regenerating(tmp_path, tiny_config):
+    cache = GenerationCache(tmp_path / "cache.sqlite")
+    with pytest.raises(BudgetExhausted):
+        run_search(tiny_config, CachedEngine(CountingEngine(), cache, budget=3))
+    assert 0 < len(cache) <= 3
+    before = len(cache)
+    resumed = CachedEngine(CountingEngine(), cache)
+    run_search(tiny_config, resumed)
+    assert len(cache) == before + resumed.generated
+
+
+def test_killed_search_resumes_and_repeats_no_generation(tmp_path):
+    cache_path = tmp_path / "cache.sqlite"
+    space = json.dumps({k: list(v) for k, v in TINY_SPACE.values.items()})
+    cmd = [
+        sys.executable,
+        "-m",
+        "hag_training.cli",
+        "search",
+        "--tasks",
+        "coinflip",
+        "--n-probe",
+        "2",
+        "--n-train",
+        "3",
+        "--space",
+        space,
+        "--cache",
+        str(cache_path),
+        "--out",
+        str(tmp_path / "out"),
+        "--no-progress",
+    ]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline and proc.poll() is None:
+        if cache_path.exists() and len(GenerationCache(cache_path)) >= 4:
+            break
+        time.sleep(0.2)
+    assert proc.poll() is None, "the search finished before it could be killed; make it larger"
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+
+    cache = GenerationCache(cache_path)
+    cached_before = {row[0] for row in cache._db.execute("SELECT key FROM generations")}
+    assert len(cached_before) >= 4
+
+    # Resume through the Python API with a counting engine, to see exactly what had to be generated.
+    counting = CountingEngine()
+    config = SearchConfig(tasks=("coinflip",), n_probe=2, n_train=3, space=TINY_SPACE)
+    resumed = CachedEngine(counting, cache)
+    run_search(config, resumed)
+    regenerated = {hashlib.sha256(r.key(counting.engine_id).encode()).hexdigest() for r in counting.requests}
+    assert not regenerated & cached_before
+    assert resumed.generated == len(regenerated) > 0
+    assert main(cmd[3:]) == 0  # the same command now completes from the cache alone
+    assert (tmp_path / "out" / "labels.jsonl").exists()
+
+
+def test_generation_request_key_ignores_truncation_only_when_greedy():
+    from hag_chain import DecodingConfig
+
+    msgs = [{"role": "user", "content": "hi"}]
+    g1 = GenerationRequest.build(msgs, DecodingConfig(temperature=0.0, top_k=10), 0, 8)
+    g2 = GenerationRequest.build(msgs, DecodingConfig(temperature=0.0, top_k=50), 0, 8)
+    s1 = GenerationRequest.build(msgs, DecodingConfig(temperature=0.7, top_k=10), 0, 8)
+    s2 = GenerationRequest.build(msgs, DecodingConfig(temperature=0.7, top_k=50), 0, 8)
+    assert g1.key("e") == g2.key("e")
+    assert s1.key("e") != s2.key("e")
+    assert g1.key("e") != GenerationRequest.build(msgs, DecodingConfig(temperature=0.0), 1, 8).key("e")

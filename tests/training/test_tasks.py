@@ -1,0 +1,137 @@
+from __future__ import annotations
+
+import re
+import typing
+
+import pytest
+from hag_training.tasks import TASKS, Example, Family, Task, get_task, register
+from hag_training.tasks.coinflip import census_first_names
+from hag_training.tasks.piglatin import common_english_words, pig_latin
+
+EXPECTED_COUNTS = {
+    "gsm8k": 1319,
+    "commonsense_qa": 1221,
+    "arc_easy": 2376,
+    "boolq": 3270,
+    "strategyqa": 2289,
+    "coinflip": 2000,
+    "pig_latin": 2000,
+    "common_gen": 499,
+    "translation": 1243,
+    "mbpp": 500,
+    "humaneval": 164,
+}
+
+
+def test_registry_holds_the_issue_task_list():
+    assert set(TASKS) == set(EXPECTED_COUNTS)
+    families = {get_task(n).family for n in TASKS}
+    assert families == set(typing.get_args(Family))
+
+
+def test_registry_errors():
+    with pytest.raises(KeyError, match="unknown task 'nope'; known: "):
+        get_task("nope")
+    with pytest.raises(KeyError, match="already registered"):
+        register(type("Again", (TASKS["gsm8k"],), {}))
+    with pytest.raises(ValueError, match="snake_case"):
+        register(type("Bad", (TASKS["gsm8k"],), {"name": "Bad Name"}))
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED_COUNTS))
+def test_loader_reads_real_data(tasks, name):
+    task: Task = tasks[name]
+    examples = task.load()
+    assert len(examples) == EXPECTED_COUNTS[name]
+    assert len({e.id for e in examples}) == len(examples) == len(set(examples))
+    for e in examples:
+        assert isinstance(e, Example) and e.id.startswith(name.split("_")[0]) and e.input.strip()
+        assert e.target not in (None, "", [])
+    messages = task.messages(examples[0])
+    assert [m["role"] for m in messages] == ["user"] and examples[0].input.split()[0] in messages[0]["content"]
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED_COUNTS))
+def test_split_is_disjoint_complete_and_deterministic(tasks, name):
+    task = tasks[name]
+    s0, again, s1 = task.split(0), get_task(name).split(0), task.split(1)
+    ids = [{e.id for e in part} for part in (s0.train, s0.dev, s0.test)]
+    assert not (ids[0] & ids[1] or ids[0] & ids[2] or ids[1] & ids[2])
+    assert sum(map(len, ids)) == len(task.load())
+    assert [e.id for e in again.test] == [e.id for e in s0.test]
+    assert {e.id for e in s1.test} != ids[2]
+    n = len(task.load())
+    assert 0.7 * n < len(s0.train) < 0.9 * n and len(s0.dev) > 0.05 * n * 0.5 and len(s0.test) > 0.05 * n * 0.5
+    groups = [{e.group or e.id for e in part} for part in (s0.train, s0.dev, s0.test)]
+    assert not (groups[0] & groups[1] or groups[0] & groups[2] or groups[1] & groups[2])
+
+
+def test_known_records(tasks):
+    gsm = tasks["gsm8k"].load()[0]
+    assert gsm.input.startswith("Janet’s ducks lay 16 eggs") and gsm.target == "18"
+    csqa = tasks["commonsense_qa"].load()[0]
+    assert "revolving door" in csqa.input and csqa.meta["choices"][csqa.target] == "bank"
+    arc = tasks["arc_easy"].load()[0]
+    assert arc.id == "arc_easy-Mercury_417466" and arc.meta["choices"][arc.target].startswith("Sunlight")
+    boolq = tasks["boolq"].load()[0]
+    assert boolq.input.startswith("Ethanol fuel --") and boolq.target == "no"
+    sqa = tasks["strategyqa"].load()
+    assert sqa[0].input == "Is it common to see frost during some college commencements?" and sqa[0].target == "yes"
+    assert sum(e.target == "yes" for e in sqa) == 1070  # 1071 "Yes" in the file, minus the repeated question
+    cg = tasks["common_gen"].load()[0]
+    assert cg.meta["concepts"] == ["bench", "kid", "line", "ride", "sit"] and len(cg.target) == 5
+    mbpp = tasks["mbpp"].load()
+    assert [mbpp[0].id, mbpp[-1].id] == ["mbpp-11", "mbpp-510"]
+    he = tasks["humaneval"].load()
+    assert he[0].id == "humaneval-0" and he[0].meta["entry_point"] == "has_close_elements"
+    tr = {e.meta["source_lang"]: e for e in tasks["translation"].load() if e.target == "This field is required."}
+    assert tr["de"].input == "Dieses Feld ist zwingend erforderlich." and set(tr) == {
+        "de",
+        "fr",
+        "es",
+        "it",
+        "nl",
+        "pt_BR",
+    }
+
+
+def test_coinflip_follows_the_published_rules(tasks):
+    names = set(census_first_names())
+    assert len(names) == 973 and {"James", "Mary"} <= names
+    examples = tasks["coinflip"].load()
+    pattern = re.compile(r"A coin is heads up\. (.*) Is the coin still heads up\?")
+    for e in examples:
+        steps = re.findall(r"(\w+) (flips|does not flip) the coin\.", pattern.fullmatch(e.input).group(1))
+        assert len(steps) == 2 and {who for who, _ in steps} <= names
+        flips = sum(verb == "flips" for _, verb in steps)
+        assert e.target == ("yes" if flips % 2 == 0 else "no")
+    assert 0.45 < sum(e.target == "yes" for e in examples) / len(examples) < 0.55
+
+
+def test_pig_latin_rules_and_word_list(tasks):
+    cases = {
+        "pig": "igpay",
+        "latin": "atinlay",
+        "string": "ingstray",
+        "apple": "appleway",
+        "quiet": "ietquay",
+        "square": "aresquay",
+        "yellow": "ellowyay",
+        "rhythm": "ythmrhay",
+        "eat": "eatway",
+        "the": "ethay",
+    }
+    assert {w: pig_latin(w) for w in cases} == cases
+    words = common_english_words()
+    assert (
+        len(words) == 3000 and words[:3] == ("the", "and", "for") and all(re.fullmatch("[a-z]{3,10}", w) for w in words)
+    )
+    e = tasks["pig_latin"].load()[0]
+    assert e.target == " ".join(pig_latin(w) for w in e.input.split())
+
+
+def test_translation_pairs_are_clean(tasks):
+    for e in tasks["translation"].load():
+        assert not re.search(r"[%{<\n]", e.input + e.target) and len(e.target.split()) >= 3
+    same = [e for e in tasks["translation"].load() if e.input == e.target]
+    assert len(same) < 10  # untranslated copies would make the task trivial

@@ -1,0 +1,101 @@
+"""A persistent cache of generations, so that no search pays twice for the same generation.
+
+Keyed by the SHA-256 of (engine, messages, full decoding configuration, seed, token limit). Every entry is
+committed as soon as it is written: a search killed at any point loses at most the generation in flight.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import sqlite3
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+
+from hag_training.engines import Engine, GenerationRequest
+
+__all__ = ["CachedEngine", "GenerationCache"]
+
+
+class GenerationCache:
+    """SQLite file of ``key -> reply text``; safe to share between threads of one process."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.Lock()
+        self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("CREATE TABLE IF NOT EXISTS generations (key TEXT PRIMARY KEY, request TEXT, text TEXT)")
+
+    def get(self, key: str) -> str | None:
+        """The cached reply, or ``None``."""
+        with self._lock:
+            row = self._db.execute("SELECT text FROM generations WHERE key = ?", (key,)).fetchone()
+        return None if row is None else row[0]
+
+    def put(self, key: str, request: str, text: str) -> None:
+        """Store one reply (committed immediately)."""
+        with self._lock:
+            self._db.execute("INSERT OR REPLACE INTO generations VALUES (?, ?, ?)", (key, request, text))
+
+    def __len__(self) -> int:
+        with self._lock:
+            return self._db.execute("SELECT COUNT(*) FROM generations").fetchone()[0]
+
+    def close(self) -> None:
+        """Close the database file."""
+        self._db.close()
+
+
+class CachedEngine:
+    """Wraps an :class:`Engine`: answers from the cache, generates (and stores) only what is missing.
+
+    Attributes:
+        generated: Generations actually run by the engine since construction.
+        hits: Requests answered from the cache.
+        budget: Stop after this many new generations (``None``: no limit).
+
+    """
+
+    def __init__(self, engine: Engine, cache: GenerationCache, budget: int | None = None) -> None:
+        self.engine = engine
+        self.cache = cache
+        self.budget = budget
+        self.generated = 0
+        self.hits = 0
+
+    @property
+    def exhausted(self) -> bool:
+        """Whether the generation budget is spent."""
+        return self.budget is not None and self.generated >= self.budget
+
+    def generate(self, requests: Sequence[GenerationRequest]) -> list[str] | None:
+        """Replies in order, or ``None`` when the budget runs out first.
+
+        What the budget covered is generated and cached, so nothing is lost.
+        """
+        preimages = [r.key(self.engine.engine_id) for r in requests]
+        keys = [hashlib.sha256(p.encode()).hexdigest() for p in preimages]
+        texts = [self.cache.get(k) for k in keys]
+        missing = [i for i, t in enumerate(texts) if t is None]
+        self.hits += len(requests) - len(missing)
+        # Generate in chunks of the engine's concurrency, caching each chunk at once, so a kill loses at most
+        # the requests in flight. Duplicate keys within one call (e.g. greedy twins) are generated once.
+        step = max(1, getattr(self.engine, "concurrency", 1))
+        todo = list(dict.fromkeys(keys[i] for i in missing))
+        first = {keys[i]: i for i in reversed(missing)}
+        over_budget = self.budget is not None and self.generated + len(todo) > self.budget
+        if over_budget:
+            todo = todo[: max(0, self.budget - self.generated)]
+        for start in range(0, len(todo), step):
+            chunk = todo[start : start + step]
+            fresh = self.engine.generate([requests[first[k]] for k in chunk])
+            for k, text in zip(chunk, fresh, strict=True):
+                self.cache.put(k, preimages[first[k]], text)
+            self.generated += len(chunk)
+        if over_budget:
+            return None
+        for i in missing:
+            texts[i] = self.cache.get(keys[i])
+        return [t if t is not None else "" for t in texts]

