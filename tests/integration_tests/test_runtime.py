@@ -70,10 +70,11 @@ def test_phase_two_really_samples_with_the_chosen_temperature(chat):
 
 
 def test_bounds_cap_the_model_choice():
-    # The untuned model picks temperature 1.1 here (see test_planner_choice_is_on_the_grid_and_reported).
-    capped = ChatHAG(max_tokens=4, bounds={"temperature": (None, 0.5)})
-    hag = capped.invoke("Write a poem about the sea.").response_metadata["hag"]
-    assert hag["config"]["temperature"] <= 0.5
+    prompt = "Write a poem about the sea."
+    uncapped = ChatHAG().choose_config(prompt)
+    assert uncapped.config.temperature > 0.5  # precondition: the untuned model picks a warm value here
+    capped = ChatHAG(bounds={"temperature": (None, 0.5)}).choose_config(prompt)
+    assert (capped.config.temperature, capped.sources["temperature"]) == (0.5, "bound")
 
 
 def test_config_event_reaches_callbacks_and_event_streams(chat):
