@@ -8,8 +8,9 @@ Stage 2, per labelled training input: start from the stage-1 best configuration;
 order (temperature, top_p, top_k, repetition_penalty), try every surviving configuration that differs from the
 current one in that knob only, and move to the best. Each configuration is generated ``repeats`` times (seeds
 ``seed .. seed+repeats-1``) and scored by its mean. Ties go to the configuration closer to the default (sum over
-knobs of the distance normalised by the knob's range on the grid), then to the current one. The label is the
-best configuration found; every score is kept, along with the default configuration's score.
+knobs of the distance normalised by the knob's range on the grid), then to the current one. Stage 2 stops as
+soon as the current configuration scores 1 (the maximum), since nothing can beat it. The label is the best
+configuration found; every score is kept, along with the default configuration's score.
 
 At temperature 0 llama.cpp decodes greedily and ignores top_p, top_k, min_p and typical_p, so such requests
 share one cache entry: the search never pays twice for the same greedy generation.
@@ -163,6 +164,8 @@ def _stage2(scorer: _Scorer, example: Example, survivors: list[DecodingConfig], 
     current = survivors[0]
     evaluate([current])
     for knob in space.knobs:
+        if tried[space.format(current)] >= 1.0:  # a perfect score cannot be beaten: stop paying for generations
+            break
         line = [c for c in survivors if all(getattr(c, k) == getattr(current, k) for k in space.knobs if k != knob)]
         evaluate(line)
         current = max(line, key=lambda c: (tried[space.format(c)], -_distance(c, config), c == current))
