@@ -73,7 +73,7 @@ def test_killed_search_resumes_and_repeats_no_generation(tmp_path):
         "--n-probe",
         "2",
         "--n-train",
-        "3",
+        "6",
         "--space",
         space,
         "--cache",
@@ -98,7 +98,7 @@ def test_killed_search_resumes_and_repeats_no_generation(tmp_path):
 
     # Resume through the Python API with a counting engine, to see exactly what had to be generated.
     counting = CountingEngine()
-    config = SearchConfig(tasks=("coinflip",), n_probe=2, n_train=3, space=TINY_SPACE)
+    config = SearchConfig(tasks=("coinflip",), n_probe=2, n_train=6, space=TINY_SPACE)
     resumed = CachedEngine(counting, cache)
     run_search(config, resumed)
     regenerated = {hashlib.sha256(r.key(counting.engine_id).encode()).hexdigest() for r in counting.requests}
