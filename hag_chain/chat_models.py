@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import threading
 import time
 import warnings
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from dataclasses import dataclass
 from operator import itemgetter
 from pathlib import Path
 from typing import Any, Literal
@@ -137,9 +139,10 @@ class ChatHAG(BaseChatModel):
 
     @property
     def _identifying_params(self) -> dict[str, Any]:
+        key = self._model_key()
         return {
-            "model_path": self._model_key().model_path,
-            "adapter_path": self._model_key().adapter_path,
+            "model_path": key.model_path,
+            "adapter_path": key.adapter_path,
             **{k: getattr(self, k) for k in KNOBS if getattr(self, k) is not None},
         }
 
@@ -472,11 +475,24 @@ class ChatHAG(BaseChatModel):
         return RunnableMap(raw=llm) | parsed.with_fallbacks([fallback], exception_key="parsing_error")
 
 
+@dataclass(frozen=True)
 class _Request:
     """One call's settings after merging constructor fields and call arguments."""
 
-    def __init__(self, **fields: Any) -> None:
-        self.__dict__.update(fields)
+    chat: list[dict[str, str]]
+    """The conversation, as the planner sees it."""
+    answer_chat: list[dict[str, str]]
+    """The conversation for phase 2 (with tool or JSON instructions when the call needs them)."""
+    call_knobs: dict[str, float]
+    init_knobs: dict[str, float]
+    tools: list[dict[str, Any]]
+    forced_tools: list[dict[str, Any]] | None
+    response_format: dict[str, Any] | None
+    stream_text: bool
+    stop: list[str]
+    max_tokens: int | None
+    seed: int | None
+    logit_bias: dict[int, float] | None
 
     @classmethod
     def build(
@@ -555,6 +571,4 @@ def _event_manager(cls: type, run_manager: Any) -> Any:
 
 
 def _dumps(args: dict[str, Any]) -> str:
-    import json
-
     return json.dumps(args, ensure_ascii=False)

@@ -23,7 +23,6 @@ __all__ = ["PlannerResult", "plan"]
 class PlannerResult:
     """What the model chose in phase 1 and what it cost."""
 
-    values: dict[str, float]
     line: str
     prompt_tokens: int
     output_tokens: int
@@ -38,18 +37,14 @@ def plan(model: LoadedModel, prompt_tokens: list[int], space: SearchSpace) -> Pl
     start = time.perf_counter()
     model.check_fits(len(prompt_tokens) + 64, "planner prompt")
     text = ""
-    values: dict[str, float] = {}
     knobs = list(space.values.items())
     for i, (name, options) in enumerate(knobs):
         prefix = text + ("{" if i == 0 else "") + json.dumps(name) + ":"
         end = "}" if i == len(knobs) - 1 else ","
         candidates = [prefix + space.value_text(name, v) + end for v in options]
         sequences = [prompt_tokens + model.tokenize(c, special=False) for c in candidates]
-        best = _choose(model, sequences)
-        values[name] = options[best]
-        text = candidates[best]
+        text = candidates[_choose(model, sequences)]
     return PlannerResult(
-        values=values,
         line=text,
         prompt_tokens=len(prompt_tokens),
         output_tokens=len(model.tokenize(text, special=False)),

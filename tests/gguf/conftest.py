@@ -93,23 +93,30 @@ def build_tokenizer(out_dir: Path, vocab_size: int = 384, style: str = "smollm")
     return fast
 
 
+#: Sizes shared by every tiny test model: 2 layers, hidden 64, 4 heads / 2 KV heads, weights ~N(0, 0.2).
+TINY_DIMS = {
+    "hidden_size": 64,
+    "num_hidden_layers": 2,
+    "num_attention_heads": 4,
+    "num_key_value_heads": 2,
+    "max_position_embeddings": 128,
+    "initializer_range": 0.2,
+}
+
+
 def build_tiny_llama(out_dir: Path, *, tie: bool = True, seed: int = 0) -> Path:
     """Save a 2-layer, hidden-64 llama with GQA (4 heads, 2 KV heads) and random weights, norms included."""
     import torch
     import transformers
+
     tokenizer = build_tokenizer(out_dir)
     config = transformers.LlamaConfig(
         vocab_size=len(tokenizer),
-        hidden_size=64,
         intermediate_size=144,  # 144 % 32 != 0: ffn_down rows cannot be block-quantized -> f16 fallback
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        max_position_embeddings=128,
         rms_norm_eps=1e-5,
         rope_theta=50000.0,
         tie_word_embeddings=tie,
-        initializer_range=0.2,
+        **TINY_DIMS,
         bos_token_id=tokenizer.bos_token_id,
         eos_token_id=tokenizer.eos_token_id,
         pad_token_id=tokenizer.pad_token_id,
@@ -160,6 +167,7 @@ def load_hf(model_dir: Path):
 def llama_logits(gguf_path: Path, ids: list[int], **kwargs) -> np.ndarray:
     """Logits llama.cpp (llama-cpp-python) computes for every position of ``ids``."""
     import llama_cpp
+
     llm = llama_cpp.Llama(model_path=str(gguf_path), logits_all=True, n_ctx=128, n_threads=1, verbose=False, **kwargs)
     try:
         llm.eval(ids)
@@ -170,6 +178,7 @@ def llama_logits(gguf_path: Path, ids: list[int], **kwargs) -> np.ndarray:
 
 def llama_tokenize(gguf_path: Path, text: str) -> list[int]:
     import llama_cpp
+
     llm = llama_cpp.Llama(model_path=str(gguf_path), vocab_only=True, verbose=False)
     try:
         return llm.tokenize(text.encode(), add_bos=False, special=True)

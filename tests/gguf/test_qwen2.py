@@ -10,7 +10,15 @@ from hag_gguf import convert_adapter, convert_model, inspect_gguf
 
 import gguf
 
-from .conftest import SAMPLE_TEXT, TOKENIZER_PROBES, build_tokenizer, hf_logits, llama_logits, llama_tokenize
+from .conftest import (
+    SAMPLE_TEXT,
+    TINY_DIMS,
+    TOKENIZER_PROBES,
+    build_tokenizer,
+    hf_logits,
+    llama_logits,
+    llama_tokenize,
+)
 
 MAX_ABS_DIFF = {"f32": 0.04, "f16": 0.05, "q8_0": 1.0}
 
@@ -19,19 +27,15 @@ MAX_ABS_DIFF = {"f32": 0.04, "f16": 0.05, "q8_0": 1.0}
 def qwen2_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     import torch
     import transformers
+
     out = tmp_path_factory.mktemp("models") / "tiny-qwen2"
     tokenizer = build_tokenizer(out, style="qwen2")
     config = transformers.Qwen2Config(
         vocab_size=len(tokenizer),
-        hidden_size=64,
         intermediate_size=128,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        max_position_embeddings=128,
         rope_theta=1000000.0,
         tie_word_embeddings=True,
-        initializer_range=0.2,
+        **TINY_DIMS,
         bos_token_id=tokenizer.bos_token_id,
         eos_token_id=tokenizer.eos_token_id,
     )

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from hag_gguf import convert_model, inspect_gguf
 
-from .conftest import SAMPLE_TEXT, TOKENIZER_PROBES, _corpus, hf_logits, llama_logits
+from .conftest import SAMPLE_TEXT, TINY_DIMS, TOKENIZER_PROBES, _corpus, hf_logits, llama_logits
 
 
 @pytest.fixture(scope="module")
@@ -16,6 +16,7 @@ def spm_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     import sentencepiece as spm
     import torch
     import transformers
+
     out = tmp_path_factory.mktemp("models") / "tiny-spm-llama"
     out.mkdir()
     spm.SentencePieceTrainer.train(
@@ -37,13 +38,8 @@ def spm_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     transformers.LlamaTokenizer(vocab_file=str(out / "tokenizer.model"), add_bos_token=True).save_pretrained(out)
     config = transformers.LlamaConfig(
         vocab_size=320,
-        hidden_size=64,
         intermediate_size=128,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        max_position_embeddings=128,
-        initializer_range=0.2,
+        **TINY_DIMS,
         bos_token_id=1,
         eos_token_id=2,
     )

@@ -139,7 +139,7 @@ def test_invalid_model_choice_falls_back_to_defaults(chat, monkeypatch):
     # A named fake: the grid-constrained planner cannot emit an off-grid line, so this failure is simulated.
     def fake_plan(model, prompt_tokens, space):
         return PlannerResult(
-            values={}, line='{"temperature":9}', prompt_tokens=len(prompt_tokens), output_tokens=5, milliseconds=1.0
+            line='{"temperature":9}', prompt_tokens=len(prompt_tokens), output_tokens=5, milliseconds=1.0
         )
 
     monkeypatch.setattr(chat_models_module, "plan", fake_plan)

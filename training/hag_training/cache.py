@@ -65,11 +65,6 @@ class CachedEngine:
         self.generated = 0
         self.hits = 0
 
-    @property
-    def exhausted(self) -> bool:
-        """Whether the generation budget is spent."""
-        return self.budget is not None and self.generated >= self.budget
-
     def generate(self, requests: Sequence[GenerationRequest]) -> list[str] | None:
         """Replies in order, or ``None`` when the budget runs out first.
 
@@ -88,14 +83,13 @@ class CachedEngine:
         over_budget = self.budget is not None and self.generated + len(todo) > self.budget
         if over_budget:
             todo = todo[: max(0, self.budget - self.generated)]
+        fresh: dict[str, str] = {}
         for start in range(0, len(todo), step):
             chunk = todo[start : start + step]
-            fresh = self.engine.generate([requests[first[k]] for k in chunk])
-            for k, text in zip(chunk, fresh, strict=True):
+            for k, text in zip(chunk, self.engine.generate([requests[first[k]] for k in chunk]), strict=True):
                 self.cache.put(k, preimages[first[k]], text)
+                fresh[k] = text
             self.generated += len(chunk)
         if over_budget:
             return None
-        for i in missing:
-            texts[i] = self.cache.get(keys[i])
-        return [t if t is not None else "" for t in texts]
+        return [fresh[k] if t is None else t for k, t in zip(keys, texts, strict=True)]
