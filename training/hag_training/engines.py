@@ -7,11 +7,13 @@ without changing its labels' meaning.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import threading
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Protocol
 
@@ -89,13 +91,20 @@ class LlamaCppEngine:
     adapter_path: str | None = None
     n_ctx: int = 4096
 
-    @property
+    @cached_property
     def engine_id(self) -> str:
-        """``llama.cpp:<model file name>[+<adapter file name>]``."""
+        """``llama.cpp:<model file name>[+<adapter file name>@<sha256 prefix>]``.
+
+        An adapter is identified by its content too: retraining rewrites the same file name with new weights,
+        and its generations must not come back from the cache.
+        """
         from hag_chain._default_model import default_model_path
 
         name = Path(self.model_path or default_model_path()).name
-        return f"llama.cpp:{name}" + (f"+{Path(self.adapter_path).name}" if self.adapter_path else "")
+        if not self.adapter_path:
+            return f"llama.cpp:{name}"
+        digest = hashlib.sha256(Path(self.adapter_path).read_bytes()).hexdigest()[:12]
+        return f"llama.cpp:{name}+{Path(self.adapter_path).name}@{digest}"
 
     def generate(self, requests: Sequence[GenerationRequest]) -> list[str]:
         """Generate each request with llama.cpp's sampler chain."""
