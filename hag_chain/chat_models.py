@@ -179,6 +179,11 @@ class ChatHAG(BaseChatModel):
 
     # -- the two phases --------------------------------------------------------------------------------------
 
+    def hag_profile(self) -> HAGProfile:
+        """What the model (and its adapter) say about themselves: search space, prompt version. Loads the model."""
+        model = self.load()
+        return HAGProfile.from_metadata(model.metadata, model.adapter_metadata)
+
     def choose_config(self, messages: LanguageModelInput, **kwargs: Any) -> ResolvedConfig:
         """Run phase 1 only: the configuration this model would answer ``messages`` with."""
         lc_messages = self._convert_input(messages).to_messages()

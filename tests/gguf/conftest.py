@@ -104,7 +104,7 @@ TINY_DIMS = {
 }
 
 
-def build_tiny_llama(out_dir: Path, *, tie: bool = True, seed: int = 0) -> Path:
+def build_tiny_llama(out_dir: Path, *, tie: bool = True, seed: int = 0, context: int = 128) -> Path:
     """Save a 2-layer, hidden-64 llama with GQA (4 heads, 2 KV heads) and random weights, norms included."""
     import torch
     import transformers
@@ -116,7 +116,7 @@ def build_tiny_llama(out_dir: Path, *, tie: bool = True, seed: int = 0) -> Path:
         rms_norm_eps=1e-5,
         rope_theta=50000.0,
         tie_word_embeddings=tie,
-        **TINY_DIMS,
+        **(TINY_DIMS | {"max_position_embeddings": context}),
         bos_token_id=tokenizer.bos_token_id,
         eos_token_id=tokenizer.eos_token_id,
         pad_token_id=tokenizer.pad_token_id,

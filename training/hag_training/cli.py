@@ -12,14 +12,23 @@ from pathlib import Path
 __all__ = ["main"]
 
 _DESCRIPTION = """\
-Build HAG training data. `search` runs the two-stage search (prune on a few probe inputs per task, then a
-greedy per-input search over the survivors) and writes labels.jsonl, stage1.json and a datasets dataset.
-Every generation is cached: an interrupted search resumes where it stopped, and a repeated one is free.
+Build, tune and evaluate HAG models.
+
+  search   label training inputs with good decoding configurations (two-stage search, cached generations)
+  sft      LoRA-tune a model to write those configurations, export a GGUF LoRA adapter and a model card
+  eval     score HAG against fixed decoding configurations on the tasks' test splits (table + plots)
+  recipe   all three in one command; `recipe default` rebuilds the adapter that ships with hag-chain
 
 examples:
-  hag-train search --out runs/search                       # default tasks, default model, ~1 hour on 2 cores
+  hag-train recipe default --out runs/default                  # ~1 hour on 2 CPU cores, a rerun is cached
+  hag-train search --out runs/search                           # the default tasks and model
   hag-train search --tasks coinflip,gsm8k --n-train 4 --budget 200 --out runs/small
-  hag-train search --engine openai --base-url http://127.0.0.1:8080/v1 --concurrency 8 --out runs/server
+  hag-train sft --data runs/search --out runs/sft              # base: the default SmolLM2 GGUF
+  accelerate launch -m hag_training.cli sft --data runs/search --base HuggingFaceTB/SmolLM2-135M-Instruct \\
+      --out runs/sft                                           # several GPUs
+  hag-train eval --adapter runs/sft/hag-adapter.lora.gguf --search runs/search --out runs/eval
+
+Every generation is cached (--cache): an interrupted command resumes where it stopped, a repeated one is free.
 """
 
 
@@ -61,13 +70,94 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--base-url", help="OpenAI-compatible server, e.g. http://127.0.0.1:8080/v1")
     s.add_argument("--concurrency", type=int, default=4, help="requests in flight (openai engine, 4)")
     s.add_argument("--no-progress", action="store_true", help="no progress bar")
+    _sft_arguments(sub)
+    _eval_arguments(sub)
+    r = sub.add_parser("recipe", help="search, tune, evaluate and export in one command")
+    r.add_argument("name", choices=sorted(_recipes()), help="recipe name")
+    r.add_argument("--out", default=None, help="output folder (default: runs/<name>)")
+    r.add_argument("--cache", type=Path, default=None, help="generation cache file (default: as for search)")
+    r.add_argument("--install", action="store_true", help="copy the adapter and its card into hag_chain/data/")
+    r.add_argument("--no-progress", action="store_true", help="no progress bars")
     return parser
+
+
+def _recipes():
+    from hag_training.recipe import RECIPES
+
+    return RECIPES
+
+
+def _sft_arguments(sub) -> None:
+    from hag_training.sft import SFTConfig
+
+    d = SFTConfig()
+    s = sub.add_parser(
+        "sft",
+        help="LoRA-tune a model to write the search's configurations; export a GGUF adapter",
+        description="LoRA instruction tuning (transformers Trainer + peft) on a search's labels. Loss is on the "
+        "configuration line only. Writes OUT/peft (the peft adapter), OUT/hag-adapter.lora.gguf (with hag.* "
+        "metadata) and OUT/README.md (the model card). Rerunning an interrupted run resumes from its last epoch.",
+    )
+    s.add_argument("--data", required=True, help="output folder of `hag-train search` (or its labels.jsonl)")
+    s.add_argument("--out", required=True, help="output folder")
+    s.add_argument("--base", help="transformers directory or GGUF file (default: the embedded SmolLM2-135M GGUF)")
+    s.add_argument("--rank", type=int, default=d.rank, help=f"LoRA rank ({d.rank})")
+    s.add_argument("--alpha", type=int, default=d.alpha, help=f"LoRA alpha ({d.alpha})")
+    s.add_argument("--epochs", type=float, default=d.epochs, help=f"training epochs ({d.epochs:g})")
+    s.add_argument("--lr", type=float, default=d.learning_rate, help=f"learning rate ({d.learning_rate:g})")
+    s.add_argument("--batch-size", type=int, default=d.batch_size, help=f"per-device batch size ({d.batch_size})")
+    s.add_argument("--seed", type=int, default=d.seed, help=f"seed ({d.seed})")
+    s.add_argument(
+        "--ties",
+        choices=["task", "keep", "drop"],
+        default=d.ties,
+        help="inputs where every configuration scored the same: label with the task's most frequent label "
+        "(task, default), keep the search's label, or drop them",
+    )
+    s.add_argument("--outtype", default=d.outtype, help=f"GGUF adapter tensor type: f32, f16, bf16, q8_0 ({d.outtype})")
+    s.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def _eval_arguments(sub) -> None:
+    from hag_training.evaluate import EvalConfig
+
+    d = EvalConfig(tasks=("gsm8k",))
+    e = sub.add_parser(
+        "eval",
+        help="score HAG against fixed decoding configurations on test splits",
+        description="Scores HAG (the adapter's own choice per input), llama.cpp's default sampling, ChatLlamaCpp's "
+        "defaults, a random configuration, greedy decoding and the best static configuration per task (chosen on "
+        "the dev split) on each task's test split. Writes results.jsonl, summary.json, results.md (means with 95%% "
+        "bootstrap intervals) and scores.png / configs.png.",
+    )
+    e.add_argument("--out", required=True, help="output folder")
+    e.add_argument("--adapter", help="GGUF LoRA adapter (default: the adapter shipped with hag-chain)")
+    e.add_argument("--model", help="base GGUF (default: the embedded SmolLM2-135M)")
+    e.add_argument("--search", help="a search's output folder: its stage-1 ranking gives the best-static candidates")
+    e.add_argument("--tasks", default=",".join(_recipes()["default"].eval.tasks), help="comma-separated task names")
+    e.add_argument("--n-test", type=int, default=d.n_test, help=f"test inputs per task ({d.n_test})")
+    e.add_argument("--n-dev", type=int, default=d.n_dev, help=f"dev inputs per task for best static ({d.n_dev})")
+    e.add_argument("--seed", type=int, default=d.seed, help=f"split and sampling seed ({d.seed})")
+    e.add_argument("--cache", type=Path, default=None, help="generation cache file (default: as for search)")
+    e.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``hag-train``; returns the exit status."""
     args = _parser().parse_args(argv)
-    return _search(args)
+    commands = {"search": _search, "sft": _sft, "eval": _eval, "recipe": _recipe}
+    try:
+        return commands[args.command](args)
+    except (FileNotFoundError, ValueError) as e:
+        print(f"hag-train {args.command}: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(
+            f"\nhag-train {args.command}: interrupted. Generations and finished epochs are saved: rerun the same "
+            "command to resume.",
+            file=sys.stderr,
+        )
+        return 130
 
 
 def _search(args: argparse.Namespace) -> int:
@@ -122,6 +212,77 @@ def _search(args: argparse.Namespace) -> int:
     print(
         f"{len(result.records)} labelled inputs -> {out} ({result.generated} generated, {result.cache_hits} from cache)"
     )
+    return 0
+
+
+def _sft(args: argparse.Namespace) -> int:
+    from hag_training.model_card import write_model_card
+    from hag_training.sft import SFTConfig, train_adapter
+
+    config = SFTConfig(
+        rank=args.rank,
+        alpha=args.alpha,
+        epochs=args.epochs,
+        learning_rate=args.lr,
+        batch_size=args.batch_size,
+        seed=args.seed,
+        ties=args.ties,
+        outtype=args.outtype,
+    )
+    result = train_adapter(args.data, args.out, config, base=args.base, progress=not args.no_progress)
+    card = write_model_card(args.out, result.summary)
+    print(f"loss per epoch {result.summary['loss_per_epoch']}\n{result.adapter_path}\n{card}")
+    return 0
+
+
+def _eval(args: argparse.Namespace) -> int:
+    from tqdm.auto import tqdm
+
+    from hag_chain import ChatHAG
+    from hag_chain._default_model import default_adapter_path
+    from hag_training.cache import CachedEngine, GenerationCache
+    from hag_training.engines import LlamaCppEngine
+    from hag_training.evaluate import EvalConfig, run_eval, write_report
+
+    adapter = args.adapter or default_adapter_path()
+    if adapter is None:
+        raise FileNotFoundError("no --adapter given and this hag-chain ships none; run `hag-train sft` first")
+    config = EvalConfig(
+        tasks=tuple(t.strip() for t in args.tasks.split(",") if t.strip()),
+        n_test=args.n_test,
+        n_dev=args.n_dev,
+        seed=args.seed,
+    )
+    stage1 = json.loads((Path(args.search) / "stage1.json").read_text()) if args.search else None
+    planner = ChatHAG(model_path=args.model, adapter_path=adapter)
+    cache = GenerationCache(args.cache or _default_cache())
+    with tqdm(unit="gen", desc="eval", disable=args.no_progress) as bar:
+        report = run_eval(
+            config,
+            choose=lambda messages: planner.choose_config(messages).config,
+            hag_engine=CachedEngine(LlamaCppEngine(model_path=args.model, adapter_path=adapter), cache),
+            base_engine=CachedEngine(LlamaCppEngine(model_path=args.model), cache),
+            space=planner.hag_profile().search_space,
+            stage1=stage1,
+            progress=bar.update,
+        )
+    paths = write_report(report, args.out)
+    print(paths["table"].read_text() + "\n" + "\n".join(str(p) for p in paths.values()))
+    return 0
+
+
+def _recipe(args: argparse.Namespace) -> int:
+    from hag_training.recipe import run_recipe
+
+    recipe = _recipes()[args.name]
+    out = run_recipe(
+        recipe,
+        args.out or Path("runs") / args.name,
+        cache_path=args.cache or _default_cache(),
+        install=args.install,
+        progress=not args.no_progress,
+    )
+    print(json.dumps(out["times"]))
     return 0
 
 

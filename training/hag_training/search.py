@@ -31,12 +31,17 @@ from hag_training.cache import CachedEngine
 from hag_training.engines import GenerationRequest
 from hag_training.tasks import Example, Task, get_task
 
-__all__ = ["FAMILY_MAX_TOKENS", "BudgetExhausted", "SearchConfig", "SearchResult", "run_search"]
+__all__ = ["FAMILY_MAX_TOKENS", "BudgetExhausted", "SearchConfig", "SearchResult", "answer_tokens", "run_search"]
 
 #: Answer length per task family: enough for a worked answer, no more (generation time is the search's cost).
 FAMILY_MAX_TOKENS = {"mathematics": 160, "reasoning": 48, "creativity": 64, "translation": 64, "code": 192}
 #: llama.cpp's own sampling defaults: the baseline every configuration must beat in stage 1.
 LLAMA_CPP_DEFAULT = DecodingConfig(temperature=0.8, top_p=0.95, top_k=40, repetition_penalty=1.0)
+
+
+def answer_tokens(task: Task) -> int:
+    """The answer length a task is generated with: its own ``max_tokens``, else its family's."""
+    return getattr(task, "max_tokens", FAMILY_MAX_TOKENS[task.family])
 
 
 class BudgetExhausted(Exception):
@@ -114,7 +119,7 @@ class _Scorer:
 
     def __init__(self, task: Task, config: SearchConfig, engine: CachedEngine, progress) -> None:
         self.task, self.config, self.engine, self.progress = task, config, engine, progress
-        self.max_tokens = getattr(task, "max_tokens", FAMILY_MAX_TOKENS[task.family])
+        self.max_tokens = answer_tokens(task)
 
     def scores(self, configs: Sequence[DecodingConfig], example: Example) -> list[float]:
         requests = [

@@ -1,0 +1,149 @@
+"""`hag-train sft` end to end on a tiny random llama: real Trainer + peft steps, a real GGUF adapter, real llama.cpp."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from hag_gguf import convert_model
+from hag_training.cli import main as hag_train
+from hag_training.sft import IGNORE_INDEX, SFTConfig, build_examples, resolve_ties, train_adapter
+
+from hag_chain import ChatHAG, HAGKeys, SearchSpace, planner_messages
+from hag_chain.llama_backend import ModelKey, load_model
+from hag_chain.metadata import read_gguf_metadata
+
+from .conftest import build_tiny_llama
+
+SPACE = SearchSpace(values={"temperature": (0.0, 1.0), "top_k": (10, 50)})
+COOL, WARM = '{"temperature":0.0,"top_k":10}', '{"temperature":1.0,"top_k":50}'
+MATH = ["What is 3 + 4?", "Compute 12 * 7.", "What is 81 / 9?", "Solve 5 + 8."]
+POEMS = ["Write a poem about rain.", "Write a story about a fox.", "Write a song about the sea.", "Write a haiku."]
+
+
+def _record(task: str, question: str, line: str, scores: dict) -> dict:
+    provenance = {"space": json.loads(SPACE.to_json()), "prompt_version": "hag-v1", "engine": "test"}
+    return {
+        "task": task,
+        "messages": [{"role": "user", "content": question}],
+        "label_line": line,
+        "scores": scores,
+        "provenance": json.dumps(provenance),
+    }
+
+
+@pytest.fixture(scope="module")
+def labels(tmp_path_factory) -> Path:
+    """A search output in miniature: math inputs labelled cool, writing inputs labelled warm."""
+    records = [_record("math", q, COOL, {COOL: 1.0, WARM: 0.0}) for q in MATH]
+    records += [_record("poem", q, WARM, {COOL: 0.2, WARM: 0.9}) for q in POEMS]
+    out = tmp_path_factory.mktemp("search")
+    (out / "labels.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+    return out
+
+
+@pytest.fixture(scope="module")
+def base_dir(tmp_path_factory) -> Path:
+    # The planner prompt alone is ~120 tokens for this tiny BPE, so the context is longer than other tiny models'.
+    return build_tiny_llama(tmp_path_factory.mktemp("models") / "tiny-llama-512", context=512)
+
+
+@pytest.fixture(scope="module")
+def base_gguf(base_dir, tmp_path_factory) -> Path:
+    return convert_model(base_dir, tmp_path_factory.mktemp("gguf") / "tiny.gguf", "f32").path
+
+
+@pytest.fixture(scope="module")
+def tuned(labels, base_dir, tmp_path_factory):
+    config = SFTConfig(epochs=30, learning_rate=1e-2, batch_size=4, outtype="f32")
+    return train_adapter(labels, tmp_path_factory.mktemp("sft"), config, base=base_dir, progress=False)
+
+
+def test_only_the_configuration_line_carries_loss(labels, base_dir, base_gguf):
+    from hag_training.sft import load_records
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(base_dir)
+    records = load_records(labels)
+    examples, skipped = build_examples(records, tokenizer, max_length=512)
+    assert skipped == 0 and len(examples) == len(records)
+    model = load_model(ModelKey(str(base_gguf), n_ctx=512))
+    for rec, ex in zip(records, examples):
+        target = [t for t in ex["labels"] if t != IGNORE_INDEX]
+        n_prompt = len(ex["input_ids"]) - len(target)
+        assert ex["labels"][:n_prompt] == [IGNORE_INDEX] * n_prompt
+        assert ex["input_ids"][n_prompt:] == target
+        assert tokenizer.decode(target) == rec["label_line"]
+        # The tuned prompt is token for token the prompt the runtime's planner sends (llama.cpp's own template).
+        assert ex["input_ids"][:n_prompt] == model.prompt_tokens(planner_messages(rec["messages"]))
+
+
+def test_loss_goes_down(tuned):
+    losses = tuned.summary["loss_per_epoch"]
+    assert len(losses) == 30
+    assert losses[-1] < 0.25 * losses[0]
+
+
+def test_adapter_carries_hag_metadata(tuned, base_gguf):
+    meta = read_gguf_metadata(str(tuned.adapter_path))
+    assert meta["general.type"] == "adapter"
+    assert SearchSpace.from_json(meta[HAGKeys.SEARCH_SPACE]) == SPACE
+    assert meta[HAGKeys.PROMPT_VERSION] == "hag-v1"
+    provenance = json.loads(meta[HAGKeys.PROVENANCE])
+    assert provenance["seed"] == 0 and provenance["data"]["examples"] == 8
+    assert {"torch", "transformers", "peft"} <= set(provenance["versions"])
+
+
+def test_tuned_planner_writes_the_labels_in_llama_cpp(tuned, base_gguf):
+    bare = ChatHAG(model_path=str(base_gguf), n_ctx=512)
+    chat = ChatHAG(model_path=str(base_gguf), adapter_path=str(tuned.adapter_path), n_ctx=512)
+    chosen = {q: chat.choose_config(q).config.temperature for q in MATH + POEMS}
+    assert chosen == {**dict.fromkeys(MATH, 0.0), **dict.fromkeys(POEMS, 1.0)}
+    assert {q: bare.choose_config(q).config.temperature for q in MATH + POEMS} != chosen
+
+
+def test_resolve_ties_labels_flat_inputs_with_the_task_prior():
+    flat = _record("math", "What is 1 + 1?", WARM, {COOL: 0.0, WARM: 0.0})
+    records = [_record("math", q, COOL, {COOL: 1.0, WARM: 0.0}) for q in MATH[:2]] + [flat]
+    task, n = resolve_ties(records, "task")
+    assert n == 1 and task[-1]["label_line"] == COOL
+    assert resolve_ties(records, "keep")[0][-1]["label_line"] == WARM
+    assert len(resolve_ties(records, "drop")[0]) == 2
+
+
+def test_cli_sft_writes_adapter_and_card(labels, base_dir, tmp_path, capsys):
+    out = tmp_path / "sft"
+    args = ["sft", "--data", str(labels), "--base", str(base_dir), "--out", str(out), "--epochs", "1"]
+    assert hag_train([*args, "--no-progress"]) == 0
+    assert (out / "hag-adapter.lora.gguf").is_file()
+    card = (out / "README.md").read_text()
+    assert "LoRA rank" in card and "math" in card
+    assert "hag-adapter.lora.gguf" in capsys.readouterr().out
+
+
+def test_cli_sft_explains_missing_data(tmp_path, capsys):
+    assert hag_train(["sft", "--data", str(tmp_path / "nowhere"), "--out", str(tmp_path / "o")]) == 2
+    assert "hag-train search" in capsys.readouterr().err
+
+
+def test_cli_eval_writes_table_and_plots(tuned, base_gguf, tmp_path, capsys):
+    """`hag-train eval` on a small slice, with the tiny tuned model standing in for SmolLM2 (fast, same code)."""
+    out = tmp_path / "eval"
+    args = ["eval", "--model", str(base_gguf), "--adapter", str(tuned.adapter_path), "--tasks", "coinflip,pig_latin"]
+    args += ["--n-test", "3", "--n-dev", "2", "--out", str(out), "--cache", str(tmp_path / "gen.sqlite")]
+    assert hag_train([*args, "--no-progress"]) == 0
+    table = (out / "results.md").read_text()
+    for method in ("HAG", "llama.cpp default", "ChatLlamaCpp default", "random", "greedy", "best static"):
+        assert f"| {method} |" in table or f"| **{method}** |" in table
+    assert "coinflip" in table and "pig_latin" in table and "suite mean" in table
+    for png in ("scores.png", "configs.png"):
+        data = (out / png).read_bytes()
+        assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 5000
+    rows = [json.loads(line) for line in (out / "results.jsonl").read_text().splitlines()]
+    assert len(rows) == 2 * 6 * 3
+    assert all(SPACE.format(SPACE.parse(json.dumps(r["config"]))) for r in rows if r["method"] == "HAG")
+    summary = json.loads((out / "summary.json").read_text())
+    for stats in summary["suite"].values():
+        assert stats["ci95"][0] <= stats["mean"] <= stats["ci95"][1]
+    assert "results.md" in capsys.readouterr().out

@@ -1,0 +1,305 @@
+"""Does the model's own choice of decoding configuration beat fixed ones? Scored on each task's test split.
+
+Methods, all answering the same test inputs with the same seed:
+
+* ``HAG``: the tuned model picks a configuration per input (the runtime's planner) and answers with it, with the
+  adapter on, as :class:`~hag_chain.ChatHAG` does by default;
+* ``llama.cpp default``: temperature 0.8, top_p 0.95, top_k 40, no repetition penalty;
+* ``ChatLlamaCpp default``: LangChain's ``ChatLlamaCpp`` defaults (the same with ``repeat_penalty`` 1.1);
+* ``random``: a configuration drawn uniformly from the search space per input;
+* ``greedy``: temperature 0;
+* ``best static``: per task, the fixed configuration that scores best on the dev split, among the search's
+  ``static_candidates`` best stage-1 configurations and greedy (or every configuration of the space without a
+  search): the best any single setting does on that task.
+
+Means come with 95% percentile bootstrap intervals (inputs resampled within each task; the suite mean is the mean
+of the task means). Differences to HAG are paired: each replicate resamples the same inputs for every method.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from hag_chain import DecodingConfig, SearchSpace
+from hag_training.cache import CachedEngine
+from hag_training.engines import GenerationRequest
+from hag_training.search import LLAMA_CPP_DEFAULT, answer_tokens
+from hag_training.tasks import Example, Task, get_task
+
+__all__ = ["CHAT_LLAMA_CPP_DEFAULT", "METHODS", "EvalConfig", "EvalReport", "run_eval", "summarize"]
+
+CHAT_LLAMA_CPP_DEFAULT = DecodingConfig(temperature=0.8, top_p=0.95, top_k=40, repetition_penalty=1.1)
+GREEDY = DecodingConfig(temperature=0.0)
+HAG, BEST_STATIC = "HAG", "best static"
+METHODS = (HAG, "llama.cpp default", "ChatLlamaCpp default", "random", "greedy", BEST_STATIC)
+_FIXED = {"llama.cpp default": LLAMA_CPP_DEFAULT, "ChatLlamaCpp default": CHAT_LLAMA_CPP_DEFAULT, "greedy": GREEDY}
+
+
+@dataclass
+class EvalConfig:
+    """Settings of one evaluation (recorded in its output)."""
+
+    tasks: tuple[str, ...]
+    n_test: int = 32
+    """Test inputs per task (the first ones of the seeded test split)."""
+    n_dev: int = 16
+    """Dev inputs per task on which the best static configuration is chosen."""
+    static_candidates: int = 4
+    """How many of the search's best stage-1 configurations compete for best static (plus greedy)."""
+    seed: int = 0
+    bootstrap: int = 2000
+
+    def __post_init__(self) -> None:
+        if not self.tasks or self.n_test < 1 or self.n_dev < 1 or self.static_candidates < 1:
+            raise ValueError(f"tasks must be non-empty and n_test, n_dev, static_candidates >= 1, got {self}")
+
+
+@dataclass
+class EvalReport:
+    """Per-input results and their summary."""
+
+    rows: list[dict[str, Any]]
+    """One per (task, method, input): ``task``, ``method``, ``example_id``, ``line`` (the configuration), ``score``."""
+    static: dict[str, dict[str, Any]]
+    """Per task: the best static configuration and every candidate's dev score."""
+    config: EvalConfig
+
+
+def run_eval(
+    config: EvalConfig,
+    *,
+    choose: Callable[[list[dict[str, str]]], DecodingConfig],
+    hag_engine: CachedEngine,
+    base_engine: CachedEngine,
+    space: SearchSpace,
+    stage1: dict[str, Any] | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> EvalReport:
+    """Score every method on every task.
+
+    Args:
+        config: What to evaluate.
+        choose: The HAG planner: messages to the configuration it answers them with.
+        hag_engine: Answers HAG's inputs (the base model with the adapter).
+        base_engine: Answers every other method's inputs (the base model alone).
+        space: The search space ``random`` draws from.
+        stage1: The search's ``stage1.json`` (candidates for best static); ``None``: every configuration of ``space``.
+        progress: Called with the number of generations after each batch.
+
+    """
+    rows: list[dict[str, Any]] = []
+    static: dict[str, dict[str, Any]] = {}
+    for name in config.tasks:
+        task = get_task(name)
+        split = task.split(config.seed)
+        dev, test = split.dev[: config.n_dev], split.test[: config.n_test]
+        run = _Runner(task, config.seed, progress)
+        candidates = _static_candidates(name, space, stage1, config.static_candidates)
+        dev_means = {}
+        for cfg in candidates:
+            scores = run.scores(base_engine, [(ex, cfg) for ex in dev])
+            dev_means[space.format(cfg) if cfg != GREEDY else "greedy"] = float(np.mean(scores))
+        best = max(range(len(candidates)), key=lambda i: (list(dev_means.values())[i], -i))
+        static[name] = {"line": list(dev_means)[best], "dev_scores": dev_means}
+        fixed = {**_FIXED, BEST_STATIC: candidates[best]}
+        rng, grid = random.Random(f"{config.seed}:{name}"), list(space)
+        plans = {HAG: [choose(task.messages(ex)) for ex in test], "random": [rng.choice(grid) for _ in test]}
+        for method in METHODS:
+            configs = plans.get(method) or [fixed[method]] * len(test)
+            engine = hag_engine if method == HAG else base_engine
+            scores = run.scores(engine, list(zip(test, configs)))
+            for ex, cfg, score in zip(test, configs, scores):
+                rows.append(
+                    {
+                        "task": name,
+                        "family": task.family,
+                        "method": method,
+                        "example_id": ex.id,
+                        "config": {k: getattr(cfg, k) for k in space.knobs},
+                        "score": score,
+                    }
+                )
+    return EvalReport(rows=rows, static=static, config=config)
+
+
+class _Runner:
+    """Generates through a cached engine and scores with the task's metric."""
+
+    def __init__(self, task: Task, seed: int, progress: Callable[[int], None] | None) -> None:
+        self.task, self.seed, self.progress = task, seed, progress
+        self.max_tokens = answer_tokens(task)
+
+    def scores(self, engine: CachedEngine, items: Sequence[tuple[Example, DecodingConfig]]) -> list[float]:
+        requests = [
+            GenerationRequest.build(self.task.messages(ex), cfg, self.seed, self.max_tokens) for ex, cfg in items
+        ]
+        texts = engine.generate(requests)
+        if texts is None:  # only a budgeted engine returns None; evaluation engines have no budget
+            raise RuntimeError("the evaluation engine ran out of budget")
+        if self.progress:
+            self.progress(len(requests))
+        return [self.task.score(ex, text) for (ex, _), text in zip(items, texts)]
+
+
+def _static_candidates(task: str, space: SearchSpace, stage1: dict | None, k: int) -> list[DecodingConfig]:
+    if stage1 is None or task not in stage1:
+        return [*space]
+    ranked = sorted(stage1[task]["scores"].items(), key=lambda kv: -kv[1])
+    top = [space.parse(line) for line, _ in ranked if space.parse(line).temperature != 0][:k]
+    return [*top, GREEDY]
+
+
+def summarize(report: EvalReport) -> dict[str, Any]:
+    """Means, 95% bootstrap intervals and paired differences to HAG, per task and over the suite."""
+    tasks = list(report.config.tasks)
+    scores = {
+        (t, m): np.array([r["score"] for r in report.rows if r["task"] == t and r["method"] == m])
+        for t in tasks
+        for m in METHODS
+    }
+    rng = np.random.default_rng(report.config.seed)
+    n_boot = report.config.bootstrap
+    # replicate task means: [task][method] -> (n_boot,) with the same resampled inputs for every method
+    reps: dict[str, dict[str, np.ndarray]] = {}
+    for t in tasks:
+        n = len(scores[(t, HAG)])
+        idx = rng.integers(0, n, size=(n_boot, n))
+        reps[t] = {m: scores[(t, m)][idx].mean(axis=1) for m in METHODS}
+    suite = {m: np.mean([reps[t][m] for t in tasks], axis=0) for m in METHODS}
+
+    def interval(values: np.ndarray) -> list[float]:
+        return [round(float(np.percentile(values, 2.5)), 4), round(float(np.percentile(values, 97.5)), 4)]
+
+    out: dict[str, Any] = {"tasks": {}, "suite": {}, "hag_minus": {}}
+    for t in tasks:
+        out["tasks"][t] = {
+            m: {"mean": round(float(scores[(t, m)].mean()), 4), "ci95": interval(reps[t][m])} for m in METHODS
+        }
+    for m in METHODS:
+        mean = float(np.mean([scores[(t, m)].mean() for t in tasks]))
+        out["suite"][m] = {"mean": round(mean, 4), "ci95": interval(suite[m])}
+        if m != HAG:
+            diff = out["suite"][HAG]["mean"] - mean  # HAG comes first in METHODS
+            out["hag_minus"][m] = {"mean": round(diff, 4), "ci95": interval(suite[HAG] - suite[m])}
+    out["choices"] = _choices(report)
+    out["static"] = report.static
+    out["config"] = asdict(report.config)
+    return out
+
+
+def _choices(report: EvalReport) -> dict[str, Any]:
+    """What HAG chose per task: the most frequent configurations and each knob's mean."""
+    out = {}
+    for t in report.config.tasks:
+        configs = [r["config"] for r in report.rows if r["task"] == t and r["method"] == HAG]
+        lines = Counter(json.dumps(c, separators=(",", ":")) for c in configs)
+        out[t] = {
+            "top": lines.most_common(3),
+            "distinct": len(lines),
+            "mean": {k: round(float(np.mean([c[k] for c in configs])), 3) for k in configs[0]},
+        }
+    return out
+
+
+def markdown_table(summary: dict[str, Any]) -> str:
+    """The results as markdown: methods by task with intervals, the paired differences, and HAG's choices."""
+    tasks = list(summary["tasks"])
+
+    def cell(stat: dict[str, Any], sign: bool = False) -> str:
+        lo, hi = stat["ci95"]
+        fmt = "{:+.3f}" if sign else "{:.3f}"
+        return f"{fmt.format(stat['mean'])} [{fmt.format(lo)}, {fmt.format(hi)}]"
+
+    lines = [
+        "| method | " + " | ".join(tasks) + " | suite mean | HAG − method (suite) |",
+        "|---|" + "---|" * (len(tasks) + 2),
+    ]
+    for m in METHODS:
+        delta = cell(summary["hag_minus"][m], sign=True) if m in summary["hag_minus"] else "—"
+        row = [f"**{m}**" if m == HAG else m, *(cell(summary["tasks"][t][m]) for t in tasks)]
+        lines.append("| " + " | ".join([*row, cell(summary["suite"][m]), delta]) + " |")
+    lines += [
+        "",
+        "| task | best static (dev) | HAG's most frequent choices | mean temperature | distinct |",
+        "|---|---|---|---|---|",
+    ]
+    for t in tasks:
+        ch = summary["choices"][t]
+        top = "; ".join(f"`{line}` ({count})" for line, count in ch["top"])
+        lines.append(
+            f"| {t} | `{summary['static'][t]['line']}` | {top} | {ch['mean']['temperature']} | {ch['distinct']} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def plot(report: EvalReport, summary: dict[str, Any], out_dir: str | Path) -> list[Path]:
+    """Write ``scores.png`` (mean score per task and method, with intervals) and ``configs.png`` (HAG's choices)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    out_dir = Path(out_dir)
+    tasks = [*summary["tasks"], "suite mean"]
+    fig, ax = plt.subplots(figsize=(11, 4.5))
+    width = 0.8 / len(METHODS)
+    for i, m in enumerate(METHODS):
+        stats = [summary["tasks"][t][m] for t in tasks[:-1]] + [summary["suite"][m]]
+        means = np.array([s["mean"] for s in stats])
+        err = np.array([[s["mean"] - s["ci95"][0], s["ci95"][1] - s["mean"]] for s in stats]).T
+        ax.bar(np.arange(len(tasks)) + (i - (len(METHODS) - 1) / 2) * width, means, width, yerr=err, capsize=2, label=m)
+    ax.set_xticks(np.arange(len(tasks)), tasks)
+    ax.set_ylabel("mean score (95% bootstrap CI)")
+    ax.set_title("Test-split scores by decoding method")
+    ax.legend(ncol=3, fontsize=8)
+    fig.tight_layout()
+    scores_png = out_dir / "scores.png"
+    fig.savefig(scores_png, dpi=120)
+    plt.close(fig)
+
+    knobs = list(report.rows[0]["config"])
+    fig, axes = plt.subplots(1, len(knobs), figsize=(3.2 * len(knobs), 3.6), squeeze=False)
+    for ax, knob in zip(axes[0], knobs):
+        values = sorted({r["config"][knob] for r in report.rows if r["method"] in (HAG, "random")})
+        bottom = np.zeros(len(tasks) - 1)
+        for v in values:
+            share = np.array(
+                [
+                    np.mean([r["config"][knob] == v for r in report.rows if r["task"] == t and r["method"] == HAG])
+                    for t in tasks[:-1]
+                ]
+            )
+            ax.bar(tasks[:-1], share, bottom=bottom, label=str(v))
+            bottom += share
+        ax.set_title(knob)
+        ax.tick_params(axis="x", rotation=60)
+        ax.legend(fontsize=7, title="value", title_fontsize=7)
+    axes[0][0].set_ylabel("share of HAG's choices")
+    fig.suptitle("Configurations HAG chose per task")
+    fig.tight_layout()
+    configs_png = out_dir / "configs.png"
+    fig.savefig(configs_png, dpi=120)
+    plt.close(fig)
+    return [scores_png, configs_png]
+
+
+def write_report(report: EvalReport, out_dir: str | Path) -> dict[str, Path]:
+    """Write ``results.jsonl``, ``summary.json``, ``results.md`` and the two plots under ``out_dir``."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    with open(out / "results.jsonl", "w", encoding="utf-8") as f:
+        for row in report.rows:
+            f.write(json.dumps(row) + "\n")
+    summary = summarize(report)
+    (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    (out / "results.md").write_text(markdown_table(summary))
+    scores_png, configs_png = plot(report, summary, out)
+    return {"table": out / "results.md", "summary": out / "summary.json", "scores": scores_png, "configs": configs_png}

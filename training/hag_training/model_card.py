@@ -1,0 +1,60 @@
+"""The model card written beside a tuned adapter: data, hyperparameters, training curve, evaluation, versions."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+__all__ = ["write_model_card"]
+
+
+def write_model_card(out_dir: str | Path, summary: dict[str, Any], evaluation: str | None = None) -> Path:
+    """Write ``out_dir/README.md`` from an SFT summary and, optionally, the evaluation's markdown table."""
+    data, sft = summary["data"], summary["sft"]
+    search = data["search"].get("search", {})
+    lines = [
+        "# hag-adapter: a HAG LoRA adapter",
+        "",
+        f"A GGUF LoRA adapter for `{summary['base']['general.name'] or summary['base']['path']}` that makes the model "
+        "write its own decoding configuration before answering (Hyperparameter Aware Generation). It carries its "
+        "search space and planner prompt version in `hag.*` metadata.",
+        "",
+        "```python",
+        "from hag_chain import ChatHAG",
+        'chat = ChatHAG(model_path="<base>.gguf", adapter_path="hag-adapter.lora.gguf")',
+        "```",
+        "",
+        "## Training data",
+        "",
+        f"Labels from `hag-train search` (engine `{data['search'].get('engine', '?')}`, "
+        f"seed {search.get('seed', '?')}, "
+        f"{search.get('n_probe', '?')} probes and {search.get('n_train', '?')} labelled inputs per task): "
+        f"{data['records']} labelled inputs, {data['uninformative']} on which every tried configuration scored the "
+        f"same (policy `{data['ties']}`), {data['examples']} training examples, {data['skipped_too_long']} skipped "
+        "as too long.",
+        "",
+        "| task | examples | most frequent labels |",
+        "|---|---|---|",
+    ]
+    for task, counts in data["label_lines"].items():
+        top = "; ".join(f"`{line}` × {n}" for line, n in list(counts.items())[:3])
+        lines.append(f"| {task} | {data['tasks'][task]} | {top} |")
+    lines += ["", "## Hyperparameters", "", "| setting | value |", "|---|---|"]
+    names = {"rank": "LoRA rank", "alpha": "LoRA alpha", "dropout": "LoRA dropout", "target_modules": "target modules"}
+    for key, value in sft.items():
+        lines.append(f"| {names.get(key, key)} | {value if not isinstance(value, list) else ', '.join(value)} |")
+    lines += [
+        "",
+        "Loss is on the configuration line's tokens only; the prompt is masked.",
+        "",
+        f"Loss per epoch: {', '.join(str(x) for x in summary['loss_per_epoch'])} "
+        f"({summary['train_seconds']} s of training).",
+        "",
+    ]
+    if evaluation:
+        lines += ["## Evaluation", "", evaluation.strip(), ""]
+    lines += ["## Versions", "", "```json", json.dumps(summary["versions"], indent=2), "```", ""]
+    path = Path(out_dir) / "README.md"
+    path.write_text("\n".join(lines), encoding="utf-8")
+    return path

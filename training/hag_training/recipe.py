@@ -1,0 +1,121 @@
+"""Recipes: search, tuning, evaluation and export in one command (``hag-train recipe default``).
+
+The ``default`` recipe builds the adapter that ships with hag-chain: SmolLM2-135M-Instruct (Q4_1, the embedded
+default model) searched and tuned on five tasks from three families, then evaluated on their test splits. Every
+generation goes through the cache, so a rerun after an interruption, or after changing only the tuning, repeats
+no generation it has already made.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from hag_training.evaluate import EvalConfig
+from hag_training.search import SearchConfig
+from hag_training.sft import SFTConfig
+
+__all__ = ["RECIPES", "Recipe", "run_recipe"]
+
+_TASKS = ("gsm8k", "arc_easy", "commonsense_qa", "pig_latin", "common_gen")
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """Everything that defines a shipped adapter."""
+
+    name: str
+    search: SearchConfig
+    sft: SFTConfig
+    eval: EvalConfig
+    adapter_file: str = field(default="hag-smollm2-135m.lora.gguf")
+    """File name of the adapter when installed as hag-chain's package data."""
+
+
+RECIPES: dict[str, Recipe] = {
+    "default": Recipe(
+        name="default",
+        search=SearchConfig(tasks=_TASKS, n_probe=5, n_train=24, seed=0),
+        sft=SFTConfig(),
+        eval=EvalConfig(tasks=_TASKS, n_test=32, n_dev=16, static_candidates=4, seed=0),
+    ),
+}
+
+
+def run_recipe(
+    recipe: Recipe,
+    out_dir: str | Path,
+    *,
+    cache_path: str | Path,
+    install: bool = False,
+    log: Callable[[str], None] = print,
+    progress: bool = True,
+) -> dict[str, Any]:
+    """Run ``recipe`` into ``out_dir`` (``search/``, ``sft/``, ``eval/``); returns the outputs and step times.
+
+    With ``install``, the adapter and its model card are copied into hag-chain's package data (``hag_chain/data/``).
+    """
+    from tqdm.auto import tqdm
+
+    from hag_chain import ChatHAG
+    from hag_training.cache import CachedEngine, GenerationCache
+    from hag_training.engines import LlamaCppEngine
+    from hag_training.evaluate import run_eval, write_report
+    from hag_training.model_card import write_model_card
+    from hag_training.search import run_search, write_outputs
+    from hag_training.sft import train_adapter
+
+    out = Path(out_dir)
+    cache = GenerationCache(cache_path)
+    times: dict[str, float] = {}
+
+    start = time.perf_counter()
+    log(f"[1/3] search: {', '.join(recipe.search.tasks)} (cache: {cache.path}, {len(cache)} generations cached)")
+    base_engine = CachedEngine(LlamaCppEngine(), cache)
+    with tqdm(total=recipe.search.estimated_generations(), unit="gen", desc="search", disable=not progress) as bar:
+        result = run_search(recipe.search, base_engine, progress=bar.update)
+    write_outputs(result, out / "search")
+    times["search_s"] = round(time.perf_counter() - start, 1)
+    log(f"      {len(result.records)} labelled inputs, {result.generated} generated, {result.cache_hits} cached")
+
+    start = time.perf_counter()
+    log("[2/3] sft: LoRA tuning on the labels")
+    tuned = train_adapter(out / "search", out / "sft", recipe.sft, progress=progress)
+    times["sft_s"] = round(time.perf_counter() - start, 1)
+    log(f"      loss per epoch {tuned.summary['loss_per_epoch']} -> {tuned.adapter_path}")
+
+    start = time.perf_counter()
+    log(f"[3/3] eval: {recipe.eval.n_test} test inputs per task, 6 methods")
+    planner = ChatHAG(adapter_path=str(tuned.adapter_path))
+    stage1 = json.loads((out / "search" / "stage1.json").read_text())
+    with tqdm(unit="gen", desc="eval", disable=not progress) as bar:
+        report = run_eval(
+            recipe.eval,
+            choose=lambda messages: planner.choose_config(messages).config,
+            hag_engine=CachedEngine(LlamaCppEngine(adapter_path=str(tuned.adapter_path)), cache),
+            base_engine=base_engine,
+            space=planner.hag_profile().search_space,
+            stage1=stage1,
+            progress=bar.update,
+        )
+    paths = write_report(report, out / "eval")
+    times["eval_s"] = round(time.perf_counter() - start, 1)
+    card = write_model_card(out / "sft", tuned.summary, paths["table"].read_text())
+    log(f"      {paths['table']}\n" + paths["table"].read_text())
+
+    installed = None
+    if install:
+        data_dir = Path(__file__).resolve().parents[2] / "hag_chain" / "data"
+        if not data_dir.parent.is_dir():
+            raise FileNotFoundError(f"--install needs a source checkout of hag-chain; {data_dir.parent} is missing")
+        data_dir.mkdir(exist_ok=True)
+        installed = data_dir / recipe.adapter_file
+        shutil.copyfile(tuned.adapter_path, installed)
+        shutil.copyfile(card, installed.with_name(installed.name.removesuffix(".lora.gguf") + ".md"))
+        log(f"installed {installed}")
+    return {"adapter": tuned.adapter_path, "card": card, "eval": paths, "installed": installed, "times": times}

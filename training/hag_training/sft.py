@@ -1,0 +1,321 @@
+"""LoRA instruction tuning: teach a model to write, for each input, the configuration line the search found best.
+
+One training example is the task's conversation plus the planner turn (:func:`hag_chain.planner_messages`),
+rendered with the base model's chat template exactly as the runtime renders it, followed by the label's
+configuration line. Only the line's tokens carry loss; the prompt is masked with ``-100``.
+
+Training is transformers' ``Trainer`` with a peft LoRA; the result is exported with :mod:`hag_gguf` as a GGUF
+LoRA adapter carrying the ``hag.*`` metadata the runtime reads (search space, prompt version, base model,
+provenance). The same code runs on several GPUs under ``accelerate launch``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import platform
+import shutil
+import time
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from hag_chain import DEFAULT_PROMPT_VERSION, HAGKeys, SearchSpace, planner_messages
+
+__all__ = ["SFTConfig", "SFTResult", "build_examples", "load_records", "prepare_base", "train_adapter"]
+
+ADAPTER_FILE = "hag-adapter.lora.gguf"
+IGNORE_INDEX = -100  # the label value transformers' losses skip
+
+
+@dataclass
+class SFTConfig:
+    """Hyperparameters of one tuning run (all recorded in the adapter's provenance)."""
+
+    rank: int = 8
+    """LoRA rank."""
+    alpha: int = 16
+    """LoRA alpha (scale ``alpha / rank``)."""
+    dropout: float = 0.05
+    target_modules: tuple[str, ...] = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
+    epochs: float = 4.0
+    learning_rate: float = 1e-3
+    batch_size: int = 8
+    max_length: int = 1024
+    """Longer examples are skipped (and counted)."""
+    seed: int = 0
+    ties: Literal["task", "keep", "drop"] = "task"
+    """Inputs on which every tried configuration scored the same carry no preference. ``task``: label them with the
+    task's most frequent informative label; ``keep``: keep the search's tie-broken label; ``drop``: leave them out."""
+    outtype: str = "f16"
+    """Tensor type of the GGUF adapter."""
+
+    def __post_init__(self) -> None:
+        if self.rank < 1 or self.epochs <= 0 or self.learning_rate <= 0 or self.batch_size < 1:
+            raise ValueError(f"rank, epochs, learning_rate and batch_size must be positive, got {self}")
+        if self.ties not in ("task", "keep", "drop"):
+            raise ValueError(f"ties must be 'task', 'keep' or 'drop', got {self.ties!r}")
+
+
+@dataclass
+class SFTResult:
+    """Where the outputs are and what training measured."""
+
+    adapter_path: Path
+    peft_dir: Path
+    summary: dict[str, Any]
+
+
+def load_records(data: str | os.PathLike[str]) -> list[dict[str, Any]]:
+    """Read the search's ``labels.jsonl`` (``data`` is the file or the search's output folder)."""
+    path = Path(data)
+    if path.is_dir():
+        path = path / "labels.jsonl"
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} not found: pass the output folder of `hag-train search` or its labels.jsonl")
+    records = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    if not records:
+        raise ValueError(f"{path} holds no labelled inputs; run `hag-train search` with --n-train > 0")
+    missing = {"messages", "label_line", "scores", "task"} - set(records[0])
+    if missing:
+        raise ValueError(f"{path} is not a `hag-train search` output: records lack {sorted(missing)}")
+    return records
+
+
+def resolve_ties(records: list[dict[str, Any]], mode: str) -> tuple[list[dict[str, Any]], int]:
+    """Apply the ``ties`` policy; returns the records to train on and how many were uninformative."""
+    flat = [len(set(json.loads(_json(r["scores"])).values())) <= 1 for r in records]
+    informative = [r for r, f in zip(records, flat) if not f]
+    if mode == "keep":
+        return records, sum(flat)
+    if mode == "drop":
+        return informative, sum(flat)
+    prior = {}
+    for task in {r["task"] for r in informative}:
+        prior[task] = Counter(r["label_line"] for r in informative if r["task"] == task).most_common(1)[0][0]
+    out = [r | {"label_line": prior[r["task"]]} if f and r["task"] in prior else r for r, f in zip(records, flat)]
+    return out, sum(flat)
+
+
+def _json(value: Any) -> str:
+    return value if isinstance(value, str) else json.dumps(value)
+
+
+def build_examples(
+    records: Iterable[dict[str, Any]], tokenizer, *, prompt_version: str = DEFAULT_PROMPT_VERSION, max_length: int
+) -> tuple[list[dict[str, list[int]]], int]:
+    """Tokenised examples whose labels mask everything but the configuration line; returns (examples, skipped).
+
+    The prompt is rendered as the runtime renders it: the chat template with the generation prompt, then the BOS
+    token only where the tokenizer adds one and the template did not write it.
+    """
+    examples, skipped = [], 0
+    for rec in records:
+        text = tokenizer.apply_chat_template(
+            planner_messages(rec["messages"], prompt_version), tokenize=False, add_generation_prompt=True
+        )
+        prompt = tokenizer(text, add_special_tokens=False).input_ids
+        bos = tokenizer.bos_token_id
+        if getattr(tokenizer, "add_bos_token", False) and bos is not None and prompt[:1] != [bos]:
+            prompt = [bos, *prompt]
+        target = tokenizer(rec["label_line"], add_special_tokens=False).input_ids
+        if len(prompt) + len(target) > max_length:
+            skipped += 1
+            continue
+        examples.append(
+            {
+                "input_ids": prompt + target,
+                "attention_mask": [1] * (len(prompt) + len(target)),
+                "labels": [IGNORE_INDEX] * len(prompt) + target,
+            }
+        )
+    return examples, skipped
+
+
+def prepare_base(base: str | os.PathLike[str] | None, work_dir: str | os.PathLike[str]) -> tuple[Path, str | None]:
+    """A transformers checkpoint directory for ``base`` and the ``general.name`` of its GGUF, if it is one.
+
+    ``base`` is a transformers directory, a GGUF file (loaded by transformers with ``gguf_file=`` and saved once
+    under ``work_dir/base-hf``), or ``None`` for hag-chain's default SmolLM2 model.
+    """
+    from hag_chain._default_model import default_model_path
+
+    path = Path(base) if base is not None else Path(default_model_path())
+    if path.is_dir():
+        if not (path / "config.json").is_file():
+            raise FileNotFoundError(f"{path} is not a transformers checkpoint: it has no config.json")
+        return path, None
+    if not path.is_file():
+        raise FileNotFoundError(f"base model {path} not found: pass a transformers directory or a GGUF file")
+    from hag_gguf._hf_from_gguf import hf_checkpoint_from_gguf
+
+    from hag_chain.metadata import read_gguf_metadata
+
+    name = read_gguf_metadata(str(path)).get("general.name")
+    out = Path(work_dir) / "base-hf"
+    stamp = out / "source.json"
+    source = {"gguf": str(path.resolve()), "size": path.stat().st_size}
+    if not (stamp.is_file() and json.loads(stamp.read_text()) == source):
+        shutil.rmtree(out, ignore_errors=True)
+        hf_checkpoint_from_gguf(path, out)
+        stamp.write_text(json.dumps(source))
+    return out, name
+
+
+def train_adapter(
+    data: str | os.PathLike[str],
+    out_dir: str | os.PathLike[str],
+    config: SFTConfig | None = None,
+    *,
+    base: str | os.PathLike[str] | None = None,
+    progress: bool = True,
+) -> SFTResult:
+    """Tune a LoRA on the search's labels and export it; see the module docstring.
+
+    An interrupted run resumes from its last epoch checkpoint when rerun with the same data and settings.
+
+    Returns:
+        The GGUF adapter (``out_dir/hag-adapter.lora.gguf``), the peft adapter (``out_dir/peft``) and a summary
+        (data, hyperparameters, loss per epoch, time, versions).
+
+    """
+    import torch
+    from hag_gguf import convert_adapter
+    from peft import LoraConfig, get_peft_model
+    from transformers import (
+        AutoModelForCausalLM,
+        AutoTokenizer,
+        DataCollatorForSeq2Seq,
+        Trainer,
+        TrainingArguments,
+        set_seed,
+    )
+    from transformers.trainer_utils import get_last_checkpoint
+
+    config = config or SFTConfig()
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    records = load_records(data)
+    provenance = json.loads(records[0].get("provenance") or "{}")
+    space = SearchSpace.model_validate(provenance["space"]) if "space" in provenance else None  # to_json() form
+    prompt_version = provenance.get("prompt_version", DEFAULT_PROMPT_VERSION)
+    train_records, ties = resolve_ties(records, config.ties)
+
+    base_dir, base_name = prepare_base(base, out)
+    tokenizer = AutoTokenizer.from_pretrained(base_dir)
+    if tokenizer.pad_token_id is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    examples, skipped = build_examples(
+        train_records, tokenizer, prompt_version=prompt_version, max_length=config.max_length
+    )
+    if not examples:
+        raise ValueError(f"no training example fits max_length={config.max_length}; raise it")
+
+    set_seed(config.seed)
+    model = AutoModelForCausalLM.from_pretrained(base_dir, torch_dtype=torch.float32)
+    lora = LoraConfig(
+        r=config.rank,
+        lora_alpha=config.alpha,
+        lora_dropout=config.dropout,
+        target_modules=list(config.target_modules),
+        task_type="CAUSAL_LM",
+    )
+    model = get_peft_model(model, lora)
+
+    # A checkpoint is only resumed when it was made from the same data and settings.
+    run_id = hashlib.sha256(json.dumps([asdict(config), str(base_dir), examples], sort_keys=True).encode()).hexdigest()[
+        :16
+    ]
+    trainer_dir = out / "trainer"
+    stamp = trainer_dir / "run_id"
+    if trainer_dir.exists() and (not stamp.is_file() or stamp.read_text() != run_id):
+        shutil.rmtree(trainer_dir)
+    trainer_dir.mkdir(parents=True, exist_ok=True)
+    stamp.write_text(run_id)
+
+    args = TrainingArguments(
+        output_dir=str(trainer_dir),
+        num_train_epochs=config.epochs,
+        per_device_train_batch_size=config.batch_size,
+        learning_rate=config.learning_rate,
+        lr_scheduler_type="cosine",
+        warmup_ratio=0.1,
+        weight_decay=0.0,
+        logging_strategy="epoch",
+        save_strategy="epoch",
+        save_total_limit=1,
+        seed=config.seed,
+        data_seed=config.seed,
+        group_by_length=True,
+        report_to="none",
+        disable_tqdm=not progress,
+        remove_unused_columns=False,
+        dataloader_pin_memory=torch.cuda.is_available(),
+    )
+    collator = DataCollatorForSeq2Seq(tokenizer, padding=True, label_pad_token_id=IGNORE_INDEX)
+    trainer = Trainer(model=model, args=args, train_dataset=examples, data_collator=collator)
+    start = time.perf_counter()
+    trainer.train(resume_from_checkpoint=get_last_checkpoint(str(trainer_dir)))
+    seconds = time.perf_counter() - start
+
+    peft_dir = out / "peft"
+    model.save_pretrained(peft_dir)
+    losses = [round(h["loss"], 4) for h in trainer.state.log_history if "loss" in h]
+    summary = {
+        "data": {
+            "labels": str(Path(data)),
+            "records": len(records),
+            "uninformative": ties,
+            "ties": config.ties,
+            "examples": len(examples),
+            "skipped_too_long": skipped,
+            "tasks": dict(Counter(r["task"] for r in train_records)),
+            "label_lines": {
+                task: dict(Counter(r["label_line"] for r in train_records if r["task"] == task).most_common())
+                for task in sorted({r["task"] for r in train_records})
+            },
+            "search": provenance,
+        },
+        "sft": asdict(config) | {"target_modules": list(config.target_modules)},
+        "base": {"path": str(base) if base else "default (SmolLM2-135M-Instruct Q4_1)", "general.name": base_name},
+        "loss_per_epoch": losses,
+        "train_seconds": round(seconds, 1),
+        "versions": _versions(),
+    }
+    metadata = {HAGKeys.PROMPT_VERSION: prompt_version, HAGKeys.PROVENANCE: _provenance(summary)}
+    if space is not None:
+        metadata[HAGKeys.SEARCH_SPACE] = space.to_json()
+    adapter_path = out / ADAPTER_FILE
+    convert_adapter(
+        peft_dir, adapter_path, base_dir, config.outtype, name="hag-adapter", base_name=base_name, hag_metadata=metadata
+    )
+    (out / "sft_summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    return SFTResult(adapter_path=adapter_path, peft_dir=peft_dir, summary=summary)
+
+
+def _provenance(summary: dict[str, Any]) -> dict[str, Any]:
+    """What the adapter records about how it was made (small: it travels inside the GGUF)."""
+    search = summary["data"]["search"]
+    return {
+        "search": {k: search.get(k) for k in ("engine", "search", "default")},
+        "data": {k: summary["data"][k] for k in ("records", "uninformative", "ties", "examples", "tasks")},
+        "sft": summary["sft"],
+        "seed": summary["sft"]["seed"],
+        "loss_per_epoch": summary["loss_per_epoch"],
+        "versions": summary["versions"],
+    }
+
+
+def _versions() -> dict[str, str]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {"python": platform.python_version()}
+    for pkg in ("hag-chain", "torch", "transformers", "peft", "llama-cpp-python", "gguf"):
+        try:
+            out[pkg] = version(pkg)
+        except PackageNotFoundError:
+            continue
+    return out
