@@ -56,7 +56,8 @@ def base_gguf(base_dir, tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def tuned(labels, base_dir, tmp_path_factory):
-    config = SFTConfig(epochs=30, learning_rate=1e-2, batch_size=4, outtype="f32")
+    # top_layers=1: only the second of the two layers is adapted, as the default adapts only the top of SmolLM2.
+    config = SFTConfig(epochs=30, learning_rate=1e-2, batch_size=4, top_layers=1, outtype="f32")
     return train_adapter(labels, tmp_path_factory.mktemp("sft"), config, base=base_dir, progress=False)
 
 

@@ -41,8 +41,11 @@ class SFTConfig:
     """LoRA alpha (scale ``alpha / rank``)."""
     dropout: float = 0.05
     target_modules: tuple[str, ...] = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
-    epochs: float = 4.0
-    learning_rate: float = 1e-3
+    top_layers: int | None = 8
+    """Adapt only the last N transformer layers (``None``: all). The frozen layers below need no backward pass,
+    which roughly halves training time on a CPU; choosing a configuration needs little more than the top layers."""
+    epochs: float = 3.0
+    learning_rate: float = 2e-3
     batch_size: int = 8
     max_length: int = 1024
     """Longer examples are skipped (and counted)."""
@@ -54,7 +57,7 @@ class SFTConfig:
     """Tensor type of the GGUF adapter."""
 
     def __post_init__(self) -> None:
-        if self.rank < 1 or self.epochs <= 0 or self.learning_rate <= 0 or self.batch_size < 1:
+        if self.rank < 1 or self.epochs <= 0 or self.learning_rate <= 0 or self.batch_size < 1 or self.top_layers == 0:
             raise ValueError(f"rank, epochs, learning_rate and batch_size must be positive, got {self}")
         if self.ties not in ("task", "keep", "drop"):
             raise ValueError(f"ties must be 'task', 'keep' or 'drop', got {self.ties!r}")
@@ -215,12 +218,15 @@ def train_adapter(
         raise ValueError(f"no training example fits max_length={config.max_length}; raise it")
 
     set_seed(config.seed)
-    model = AutoModelForCausalLM.from_pretrained(base_dir, torch_dtype=torch.float32)
+    model = AutoModelForCausalLM.from_pretrained(base_dir, dtype=torch.float32)
+    n_layers = model.config.num_hidden_layers
+    layers = None if config.top_layers is None else list(range(max(0, n_layers - config.top_layers), n_layers))
     lora = LoraConfig(
         r=config.rank,
         lora_alpha=config.alpha,
         lora_dropout=config.dropout,
         target_modules=list(config.target_modules),
+        layers_to_transform=layers,
         task_type="CAUSAL_LM",
     )
     model = get_peft_model(model, lora)
