@@ -7,10 +7,16 @@ it, the single best survives).
 Stage 2, per labelled training input: start from the stage-1 best configuration; for each knob in the space's
 order (temperature, top_p, top_k, repetition_penalty), try every surviving configuration that differs from the
 current one in that knob only, and move to the best. Each configuration is generated ``repeats`` times (seeds
-``seed .. seed+repeats-1``) and scored by its mean. Ties go to the configuration closer to the default (sum over
-knobs of the distance normalised by the knob's range on the grid), then to the current one. Stage 2 stops as
+``seed .. seed+repeats-1``) and scored by its mean. The distance to the default is the sum over knobs of the
+distance normalised by the knob's range on the grid. Stage 2 stops as
 soon as the current configuration scores 1 (the maximum), since nothing can beat it. The label is the best
 configuration found; every score is kept, along with the default configuration's score.
+
+Ties. In stage 1, equal probe means go to the lower temperature (a sampled configuration's score is partly the luck
+of one draw; a greedy one's is exact for those probes), then to the configuration closer to the default. In stage 2 a
+configuration must score strictly better than the current one to replace it (a tie on one input is no evidence
+against the configuration that did best on the probes); other ties go to the lower temperature, then closer to the
+default.
 
 At temperature 0 llama.cpp decodes greedily and ignores top_p, top_k, min_p and typical_p, so such requests
 share one cache entry: the search never pays twice for the same greedy generation.
@@ -52,8 +58,9 @@ class BudgetExhausted(Exception):
 class SearchConfig:
     """Settings of one search run (all recorded in the output's provenance)."""
 
-    tasks: tuple[str, ...] = ("gsm8k", "arc_easy", "coinflip", "pig_latin", "common_gen")
-    """Task names from ``hag_training.tasks.TASKS``."""
+    tasks: tuple[str, ...] = ("gsm8k", "arc_easy", "commonsense_qa", "pig_latin", "common_gen")
+    """Task names from ``hag_training.tasks.TASKS``. The default covers mathematics, multiple choice and creative
+    writing; CoinFlip is left out because SmolLM2-135M gives the same answer to every question (no signal)."""
     n_probe: int = 5
     """Training inputs per task that every configuration answers in stage 1 (the paper's n = 5)."""
     n_train: int = 16
@@ -146,7 +153,7 @@ def _stage1(scorer: _Scorer, probes: list[Example], config: SearchConfig):
     means = [t / len(probes) for t in totals]
     default_mean, grid = means[0], list(zip(candidates[1:], means[1:], strict=True))
     survivors = [(cfg, m) for cfg, m in grid if m >= default_mean] or [max(grid, key=lambda cm: cm[1])]
-    ranked = [cfg for cfg, _ in sorted(survivors, key=lambda cm: (-cm[1], _distance(cm[0], config)))]
+    ranked = [cfg for cfg, _ in sorted(survivors, key=lambda cm: (-cm[1], cm[0].temperature, _distance(cm[0], config)))]
     summary = {
         "default_score": default_mean,
         "scores": {config.space.format(cfg): m for cfg, m in grid},
@@ -173,7 +180,10 @@ def _stage2(scorer: _Scorer, example: Example, survivors: list[DecodingConfig], 
             break
         line = [c for c in survivors if all(getattr(c, k) == getattr(current, k) for k in space.knobs if k != knob)]
         evaluate(line)
-        current = max(line, key=lambda c: (tried[space.format(c)], -_distance(c, config), c == current))
+        incumbent = current
+        current = max(
+            line, key=lambda c: (tried[space.format(c)], c == incumbent, -c.temperature, -_distance(c, config))
+        )
     return {
         "task": scorer.task.name,
         "family": scorer.task.family,
