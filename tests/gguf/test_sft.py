@@ -104,13 +104,11 @@ def test_tuned_planner_writes_the_labels_in_llama_cpp(tuned, base_gguf):
     assert {q: bare.choose_config(q).config.temperature for q in MATH + POEMS} != chosen
 
 
-def test_resolve_ties_labels_flat_inputs_with_the_task_prior():
-    flat = _record("math", "What is 1 + 1?", WARM, {COOL: 0.0, WARM: 0.0})
+def test_flat_inputs_are_kept_or_dropped():
+    flat = _record("math", "What is 1 + 1?", COOL, {COOL: 0.0, WARM: 0.0})
     records = [_record("math", q, COOL, {COOL: 1.0, WARM: 0.0}) for q in MATH[:2]] + [flat]
-    task, n = resolve_ties(records, "task")
-    assert n == 1 and task[-1]["label_line"] == COOL
-    assert resolve_ties(records, "keep")[0][-1]["label_line"] == WARM
-    assert len(resolve_ties(records, "drop")[0]) == 2
+    assert resolve_ties(records, "keep") == (records, 1)
+    assert resolve_ties(records, "drop") == (records[:2], 1)
 
 
 def test_cli_sft_writes_adapter_and_card(labels, base_dir, tmp_path, capsys):

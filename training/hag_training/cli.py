@@ -109,10 +109,10 @@ def _sft_arguments(sub) -> None:
     s.add_argument("--seed", type=int, default=d.seed, help=f"seed ({d.seed})")
     s.add_argument(
         "--ties",
-        choices=["task", "keep", "drop"],
+        choices=["keep", "drop"],
         default=d.ties,
-        help="inputs where every configuration scored the same: label with the task's most frequent label "
-        "(task, default), keep the search's label, or drop them",
+        help="inputs where every configuration scored the same (labelled with the task's best stage-1 "
+        "configuration): keep them (default) or drop them",
     )
     s.add_argument("--outtype", default=d.outtype, help=f"GGUF adapter tensor type: f32, f16, bf16, q8_0 ({d.outtype})")
     s.add_argument("--no-progress", action="store_true", help="no progress bar")

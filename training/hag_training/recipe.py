@@ -22,7 +22,7 @@ from hag_training.sft import SFTConfig
 
 __all__ = ["RECIPES", "Recipe", "run_recipe"]
 
-_TASKS = ("gsm8k", "arc_easy", "commonsense_qa", "pig_latin", "common_gen")
+_TASKS = SearchConfig().tasks
 
 
 @dataclass(frozen=True)

@@ -50,17 +50,18 @@ class SFTConfig:
     max_length: int = 1024
     """Longer examples are skipped (and counted)."""
     seed: int = 0
-    ties: Literal["task", "keep", "drop"] = "task"
-    """Inputs on which every tried configuration scored the same carry no preference. ``task``: label them with the
-    task's most frequent informative label; ``keep``: keep the search's tie-broken label; ``drop``: leave them out."""
+    ties: Literal["keep", "drop"] = "keep"
+    """Inputs on which every tried configuration scored the same carry no preference of their own; the search
+    labels them with the task's best stage-1 configuration. ``keep`` trains on them (the task's prior), ``drop``
+    leaves them out."""
     outtype: str = "f16"
     """Tensor type of the GGUF adapter."""
 
     def __post_init__(self) -> None:
         if self.rank < 1 or self.epochs <= 0 or self.learning_rate <= 0 or self.batch_size < 1 or self.top_layers == 0:
             raise ValueError(f"rank, epochs, learning_rate and batch_size must be positive, got {self}")
-        if self.ties not in ("task", "keep", "drop"):
-            raise ValueError(f"ties must be 'task', 'keep' or 'drop', got {self.ties!r}")
+        if self.ties not in ("keep", "drop"):
+            raise ValueError(f"ties must be 'keep' or 'drop', got {self.ties!r}")
 
 
 @dataclass
@@ -91,16 +92,8 @@ def load_records(data: str | os.PathLike[str]) -> list[dict[str, Any]]:
 def resolve_ties(records: list[dict[str, Any]], mode: str) -> tuple[list[dict[str, Any]], int]:
     """Apply the ``ties`` policy; returns the records to train on and how many were uninformative."""
     flat = [len(set(json.loads(_json(r["scores"])).values())) <= 1 for r in records]
-    informative = [r for r, f in zip(records, flat) if not f]
-    if mode == "keep":
-        return records, sum(flat)
-    if mode == "drop":
-        return informative, sum(flat)
-    prior = {}
-    for task in {r["task"] for r in informative}:
-        prior[task] = Counter(r["label_line"] for r in informative if r["task"] == task).most_common(1)[0][0]
-    out = [r | {"label_line": prior[r["task"]]} if f and r["task"] in prior else r for r, f in zip(records, flat)]
-    return out, sum(flat)
+    kept = records if mode == "keep" else [r for r, f in zip(records, flat) if not f]
+    return kept, sum(flat)
 
 
 def _json(value: Any) -> str:
