@@ -372,7 +372,9 @@ def with_self_tuning(target: BaseChatModel, planner: ChatHAG | None = None, **kw
 
             from hag_chain import ChatHAG, with_self_tuning
 
-            llm = with_self_tuning(ChatHAG(temperature=0.2), planner=ChatHAG(bounds={"temperature": (None, 1.0)}))
+            # another GGUF answers; the default model, capped at temperature 1.0, chooses its settings
+            planner = ChatHAG(bounds={"temperature": (None, 1.0)})
+            llm = with_self_tuning(ChatHAG(model_path="other.gguf"), planner=planner)
 
     """
     if planner is not None:
