@@ -149,7 +149,12 @@ class ChatHAG(BaseChatModel):
     @property
     def resolved_model_name(self) -> str:
         """The name reported for this model: ``model_name``, else the GGUF file's stem."""
-        return self.model_name or Path(self._model_key().model_path).stem
+        return self.model_name or Path(self.resolved_model_path).stem
+
+    @property
+    def resolved_model_path(self) -> str:
+        """The GGUF file this model runs: ``model_path``, else the default model's file."""
+        return self._model_key().model_path
 
     def _get_ls_params(self, stop: list[str] | None = None, **kwargs: Any) -> LangSmithParams:
         """Trace parameters. The temperature is the pinned one, if any; the model's choice is in the metadata."""
@@ -186,12 +191,18 @@ class ChatHAG(BaseChatModel):
 
     def choose_config(self, messages: LanguageModelInput, **kwargs: Any) -> ResolvedConfig:
         """Run phase 1 only: the configuration this model would answer ``messages`` with."""
+        return self._choose_with_metadata(messages, kwargs)[0]
+
+    def _choose_with_metadata(
+        self, messages: LanguageModelInput, kwargs: dict[str, Any]
+    ) -> tuple[ResolvedConfig, dict[str, Any]]:
+        """Phase 1 only, with the ``response_metadata["hag"]`` entries it yields (used by ``SelfTuning``)."""
         lc_messages = self._convert_input(messages).to_messages()
         request = _Request.build(self, lc_messages, None, kwargs)
         model = self.load()
         with model.lock:
-            resolved, _ = self._plan(model, request)
-        return resolved
+            resolved, planned = self._plan(model, request)
+        return resolved, _hag_metadata(resolved, planned)
 
     def _plan(self, model: LoadedModel, request: _Request) -> tuple[ResolvedConfig, PlannerResult | None]:
         profile = HAGProfile.from_metadata(model.metadata, model.adapter_metadata)
@@ -325,16 +336,7 @@ class ChatHAG(BaseChatModel):
         run_manager: CallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> Iterator[ChatGenerationChunk]:
-        def emit(data: dict[str, Any]) -> None:
-            if run_manager is not None:
-                _event_manager(CallbackManager, run_manager).on_custom_event(
-                    CONFIG_EVENT, data, run_id=run_manager.run_id
-                )
-            else:  # ``stream()`` passes no run manager; the event goes to the enclosing run, if any
-                with contextlib.suppress(RuntimeError):
-                    dispatch_custom_event(CONFIG_EVENT, data)
-
-        for chunk in self._chunks(messages, stop, kwargs, emit):
+        for chunk in self._chunks(messages, stop, kwargs, lambda data: emit_config_event(run_manager, data)):
             if run_manager is not None:
                 run_manager.on_llm_new_token(chunk.text, chunk=chunk)
             yield chunk
@@ -385,13 +387,7 @@ class ChatHAG(BaseChatModel):
             while True:
                 kind, value = await queue.get()
                 if kind == "event":
-                    if run_manager is not None:
-                        await _event_manager(AsyncCallbackManager, run_manager).on_custom_event(
-                            CONFIG_EVENT, value, run_id=run_manager.run_id
-                        )
-                    else:
-                        with contextlib.suppress(RuntimeError):
-                            await adispatch_custom_event(CONFIG_EVENT, value)
+                    await aemit_config_event(run_manager, value)
                 elif kind == "chunk":
                     if run_manager is not None:
                         await run_manager.on_llm_new_token(value.text, chunk=value)
@@ -562,6 +558,26 @@ def _hag_metadata(resolved: ResolvedConfig, planned: PlannerResult | None) -> di
         },
         "planner_ms": round(planned.milliseconds, 2) if planned else 0.0,
     }
+
+
+def emit_config_event(run_manager: CallbackManagerForLLMRun | None, data: dict[str, Any]) -> None:
+    """Dispatch :data:`CONFIG_EVENT` on the chat model's run, or on the enclosing run when there is none."""
+    if run_manager is not None:
+        _event_manager(CallbackManager, run_manager).on_custom_event(CONFIG_EVENT, data, run_id=run_manager.run_id)
+    else:  # ``stream()`` passes no run manager; the event goes to the enclosing run, if any
+        with contextlib.suppress(RuntimeError):
+            dispatch_custom_event(CONFIG_EVENT, data)
+
+
+async def aemit_config_event(run_manager: AsyncCallbackManagerForLLMRun | None, data: dict[str, Any]) -> None:
+    """Async :func:`emit_config_event`."""
+    if run_manager is not None:
+        await _event_manager(AsyncCallbackManager, run_manager).on_custom_event(
+            CONFIG_EVENT, data, run_id=run_manager.run_id
+        )
+    else:
+        with contextlib.suppress(RuntimeError):
+            await adispatch_custom_event(CONFIG_EVENT, data)
 
 
 def _event_manager(cls: type, run_manager: Any) -> Any:

@@ -31,8 +31,12 @@ def test_public_api_is_pinned():
         "InvalidConfigError",
         "ModelLoadError",
         "SearchSpace",
+        "SelfTuning",
+        "TargetParams",
         "__version__",
         "planner_messages",
+        "register_target",
+        "with_self_tuning",
     }
 
 
