@@ -150,11 +150,18 @@ class _Runner:
 
 
 def _static_candidates(task: str, space: SearchSpace, stage1: dict | None, k: int) -> list[DecodingConfig]:
+    """The ``k`` best distinct stage-1 configurations, and greedy; greedy twins (same penalty) count once."""
     if stage1 is None or task not in stage1:
         return [*space]
-    ranked = sorted(stage1[task]["scores"].items(), key=lambda kv: -kv[1])
-    top = [space.parse(line) for line, _ in ranked if space.parse(line).temperature != 0][:k]
-    return [*top, GREEDY]
+    ranked = sorted(stage1[task]["scores"].items(), key=lambda kv: (-kv[1], space.parse(kv[0]).temperature))
+    out: list[DecodingConfig] = []
+    seen: set[str] = set()
+    for cfg in [*(space.parse(line) for line, _ in ranked[: 4 * k]), GREEDY]:
+        key = f"greedy:{cfg.repetition_penalty}" if cfg.temperature == 0 else space.format(cfg)
+        if key not in seen and (len(out) < k or cfg is GREEDY):
+            seen.add(key)
+            out.append(cfg)
+    return out
 
 
 def summarize(report: EvalReport) -> dict[str, Any]:
