@@ -16,28 +16,32 @@ from hag_chain.metadata import read_gguf_metadata
 
 from .conftest import build_tiny_llama
 
-SPACE = SearchSpace(values={"temperature": (0.0, 1.0), "top_k": (10, 50)})
-COOL, WARM = '{"temperature":0.0,"top_k":10}', '{"temperature":1.0,"top_k":50}'
+# Knobs deliberately not in alphabetical order: the search stores its provenance with sorted keys.
+SPACE = SearchSpace(values={"top_k": (10, 50), "temperature": (0.0, 1.0)})
+COOL, WARM = '{"top_k":10,"temperature":0.0}', '{"top_k":50,"temperature":1.0}'
 MATH = ["What is 3 + 4?", "Compute 12 * 7.", "What is 81 / 9?", "Solve 5 + 8."]
 POEMS = ["Write a poem about rain.", "Write a story about a fox.", "Write a song about the sea.", "Write a haiku."]
+# Stand-ins for the base model's own answers, which the search records as `label_answer`.
+ANSWERS = dict(zip(MATH + POEMS, ["7", "84", "9", "13", "Rain on the lake.", "The fox ran.", "Waves.", "Old pond."]))
 
 
-def _record(task: str, question: str, line: str, scores: dict) -> dict:
+def _record(task: str, question: str, line: str, scores: dict, answer: str = "") -> dict:
     provenance = {"space": json.loads(SPACE.to_json()), "prompt_version": "hag-v1", "engine": "test"}
     return {
         "task": task,
         "messages": [{"role": "user", "content": question}],
         "label_line": line,
+        "label_answer": answer,
         "scores": scores,
-        "provenance": json.dumps(provenance),
+        "provenance": json.dumps(provenance, sort_keys=True),
     }
 
 
 @pytest.fixture(scope="module")
 def labels(tmp_path_factory) -> Path:
     """A search output in miniature: math inputs labelled cool, writing inputs labelled warm."""
-    records = [_record("math", q, COOL, {COOL: 1.0, WARM: 0.0}) for q in MATH]
-    records += [_record("poem", q, WARM, {COOL: 0.2, WARM: 0.9}) for q in POEMS]
+    records = [_record("math", q, COOL, {COOL: 1.0, WARM: 0.0}, ANSWERS[q]) for q in MATH]
+    records += [_record("poem", q, WARM, {COOL: 0.2, WARM: 0.9}, ANSWERS[q]) for q in POEMS]
     out = tmp_path_factory.mktemp("search")
     (out / "labels.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
     return out
@@ -61,23 +65,29 @@ def tuned(labels, base_dir, tmp_path_factory):
     return train_adapter(labels, tmp_path_factory.mktemp("sft"), config, base=base_dir, progress=False)
 
 
-def test_only_the_configuration_line_carries_loss(labels, base_dir, base_gguf):
+def test_only_the_configuration_line_or_the_answer_carries_loss(labels, base_dir, base_gguf):
     from hag_training.sft import load_records
     from transformers import AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(base_dir)
     records = load_records(labels)
     examples, skipped = build_examples(records, tokenizer, max_length=512)
-    assert skipped == 0 and len(examples) == len(records)
+    assert skipped == 0 and len(examples) == 2 * len(records)
     model = load_model(ModelKey(str(base_gguf), n_ctx=512))
-    for rec, ex in zip(records, examples):
-        target = [t for t in ex["labels"] if t != IGNORE_INDEX]
-        n_prompt = len(ex["input_ids"]) - len(target)
-        assert ex["labels"][:n_prompt] == [IGNORE_INDEX] * n_prompt
-        assert ex["input_ids"][n_prompt:] == target
-        assert tokenizer.decode(target) == rec["label_line"]
-        # The tuned prompt is token for token the prompt the runtime's planner sends (llama.cpp's own template).
-        assert ex["input_ids"][:n_prompt] == model.prompt_tokens(planner_messages(rec["messages"]))
+    for rec, line_ex, answer_ex in zip(records, examples[::2], examples[1::2]):
+        for ex, messages, target in (
+            (line_ex, planner_messages(rec["messages"]), rec["label_line"]),
+            (answer_ex, rec["messages"], rec["label_answer"] + "<|im_end|>"),  # an answer ends with EOS
+        ):
+            labelled = [t for t in ex["labels"] if t != IGNORE_INDEX]
+            n_prompt = len(ex["input_ids"]) - len(labelled)
+            assert ex["labels"][:n_prompt] == [IGNORE_INDEX] * n_prompt
+            assert ex["input_ids"][n_prompt:] == labelled
+            assert tokenizer.decode(labelled) == target
+            # The tuned prompt is token for token the prompt the runtime sends (llama.cpp's own template).
+            assert ex["input_ids"][:n_prompt] == model.prompt_tokens(messages)
+    line_only, _ = build_examples(records, tokenizer, max_length=512, answers=False)
+    assert line_only == examples[::2]
 
 
 def test_loss_goes_down(tuned):
@@ -89,10 +99,12 @@ def test_loss_goes_down(tuned):
 def test_adapter_carries_hag_metadata(tuned, base_gguf):
     meta = read_gguf_metadata(str(tuned.adapter_path))
     assert meta["general.type"] == "adapter"
-    assert SearchSpace.from_json(meta[HAGKeys.SEARCH_SPACE]) == SPACE
+    space = SearchSpace.from_json(meta[HAGKeys.SEARCH_SPACE])
+    assert space == SPACE and list(space.knobs) == ["top_k", "temperature"]  # the labels' order, not sorted
     assert meta[HAGKeys.PROMPT_VERSION] == "hag-v1"
     provenance = json.loads(meta[HAGKeys.PROVENANCE])
-    assert provenance["seed"] == 0 and provenance["data"]["examples"] == 8
+    assert provenance["seed"] == 0 and provenance["data"]["examples"] == 16
+    assert provenance["data"]["answer_examples"] == 8
     assert {"torch", "transformers", "peft"} <= set(provenance["versions"])
 
 
@@ -102,6 +114,13 @@ def test_tuned_planner_writes_the_labels_in_llama_cpp(tuned, base_gguf):
     chosen = {q: chat.choose_config(q).config.temperature for q in MATH + POEMS}
     assert chosen == {**dict.fromkeys(MATH, 0.0), **dict.fromkeys(POEMS, 1.0)}
     assert {q: bare.choose_config(q).config.temperature for q in MATH + POEMS} != chosen
+
+
+def test_adapter_stays_on_for_the_answer_without_answering_with_a_configuration(tuned, base_gguf):
+    chat = ChatHAG(model_path=str(base_gguf), adapter_path=str(tuned.adapter_path), n_ctx=512, max_tokens=16)
+    for question in (MATH[0], POEMS[0]):
+        msg = chat.invoke(question, temperature=0.0)
+        assert msg.content.startswith(ANSWERS[question])  # the answer it was taught, not a configuration line
 
 
 def test_flat_inputs_are_kept_or_dropped():

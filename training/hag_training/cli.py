@@ -114,6 +114,12 @@ def _sft_arguments(sub) -> None:
         help="inputs where every configuration scored the same (labelled with the task's best stage-1 "
         "configuration): keep them (default) or drop them",
     )
+    s.add_argument(
+        "--no-answers",
+        action="store_true",
+        help="train the configuration line only, not the base model's own answers (the adapter must then be run "
+        "with answer_with_adapter=False, or it answers with configuration lines)",
+    )
     s.add_argument("--outtype", default=d.outtype, help=f"GGUF adapter tensor type: f32, f16, bf16, q8_0 ({d.outtype})")
     s.add_argument("--no-progress", action="store_true", help="no progress bar")
 
@@ -227,6 +233,7 @@ def _sft(args: argparse.Namespace) -> int:
         batch_size=args.batch_size,
         seed=args.seed,
         ties=args.ties,
+        answers=not args.no_answers,
         outtype=args.outtype,
     )
     result = train_adapter(args.data, args.out, config, base=args.base, progress=not args.no_progress)

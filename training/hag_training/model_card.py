@@ -31,8 +31,9 @@ def write_model_card(out_dir: str | Path, summary: dict[str, Any], evaluation: s
         f"seed {search.get('seed', '?')}, "
         f"{search.get('n_probe', '?')} probes and {search.get('n_train', '?')} labelled inputs per task): "
         f"{data['records']} labelled inputs, {data['uninformative']} on which every tried configuration scored the "
-        f"same (policy `{data['ties']}`), {data['examples']} training examples, {data['skipped_too_long']} skipped "
-        "as too long.",
+        f"same (policy `{data['ties']}`), {data['examples']} training examples ({data['answer_examples']} of them "
+        f"the base model's own answers, so the adapter can stay on for the answer), {data['skipped_too_long']} "
+        "skipped as too long.",
         "",
         "| task | examples | most frequent labels |",
         "|---|---|---|",

@@ -127,6 +127,11 @@ class _Scorer:
     def __init__(self, task: Task, config: SearchConfig, engine: CachedEngine, progress) -> None:
         self.task, self.config, self.engine, self.progress = task, config, engine, progress
         self.max_tokens = answer_tokens(task)
+        self._answers: dict[tuple[str, str], str] = {}
+
+    def answer(self, cfg: DecodingConfig, example: Example) -> str:
+        """The (first) answer generated for ``example`` under ``cfg``."""
+        return self._answers[(cfg.model_dump_json(), example.id)]
 
     def scores(self, configs: Sequence[DecodingConfig], example: Example) -> list[float]:
         requests = [
@@ -139,8 +144,10 @@ class _Scorer:
             raise BudgetExhausted(f"budget of {self.engine.budget} new generations spent")
         if self.progress:
             self.progress(len(requests))
-        per = [self.task.score(example, t) for t in texts]
         n = self.config.repeats
+        for i, cfg in enumerate(configs):
+            self._answers[(cfg.model_dump_json(), example.id)] = texts[i * n]
+        per = [self.task.score(example, t) for t in texts]
         return [sum(per[i * n : (i + 1) * n]) / n for i in range(len(configs))]
 
 
@@ -192,6 +199,7 @@ def _stage2(scorer: _Scorer, example: Example, survivors: list[DecodingConfig], 
         "label": {k: getattr(current, k) for k in space.knobs},
         "label_line": space.format(current),
         "label_score": tried[space.format(current)],
+        "label_answer": scorer.answer(current, example),
         "scores": tried,
         "default_score": default_score,
     }

@@ -50,6 +50,9 @@ class SFTConfig:
     max_length: int = 1024
     """Longer examples are skipped (and counted)."""
     seed: int = 0
+    answers: bool = True
+    """Also train on the base model's own answers (see :func:`build_examples`), so the adapter can stay on for the
+    answer. ``False`` trains the configuration line only; run such an adapter with ``answer_with_adapter=False``."""
     ties: Literal["keep", "drop"] = "keep"
     """Inputs on which every tried configuration scored the same carry no preference of their own; the search
     labels them with the task's best stage-1 configuration. ``keep`` trains on them (the task's prior), ``drop``
@@ -101,33 +104,55 @@ def _json(value: Any) -> str:
 
 
 def build_examples(
-    records: Iterable[dict[str, Any]], tokenizer, *, prompt_version: str = DEFAULT_PROMPT_VERSION, max_length: int
+    records: Iterable[dict[str, Any]],
+    tokenizer,
+    *,
+    prompt_version: str = DEFAULT_PROMPT_VERSION,
+    max_length: int,
+    answers: bool = True,
 ) -> tuple[list[dict[str, list[int]]], int]:
-    """Tokenised examples whose labels mask everything but the configuration line; returns (examples, skipped).
+    """Tokenised training examples; returns (examples, skipped as longer than ``max_length``).
 
-    The prompt is rendered as the runtime renders it: the chat template with the generation prompt, then the BOS
+    Per record, a *configuration example*: the conversation plus the planner turn, then the configuration line,
+    the only tokens with loss. With ``answers``, also an *answer example* where the record has a ``label_answer``:
+    the conversation alone, then the base model's own answer under the label configuration (ended by EOS unless it
+    ran to the task's token limit), the only tokens with loss. Answer examples teach the adapter to leave answers
+    as the base model writes them, so it can stay on for phase 2 (which then reuses the planner's KV cache);
+    without them a tuned adapter answers every prompt with a configuration line.
+
+    Prompts are rendered as the runtime renders them: the chat template with the generation prompt, then the BOS
     token only where the tokenizer adds one and the template did not write it.
     """
-    examples, skipped = [], 0
-    for rec in records:
-        text = tokenizer.apply_chat_template(
-            planner_messages(rec["messages"], prompt_version), tokenize=False, add_generation_prompt=True
-        )
+    from hag_training.search import answer_tokens
+    from hag_training.tasks import TASKS, get_task
+
+    def encode(messages: list[dict[str, Any]], target: list[int]) -> dict[str, list[int]] | None:
+        text = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
         prompt = tokenizer(text, add_special_tokens=False).input_ids
         bos = tokenizer.bos_token_id
         if getattr(tokenizer, "add_bos_token", False) and bos is not None and prompt[:1] != [bos]:
             prompt = [bos, *prompt]
-        target = tokenizer(rec["label_line"], add_special_tokens=False).input_ids
         if len(prompt) + len(target) > max_length:
-            skipped += 1
-            continue
-        examples.append(
-            {
-                "input_ids": prompt + target,
-                "attention_mask": [1] * (len(prompt) + len(target)),
-                "labels": [IGNORE_INDEX] * len(prompt) + target,
-            }
-        )
+            return None
+        n = len(prompt) + len(target)
+        return {
+            "input_ids": prompt + target,
+            "attention_mask": [1] * n,
+            "labels": [IGNORE_INDEX] * len(prompt) + target,
+        }
+
+    examples, skipped = [], 0
+    for rec in records:
+        line = tokenizer(rec["label_line"], add_special_tokens=False).input_ids
+        encoded = [encode(planner_messages(rec["messages"], prompt_version), line)]
+        if answers and rec.get("label_answer"):
+            answer = tokenizer(rec["label_answer"], add_special_tokens=False).input_ids
+            limit = answer_tokens(get_task(rec["task"])) if rec["task"] in TASKS else None
+            if limit is None or len(answer) < limit:
+                answer.append(tokenizer.eos_token_id)
+            encoded.append(encode(rec["messages"], answer))
+        skipped += sum(e is None for e in encoded)
+        examples.extend(e for e in encoded if e is not None)
     return examples, skipped
 
 
@@ -196,7 +221,7 @@ def train_adapter(
     out.mkdir(parents=True, exist_ok=True)
     records = load_records(data)
     provenance = json.loads(records[0].get("provenance") or "{}")
-    space = SearchSpace.model_validate(provenance["space"]) if "space" in provenance else None  # to_json() form
+    space = _space_in_line_order(provenance, records[0]["label_line"])
     prompt_version = provenance.get("prompt_version", DEFAULT_PROMPT_VERSION)
     train_records, ties = resolve_ties(records, config.ties)
 
@@ -205,7 +230,7 @@ def train_adapter(
     if tokenizer.pad_token_id is None:
         tokenizer.pad_token = tokenizer.eos_token
     examples, skipped = build_examples(
-        train_records, tokenizer, prompt_version=prompt_version, max_length=config.max_length
+        train_records, tokenizer, prompt_version=prompt_version, max_length=config.max_length, answers=config.answers
     )
     if not examples:
         raise ValueError(f"no training example fits max_length={config.max_length}; raise it")
@@ -270,6 +295,7 @@ def train_adapter(
             "uninformative": ties,
             "ties": config.ties,
             "examples": len(examples),
+            "answer_examples": sum(bool(r.get("label_answer")) for r in train_records) if config.answers else 0,
             "skipped_too_long": skipped,
             "tasks": dict(Counter(r["task"] for r in train_records)),
             "label_lines": {
@@ -295,12 +321,28 @@ def train_adapter(
     return SFTResult(adapter_path=adapter_path, peft_dir=peft_dir, summary=summary)
 
 
+def _space_in_line_order(provenance: dict[str, Any], line: str) -> SearchSpace | None:
+    """The search's space with its knobs in the order the labels write them (the order the planner must follow).
+
+    The provenance is stored with sorted keys, which loses the space's knob order.
+    """
+    if "space" not in provenance:
+        return None
+    values = SearchSpace.model_validate(provenance["space"]).values
+    order = list(json.loads(line))
+    if set(order) != set(values):
+        raise ValueError(f"the label line {line} does not write the search space's knobs {sorted(values)}")
+    return SearchSpace(values={k: values[k] for k in order})
+
+
 def _provenance(summary: dict[str, Any]) -> dict[str, Any]:
     """What the adapter records about how it was made (small: it travels inside the GGUF)."""
     search = summary["data"]["search"]
     return {
         "search": {k: search.get(k) for k in ("engine", "search", "default")},
-        "data": {k: summary["data"][k] for k in ("records", "uninformative", "ties", "examples", "tasks")},
+        "data": {
+            k: summary["data"][k] for k in ("records", "uninformative", "ties", "examples", "answer_examples", "tasks")
+        },
         "sft": summary["sft"],
         "seed": summary["sft"]["seed"],
         "loss_per_epoch": summary["loss_per_epoch"],
