@@ -1,4 +1,5 @@
-"""Tool calls and structured output are grammar-constrained; the planner still picks the sampling settings.
+"""Tool calls and structured output are grammar-constrained; the planner still picks the sampling settings
+(repetition penalties are set to neutral under a grammar, since JSON repeats quotes and braces by design).
 
     python examples/tools_and_structured.py
 """
@@ -20,7 +21,7 @@ class Recipe(BaseModel):
     ingredients: list[str] = Field(description="three to five ingredients")
 
 
-chat = ChatHAG(max_tokens=96, seed=0, repetition_penalty=1.2)
+chat = ChatHAG(max_tokens=96, seed=0)
 
 call = chat.bind_tools([get_weather], tool_choice="get_weather").invoke("What's the weather in Lisbon?")
 print("tool call:", call.tool_calls[0]["name"], call.tool_calls[0]["args"])

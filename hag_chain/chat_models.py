@@ -41,7 +41,7 @@ from hag_chain.llama_backend import LoadedModel, ModelKey, load_model
 from hag_chain.messages import to_chat_dicts
 from hag_chain.metadata import HAGProfile
 from hag_chain.planner import PlannerResult, plan
-from hag_chain.precedence import ResolvedConfig, resolve_config
+from hag_chain.precedence import ResolvedConfig, resolve_config, without_penalties_under_grammar
 from hag_chain.protocol import planner_messages
 from hag_chain.space import SearchSpace
 
@@ -234,6 +234,8 @@ class ChatHAG(BaseChatModel):
         model = self.load()
         with model.lock:
             resolved, planned = self._plan(model, request)
+            if request.forced_tools or request.response_format is not None:
+                resolved = without_penalties_under_grammar(resolved)
             hag_meta = _hag_metadata(resolved, planned)
             yield hag_meta
             model.use_adapter(self.answer_with_adapter)

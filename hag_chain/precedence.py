@@ -11,9 +11,9 @@ from typing import Literal
 
 from hag_chain.config import KNOBS, DecodingConfig
 
-__all__ = ["Bounds", "ResolvedConfig", "Source", "resolve_config"]
+__all__ = ["Bounds", "ResolvedConfig", "Source", "resolve_config", "without_penalties_under_grammar"]
 
-Source = Literal["call", "init", "model", "default", "fallback", "bound"]
+Source = Literal["call", "init", "model", "default", "fallback", "bound", "grammar"]
 Bounds = Mapping[str, tuple[float | None, float | None]]
 
 
@@ -61,4 +61,24 @@ def resolve_config(
         if high is not None and value > high:
             value, source = high, "bound"
         values[name], sources[name] = value, source
+    return ResolvedConfig(DecodingConfig.from_values(values), sources)
+
+
+#: Penalties that a JSON grammar's output cannot bear: quotes, braces and key names repeat by design, so a penalty
+#: on repeated tokens makes the model avoid closing a string (measured: a greedy forced tool call with
+#: repetition_penalty 1.15 never closed its argument; with 1.0 it wrote {"location": "Lisbon"}).
+_GRAMMAR_NEUTRAL = {"repetition_penalty": 1.0, "presence_penalty": 0.0, "frequency_penalty": 0.0}
+
+
+def without_penalties_under_grammar(resolved: ResolvedConfig) -> ResolvedConfig:
+    """Neutral repetition penalties for grammar-constrained answers (tool calls, structured output).
+
+    Only values the model chose or the defaults supplied are replaced (source ``grammar``); a call argument, a
+    constructor pin or a bound stands.
+    """
+    values = resolved.config.model_dump()
+    sources = dict(resolved.sources)
+    for name, neutral in _GRAMMAR_NEUTRAL.items():
+        if sources[name] in ("model", "default", "fallback") and values[name] != neutral:
+            values[name], sources[name] = neutral, "grammar"
     return ResolvedConfig(DecodingConfig.from_values(values), sources)

@@ -77,7 +77,7 @@ def tool_call_grammar(tools: list[dict[str, Any]]) -> str:
         for t in tools
     ]
     schema = variants[0] if len(variants) == 1 else {"anyOf": variants}
-    body = json_schema_to_gbnf(json.dumps(schema)).replace("root ::=", "hag-tool-call ::=", 1)
+    body = _strict_strings(json_schema_to_gbnf(json.dumps(schema))).replace("root ::=", "hag-tool-call ::=", 1)
     return f'root ::= "{TOOL_CALL_OPEN}" hag-tool-call "{TOOL_CALL_CLOSE}"\n' + body
 
 
@@ -87,7 +87,21 @@ def json_grammar(schema: dict[str, Any] | None) -> str:
 
     if schema is None:
         return JSON_GBNF
-    return json_schema_to_gbnf(json.dumps(_object_schema(schema)))
+    return _strict_strings(json_schema_to_gbnf(json.dumps(_object_schema(schema))))
+
+
+# llama-cpp-python 0.3.36's `json_schema_to_gbnf` lets a JSON string hold raw control characters (its `char` rule
+# is `[^"\\]`), which JSON forbids: a greedy model writing a newline inside a tool argument produced a call that
+# no JSON parser accepts. llama.cpp's own converter excludes them; so does this rule.
+_LOOSE_CHAR = r'char ::= [^"\\]'
+_STRICT_CHAR = r'char ::= [^"\\\x7F\x00-\x1F]'
+
+
+def _strict_strings(gbnf: str) -> str:
+    """``gbnf`` with JSON strings that cannot contain raw control characters."""
+    if _LOOSE_CHAR not in gbnf and "string ::=" in gbnf:
+        raise RuntimeError("llama-cpp-python's JSON grammar changed; update hag_chain.tools._strict_strings")
+    return gbnf.replace(_LOOSE_CHAR, _STRICT_CHAR)
 
 
 def parse_tool_calls(text: str) -> tuple[str, list[ToolCall], list[InvalidToolCall]]:

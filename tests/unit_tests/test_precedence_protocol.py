@@ -1,7 +1,7 @@
 import pytest
 
 from hag_chain import DEFAULT_PROMPT_VERSION, DecodingConfig, HAGKeys, HAGProfile, ModelLoadError, SearchSpace
-from hag_chain.precedence import resolve_config
+from hag_chain.precedence import resolve_config, without_penalties_under_grammar
 from hag_chain.protocol import PLANNER_PROMPTS, planner_messages
 
 
@@ -33,6 +33,31 @@ def test_failed_model_choice_is_marked_fallback():
     resolved = resolve_config(call={}, init={}, model=None, defaults=DecodingConfig(), bounds={})
     assert set(resolved.sources.values()) == {"fallback"}
     assert resolved.config == DecodingConfig()
+
+
+def test_grammar_neutralises_chosen_penalties_but_not_pins_or_bounds():
+    resolved = resolve_config(
+        call={"frequency_penalty": 0.5},
+        init={},
+        model={"repetition_penalty": 1.15, "temperature": 0.3},
+        defaults=DecodingConfig(presence_penalty=0.2),
+        bounds={},
+    )
+    relaxed = without_penalties_under_grammar(resolved)
+    assert (relaxed.config.repetition_penalty, relaxed.sources["repetition_penalty"]) == (1.0, "grammar")
+    assert (relaxed.config.presence_penalty, relaxed.sources["presence_penalty"]) == (0.0, "grammar")
+    assert (relaxed.config.frequency_penalty, relaxed.sources["frequency_penalty"]) == (0.5, "call")
+    assert (relaxed.config.temperature, relaxed.sources["temperature"]) == (0.3, "model")
+    pinned = resolve_config(call={}, init={"repetition_penalty": 1.2}, model={}, defaults=DecodingConfig(), bounds={})
+    assert without_penalties_under_grammar(pinned).config.repetition_penalty == 1.2
+    floored = resolve_config(
+        call={},
+        init={},
+        model={"repetition_penalty": 1.0},
+        defaults=DecodingConfig(),
+        bounds={"repetition_penalty": (1.1, None)},
+    )
+    assert without_penalties_under_grammar(floored).sources["repetition_penalty"] == "bound"
 
 
 def test_planner_turn_is_appended_after_the_conversation():
