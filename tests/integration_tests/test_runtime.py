@@ -17,6 +17,7 @@ from hag_chain import (
     SearchSpace,
 )
 from hag_chain import chat_models as chat_models_module
+from hag_chain._default_model import default_model_path
 from hag_chain.planner import PlannerResult
 
 pytestmark = pytest.mark.integration
@@ -72,8 +73,12 @@ def test_phase_two_really_samples_with_the_chosen_temperature(chat):
 def test_bounds_cap_the_model_choice():
     prompt = "Write a poem about the sea."
     uncapped = ChatHAG().choose_config(prompt)
-    assert uncapped.config.temperature > 0.5  # precondition: the untuned model picks a warm value here
-    capped = ChatHAG(bounds={"temperature": (None, 0.5)}).choose_config(prompt)
+    assert uncapped.config.temperature < 0.5  # precondition: the shipped adapter answers this greedily
+    floored = ChatHAG(bounds={"temperature": (0.5, None)}).choose_config(prompt)
+    assert (floored.config.temperature, floored.sources["temperature"]) == (0.5, "bound")
+    untuned = ChatHAG(model_path=default_model_path())  # the bare base picks a warm value here
+    assert untuned.choose_config(prompt).config.temperature > 0.5
+    capped = ChatHAG(model_path=default_model_path(), bounds={"temperature": (None, 0.5)}).choose_config(prompt)
     assert (capped.config.temperature, capped.sources["temperature"]) == (0.5, "bound")
 
 

@@ -273,7 +273,7 @@ def plot(report: EvalReport, summary: dict[str, Any], out_dir: str | Path) -> li
     plt.close(fig)
 
     knobs = list(report.rows[0]["config"])
-    fig, axes = plt.subplots(1, len(knobs), figsize=(3.2 * len(knobs), 3.6), squeeze=False)
+    fig, axes = plt.subplots(1, len(knobs), figsize=(3.2 * len(knobs), 4.2), squeeze=False)
     for ax, knob in zip(axes[0], knobs):
         values = sorted({r["config"][knob] for r in report.rows if r["method"] in (HAG, "random")})
         bottom = np.zeros(len(tasks) - 1)
@@ -286,9 +286,9 @@ def plot(report: EvalReport, summary: dict[str, Any], out_dir: str | Path) -> li
             )
             ax.bar(tasks[:-1], share, bottom=bottom, label=str(v))
             bottom += share
-        ax.set_title(knob)
+        ax.set_title(knob, pad=18)
         ax.tick_params(axis="x", rotation=60)
-        ax.legend(fontsize=7, title="value", title_fontsize=7)
+        ax.legend(fontsize=7, loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=4, frameon=False)
     axes[0][0].set_ylabel("share of HAG's choices")
     fig.suptitle("Configurations HAG chose per task")
     fig.tight_layout()

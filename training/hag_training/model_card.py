@@ -47,7 +47,8 @@ def write_model_card(out_dir: str | Path, summary: dict[str, Any], evaluation: s
         lines.append(f"| {names.get(key, key)} | {value if not isinstance(value, list) else ', '.join(value)} |")
     lines += [
         "",
-        "Loss is on the configuration line's tokens only; the prompt is masked.",
+        "Loss is on the configuration line's tokens in configuration examples and on the answer's tokens in answer "
+        "examples; prompts are masked.",
         "",
         f"Loss per epoch: {', '.join(str(x) for x in summary['loss_per_epoch'])} "
         f"({summary['train_seconds']} s of training).",

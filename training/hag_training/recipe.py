@@ -105,7 +105,11 @@ def run_recipe(
         )
     paths = write_report(report, out / "eval")
     times["eval_s"] = round(time.perf_counter() - start, 1)
-    card = write_model_card(out / "sft", tuned.summary, paths["table"].read_text())
+    evaluation = (
+        f"`hag-train recipe {recipe.name}`: {recipe.eval.n_test} test inputs per task, seed {recipe.eval.seed}; means "
+        "with 95% bootstrap intervals; HAG − method is a paired difference.\n\n" + paths["table"].read_text()
+    )
+    card = write_model_card(out / "sft", tuned.summary, evaluation)
     log(f"      {paths['table']}\n" + paths["table"].read_text())
 
     installed = None

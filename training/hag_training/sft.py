@@ -283,7 +283,10 @@ def train_adapter(
     trainer = Trainer(model=model, args=args, train_dataset=examples, data_collator=collator)
     start = time.perf_counter()
     trainer.train(resume_from_checkpoint=get_last_checkpoint(str(trainer_dir)))
-    seconds = time.perf_counter() - start
+    # Training time summed over resumed runs (a rerun of a finished run trains nothing and adds ~0 s).
+    clock = trainer_dir / "train_seconds"
+    seconds = (float(clock.read_text()) if clock.is_file() else 0.0) + time.perf_counter() - start
+    clock.write_text(f"{seconds:.1f}")
 
     peft_dir = out / "peft"
     model.save_pretrained(peft_dir)
