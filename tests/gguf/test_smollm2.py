@@ -140,8 +140,7 @@ def test_ctrl_c_leaves_nothing_at_destination(smollm2, tmp_path):
     while time.monotonic() < deadline and not any(p.name.endswith(".partial") for p in tmp_path.iterdir()):
         time.sleep(0.05)
     assert proc.poll() is None, "conversion finished before it could be interrupted"
-    time.sleep(0.3)
-    proc.send_signal(signal.SIGINT)
+    proc.send_signal(signal.SIGINT)  # at once: on an idle machine the whole write takes well under a second
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err
     assert "interrupted" in err
