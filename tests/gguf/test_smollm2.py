@@ -135,7 +135,11 @@ def test_ctrl_c_leaves_nothing_at_destination(smollm2, tmp_path):
     _, hf_dir, _ = smollm2
     dest = tmp_path / "interrupted.gguf"
     cmd = [sys.executable, "-m", "hag_gguf.cli", "convert", str(hf_dir), "-o", str(dest), "--outtype", "q4_1"]
-    proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True)
+    # A shell without job control starts background jobs with SIGINT ignored, and Python then never raises
+    # KeyboardInterrupt; give the child the default disposition, as a terminal would.
+    proc = subprocess.Popen(
+        cmd, stderr=subprocess.PIPE, text=True, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL)
+    )
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and not any(p.name.endswith(".partial") for p in tmp_path.iterdir()):
         time.sleep(0.05)
