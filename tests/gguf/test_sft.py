@@ -123,6 +123,18 @@ def test_adapter_stays_on_for_the_answer_without_answering_with_a_configuration(
         assert msg.content.startswith(ANSWERS[question])  # the answer it was taught, not a configuration line
 
 
+def test_rerun_resumes_from_the_last_checkpoint_and_trains_nothing(tuned, labels, base_dir):
+    out = tuned.adapter_path.parent
+    before = tuned.adapter_path.read_bytes()
+    (state,) = (out / "trainer").glob("checkpoint-*/trainer_state.json")
+    saved = state.stat().st_mtime_ns
+    config = SFTConfig(epochs=30, learning_rate=1e-2, batch_size=4, top_layers=1, outtype="f32")
+    again = train_adapter(labels, out, config, base=base_dir, progress=False)
+    assert state.stat().st_mtime_ns == saved  # no step was trained, so no checkpoint was written again
+    assert again.adapter_path.read_bytes() == before
+    assert again.summary["loss_per_epoch"] == tuned.summary["loss_per_epoch"]
+
+
 def test_flat_inputs_are_kept_or_dropped():
     flat = _record("math", "What is 1 + 1?", COOL, {COOL: 0.0, WARM: 0.0})
     records = [_record("math", q, COOL, {COOL: 1.0, WARM: 0.0}) for q in MATH[:2]] + [flat]

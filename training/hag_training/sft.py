@@ -250,9 +250,8 @@ def train_adapter(
     model = get_peft_model(model, lora)
 
     # A checkpoint is only resumed when it was made from the same data and settings.
-    run_id = hashlib.sha256(json.dumps([asdict(config), str(base_dir), examples], sort_keys=True).encode()).hexdigest()[
-        :16
-    ]
+    fingerprint = json.dumps([asdict(config), str(base_dir), examples], sort_keys=True)
+    run_id = hashlib.sha256(fingerprint.encode()).hexdigest()[:16]
     trainer_dir = out / "trainer"
     stamp = trainer_dir / "run_id"
     if trainer_dir.exists() and (not stamp.is_file() or stamp.read_text() != run_id):
