@@ -12,7 +12,6 @@ bench/results/answer_adapter_quality.json.
 from __future__ import annotations
 
 import json
-import os
 import sys
 from pathlib import Path
 
@@ -22,7 +21,7 @@ RESULTS = Path(__file__).parent / "results" / "answer_adapter_quality.json"
 
 
 def main(results_path: str) -> dict:
-    from hag_training.cache import CachedEngine, GenerationCache
+    from hag_training.cache import CachedEngine, GenerationCache, default_cache_path
     from hag_training.engines import GenerationRequest, LlamaCppEngine
     from hag_training.evaluate import HAG
     from hag_training.search import answer_tokens
@@ -32,8 +31,7 @@ def main(results_path: str) -> dict:
 
     rows = [json.loads(line) for line in Path(results_path).read_text().splitlines()]
     hag = [r for r in rows if r["method"] == HAG]
-    cache_root = os.environ.get("HAG_CACHE_DIR") or Path.home() / ".cache" / "hag-chain"
-    engine = CachedEngine(LlamaCppEngine(), GenerationCache(Path(cache_root) / "generations.sqlite"))
+    engine = CachedEngine(LlamaCppEngine(), GenerationCache(default_cache_path()))
     per_task: dict[str, dict] = {}
     diffs_by_task = {}
     for name in sorted({r["task"] for r in hag}):

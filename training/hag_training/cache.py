@@ -7,6 +7,7 @@ committed as soon as it is written: a search killed at any point loses at most t
 from __future__ import annotations
 
 import hashlib
+import os
 import sqlite3
 import threading
 from collections.abc import Sequence
@@ -14,7 +15,13 @@ from pathlib import Path
 
 from hag_training.engines import Engine, GenerationRequest
 
-__all__ = ["CachedEngine", "GenerationCache"]
+__all__ = ["CachedEngine", "GenerationCache", "default_cache_path"]
+
+
+def default_cache_path() -> Path:
+    """``$HAG_CACHE_DIR/generations.sqlite``, by default ``~/.cache/hag-chain/generations.sqlite``."""
+    root = os.environ.get("HAG_CACHE_DIR") or Path.home() / ".cache" / "hag-chain"
+    return Path(root) / "generations.sqlite"
 
 
 class GenerationCache:

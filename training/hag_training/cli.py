@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -33,8 +32,9 @@ Every generation is cached (--cache): an interrupted command resumes where it st
 
 
 def _default_cache() -> Path:
-    root = os.environ.get("HAG_CACHE_DIR") or Path.home() / ".cache" / "hag-chain"
-    return Path(root) / "generations.sqlite"
+    from hag_training.cache import default_cache_path
+
+    return default_cache_path()
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -245,11 +245,9 @@ def _sft(args: argparse.Namespace) -> int:
 def _eval(args: argparse.Namespace) -> int:
     from tqdm.auto import tqdm
 
-    from hag_chain import ChatHAG
     from hag_chain._default_model import default_adapter_path
-    from hag_training.cache import CachedEngine, GenerationCache
-    from hag_training.engines import LlamaCppEngine
-    from hag_training.evaluate import EvalConfig, run_eval, write_report
+    from hag_training.cache import GenerationCache
+    from hag_training.evaluate import EvalConfig, evaluate_adapter, write_report
 
     adapter = args.adapter or default_adapter_path()
     if adapter is None:
@@ -261,18 +259,9 @@ def _eval(args: argparse.Namespace) -> int:
         seed=args.seed,
     )
     stage1 = json.loads((Path(args.search) / "stage1.json").read_text()) if args.search else None
-    planner = ChatHAG(model_path=args.model, adapter_path=adapter)
     cache = GenerationCache(args.cache or _default_cache())
     with tqdm(unit="gen", desc="eval", disable=args.no_progress) as bar:
-        report = run_eval(
-            config,
-            choose=lambda messages: planner.choose_config(messages).config,
-            hag_engine=CachedEngine(LlamaCppEngine(model_path=args.model, adapter_path=adapter), cache),
-            base_engine=CachedEngine(LlamaCppEngine(model_path=args.model), cache),
-            space=planner.hag_profile().search_space,
-            stage1=stage1,
-            progress=bar.update,
-        )
+        report = evaluate_adapter(config, adapter, cache, model_path=args.model, stage1=stage1, progress=bar.update)
     paths = write_report(report, args.out)
     print(paths["table"].read_text() + "\n" + "\n".join(str(p) for p in paths.values()))
     return 0

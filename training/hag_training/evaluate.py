@@ -29,12 +29,12 @@ from typing import Any
 import numpy as np
 
 from hag_chain import DecodingConfig, SearchSpace
-from hag_training.cache import CachedEngine
+from hag_training.cache import CachedEngine, GenerationCache
 from hag_training.engines import GenerationRequest
 from hag_training.search import LLAMA_CPP_DEFAULT, answer_tokens
 from hag_training.tasks import Example, Task, get_task
 
-__all__ = ["CHAT_LLAMA_CPP_DEFAULT", "METHODS", "EvalConfig", "EvalReport", "run_eval", "summarize"]
+__all__ = ["CHAT_LLAMA_CPP_DEFAULT", "METHODS", "EvalConfig", "EvalReport", "evaluate_adapter", "run_eval", "summarize"]
 
 CHAT_LLAMA_CPP_DEFAULT = DecodingConfig(temperature=0.8, top_p=0.95, top_k=40, repetition_penalty=1.1)
 GREEDY = DecodingConfig(temperature=0.0)
@@ -128,6 +128,34 @@ def run_eval(
                     }
                 )
     return EvalReport(rows=rows, static=static, config=config)
+
+
+def evaluate_adapter(
+    config: EvalConfig,
+    adapter_path: str | Path,
+    cache: GenerationCache,
+    *,
+    model_path: str | None = None,
+    stage1: dict[str, Any] | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> EvalReport:
+    """:func:`run_eval` for a GGUF LoRA adapter, run as ``ChatHAG`` runs it (planner choice, adapter on).
+
+    ``model_path`` is the base GGUF; ``None`` means the embedded SmolLM2.
+    """
+    from hag_chain import ChatHAG
+    from hag_training.engines import LlamaCppEngine
+
+    planner = ChatHAG(model_path=model_path, adapter_path=str(adapter_path))
+    return run_eval(
+        config,
+        choose=lambda messages: planner.choose_config(messages).config,
+        hag_engine=CachedEngine(LlamaCppEngine(model_path=model_path, adapter_path=str(adapter_path)), cache),
+        base_engine=CachedEngine(LlamaCppEngine(model_path=model_path), cache),
+        space=planner.hag_profile().search_space,
+        stage1=stage1,
+        progress=progress,
+    )
 
 
 class _Runner:

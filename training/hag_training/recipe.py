@@ -62,10 +62,9 @@ def run_recipe(
     """
     from tqdm.auto import tqdm
 
-    from hag_chain import ChatHAG
     from hag_training.cache import CachedEngine, GenerationCache
     from hag_training.engines import LlamaCppEngine
-    from hag_training.evaluate import run_eval, write_report
+    from hag_training.evaluate import evaluate_adapter, write_report
     from hag_training.model_card import write_model_card
     from hag_training.search import run_search, write_outputs
     from hag_training.sft import train_adapter
@@ -76,9 +75,9 @@ def run_recipe(
 
     start = time.perf_counter()
     log(f"[1/3] search: {', '.join(recipe.search.tasks)} (cache: {cache.path}, {len(cache)} generations cached)")
-    base_engine = CachedEngine(LlamaCppEngine(), cache)
+    engine = CachedEngine(LlamaCppEngine(), cache)
     with tqdm(total=recipe.search.estimated_generations(), unit="gen", desc="search", disable=not progress) as bar:
-        result = run_search(recipe.search, base_engine, progress=bar.update)
+        result = run_search(recipe.search, engine, progress=bar.update)
     write_outputs(result, out / "search")
     times["search_s"] = round(time.perf_counter() - start, 1)
     log(f"      {len(result.records)} labelled inputs, {result.generated} generated, {result.cache_hits} cached")
@@ -91,18 +90,9 @@ def run_recipe(
 
     start = time.perf_counter()
     log(f"[3/3] eval: {recipe.eval.n_test} test inputs per task, 6 methods")
-    planner = ChatHAG(adapter_path=str(tuned.adapter_path))
     stage1 = json.loads((out / "search" / "stage1.json").read_text())
     with tqdm(unit="gen", desc="eval", disable=not progress) as bar:
-        report = run_eval(
-            recipe.eval,
-            choose=lambda messages: planner.choose_config(messages).config,
-            hag_engine=CachedEngine(LlamaCppEngine(adapter_path=str(tuned.adapter_path)), cache),
-            base_engine=base_engine,
-            space=planner.hag_profile().search_space,
-            stage1=stage1,
-            progress=bar.update,
-        )
+        report = evaluate_adapter(recipe.eval, tuned.adapter_path, cache, stage1=stage1, progress=bar.update)
     paths = write_report(report, out / "eval")
     times["eval_s"] = round(time.perf_counter() - start, 1)
     evaluation = (
