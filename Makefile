@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PROMPT ?= Write a haiku about autumn leaves.
 
-.PHONY: run test bench clean
+.PHONY: run test unit typecheck bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -37,11 +37,24 @@ $(VENV)/.test: pyproject.toml | $(BIN)/python
 	$(check_llama_cpp)
 	touch $@
 
+# Fast unit tests and the type checker: no torch, no benchmark data.
+$(VENV)/.unit: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install -e ".[test,gguf]"
+	$(check_llama_cpp)
+	touch $@
+
 run: $(VENV)/.runtime
 	$(BIN)/hag-chain run "$(PROMPT)"
 
 test: $(VENV)/.test
+	$(BIN)/python -m mypy
 	$(BIN)/python -m pytest
+
+unit: $(VENV)/.unit
+	$(BIN)/python -m pytest -m unit
+
+typecheck: $(VENV)/.unit
+	$(BIN)/python -m mypy
 
 bench: $(VENV)/.test
 	$(BIN)/pip install -e ".[bench]"

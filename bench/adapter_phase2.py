@@ -31,11 +31,10 @@ RESULTS = Path(__file__).parent / "results" / "adapter_phase2.json"
 def build_adapter(work: Path) -> Path:
     import peft
     import torch
-    from hag_gguf import convert_adapter
-    from hag_gguf._hf_from_gguf import hf_checkpoint_from_gguf
+    from hag_gguf import convert_adapter, hf_checkpoint_from_gguf
     from transformers import AutoModelForCausalLM
 
-    from hag_chain._default_model import default_model_path
+    from hag_chain import default_model_path
 
     hf_dir = hf_checkpoint_from_gguf(Path(default_model_path()), work / "smollm2")
     torch.manual_seed(0)

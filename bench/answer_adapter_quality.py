@@ -21,11 +21,16 @@ RESULTS = Path(__file__).parent / "results" / "answer_adapter_quality.json"
 
 
 def main(results_path: str) -> dict:
-    from hag_training.cache import CachedEngine, GenerationCache, default_cache_path
-    from hag_training.engines import GenerationRequest, LlamaCppEngine
+    from hag_training import (
+        CachedEngine,
+        GenerationCache,
+        GenerationRequest,
+        LlamaCppEngine,
+        answer_tokens,
+        default_cache_path,
+        get_task,
+    )
     from hag_training.evaluate import HAG
-    from hag_training.search import answer_tokens
-    from hag_training.tasks import get_task
 
     from hag_chain import DecodingConfig
 

@@ -39,16 +39,8 @@ print(json.dumps({"import_s": t1 - t0, "convert_s": t2 - t1, "bytes": report.n_b
 
 _REBUILD = """
 import sys
-from hag_chain._default_model import default_model_path
-from hag_gguf._hf_from_gguf import hf_checkpoint_from_gguf
-hf_checkpoint_from_gguf(default_model_path(), sys.argv[1])
-"""
-
-
-_REBUILD = """
-import sys
-from hag_chain._default_model import default_model_path
-from hag_gguf._hf_from_gguf import hf_checkpoint_from_gguf
+from hag_chain import default_model_path
+from hag_gguf import hf_checkpoint_from_gguf
 hf_checkpoint_from_gguf(default_model_path(), sys.argv[1])
 """
 

@@ -35,8 +35,7 @@ RESULTS = Path(__file__).parent / "results" / "runtime.json"
 
 
 def _worker(kind: str) -> dict:
-    from hag_chain import ChatHAG
-    from hag_chain._default_model import default_model_path
+    from hag_chain import ChatHAG, default_model_path
 
     threads = os.cpu_count() or 1
     if kind == "hag":

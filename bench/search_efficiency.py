@@ -12,16 +12,23 @@ score, the best static configuration's score, and the per-input oracle: the room
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import statistics
 import time
 from pathlib import Path
 
-from hag_training.cache import CachedEngine, GenerationCache
-from hag_training.engines import GenerationRequest, LlamaCppEngine
-from hag_training.search import FAMILY_MAX_TOKENS, LLAMA_CPP_DEFAULT, SearchConfig, run_search
-from hag_training.tasks import get_task
+from hag_training import (
+    LLAMA_CPP_DEFAULT,
+    CachedEngine,
+    GenerationCache,
+    GenerationRequest,
+    LlamaCppEngine,
+    SearchConfig,
+    answer_tokens,
+    default_cache_path,
+    get_task,
+    run_search,
+)
 
 from hag_chain import DEFAULT_SEARCH_SPACE
 
@@ -42,7 +49,7 @@ class _KeyCounter:
         return self.engine.generate(requests)
 
     def note(self, requests) -> None:
-        self.keys.update(hashlib.sha256(r.key(self.engine_id).encode()).hexdigest() for r in requests)
+        self.keys.update(r.digest(self.engine_id) for r in requests)
 
 
 class _Counting(CachedEngine):
@@ -55,7 +62,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--tasks", default="coinflip,arc_easy,pig_latin")
     parser.add_argument("--n-inputs", type=int, default=8, help="inputs labelled per task")
-    parser.add_argument("--cache", default=str(Path.home() / ".cache" / "hag-chain" / "bench-search.sqlite"))
+    parser.add_argument("--cache", default=str(default_cache_path().with_name("bench-search.sqlite")))
     args = parser.parse_args()
     cache = GenerationCache(args.cache)
     space, per_task, start = DEFAULT_SEARCH_SPACE, {}, time.perf_counter()
@@ -69,7 +76,7 @@ def main() -> None:
         examples = [inputs[r["example_id"]] for r in result.records]
 
         exhaustive = _Counting(_KeyCounter(LlamaCppEngine()), cache)
-        max_tokens = getattr(task, "max_tokens", FAMILY_MAX_TOKENS[task.family])
+        max_tokens = answer_tokens(task)
         grid = list(space)
         plain = CachedEngine(LlamaCppEngine(), cache)  # the default's score is reported, not counted
         table = []  # table[i]: [default score, then the score of each grid configuration] on example i

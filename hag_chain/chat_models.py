@@ -3,26 +3,17 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import threading
-import time
 import warnings
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
-from dataclasses import dataclass
 from operator import itemgetter
 from pathlib import Path
 from typing import Any, Literal
 
-from langchain_core.callbacks import (
-    AsyncCallbackManager,
-    AsyncCallbackManagerForLLMRun,
-    CallbackManager,
-    CallbackManagerForLLMRun,
-)
-from langchain_core.callbacks.manager import adispatch_custom_event, dispatch_custom_event
+from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackManagerForLLMRun
 from langchain_core.language_models import BaseChatModel, LangSmithParams, LanguageModelInput
-from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
+from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage, UsageMetadata
 from langchain_core.messages.tool import tool_call_chunk
 from langchain_core.output_parsers import JsonOutputKeyToolsParser, JsonOutputParser, PydanticToolsParser
 from langchain_core.output_parsers.pydantic import PydanticOutputParser
@@ -31,28 +22,35 @@ from langchain_core.runnables import Runnable, RunnableMap, RunnablePassthrough
 from langchain_core.tools import BaseTool
 from langchain_core.utils.function_calling import convert_to_json_schema, convert_to_openai_tool
 from langchain_core.utils.pydantic import is_basemodel_subclass
-from pydantic import ConfigDict, Field, SecretStr
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, SecretStr, create_model
 
+from hag_chain import phase1
 from hag_chain import tools as _tools
-from hag_chain._default_model import default_adapter_path, default_model_path
-from hag_chain.config import KNOBS, DecodingConfig, normalize_knob_name
-from hag_chain.errors import InvalidConfigError
+from hag_chain.config import KNOBS, DecodingConfig
+from hag_chain.default_model import default_adapter_path, default_model_path
+from hag_chain.events import CONFIG_EVENT, aemit_config_event, emit_config_event
 from hag_chain.llama_backend import LoadedModel, ModelKey, load_model
-from hag_chain.messages import to_chat_dicts
 from hag_chain.metadata import HAGProfile
-from hag_chain.planner import PlannerResult, plan
-from hag_chain.precedence import ResolvedConfig, resolve_config, without_penalties_under_grammar
-from hag_chain.protocol import planner_messages
+from hag_chain.phase2 import Answer, AnswerStream
+from hag_chain.precedence import ResolvedConfig
+from hag_chain.request import Request
 from hag_chain.space import SearchSpace
 
 __all__ = ["CONFIG_EVENT", "ChatHAG"]
 
-#: Name of the custom callback event that carries the chosen configuration (see ``astream_events``).
-CONFIG_EVENT = "hag_config"
-_CALL_OPTIONS = {"seed", "max_tokens", "tools", "tool_choice", "response_format", "model", "logit_bias"}
+
+def _pin_field(name: str) -> Any:
+    """``ChatHAG``'s pin for one knob: ``None`` (the default) leaves it to the model, else to ``defaults``."""
+    knob = KNOBS[name]
+    description = f"Pin `{name}` ({knob.description}) for every call: the planner's choice is then ignored for it."
+    return (knob.kind | None, Field(None, description=description, validation_alias=AliasChoices(name, *knob.aliases)))
 
 
-class ChatHAG(BaseChatModel):
+# One optional pin field per row of KNOBS: ``ChatHAG(temperature=0)``, or under an alias (``repeat_penalty=1.1``).
+_KnobPins: type[BaseModel] = create_model("_KnobPins", **{name: _pin_field(name) for name in KNOBS})
+
+
+class ChatHAG(BaseChatModel, _KnobPins):  # type: ignore[misc,valid-type]
     """Chat model that first asks a local GGUF model for its decoding configuration, then answers with it.
 
     Phase 1 (the planner) makes the model write a configuration line on the grid of its search space; phase 2
@@ -96,25 +94,8 @@ class ChatHAG(BaseChatModel):
     seed: int | None = None
     """Sampling seed for the answer; a call's ``seed=`` overrides it."""
 
-    temperature: float | None = None
-    """Pin the temperature (the planner's choice is then ignored for this knob). Default: chosen by the model."""
-    top_p: float | None = None
-    """Pin top_p. Default: chosen by the model."""
-    top_k: int | None = None
-    """Pin top_k. Default: chosen by the model."""
-    repetition_penalty: float | None = None
-    """Pin the repetition penalty (llama.cpp's ``repeat_penalty``). Default: chosen by the model."""
-    min_p: float | None = None
-    """Pin min_p. Default: ``defaults.min_p`` unless the search space includes it."""
-    typical_p: float | None = None
-    """Pin typical_p. Default: ``defaults.typical_p`` unless the search space includes it."""
-    presence_penalty: float | None = None
-    """Pin the presence penalty. Default: ``defaults.presence_penalty`` unless the search space includes it."""
-    frequency_penalty: float | None = None
-    """Pin the frequency penalty. Default: ``defaults.frequency_penalty`` unless the search space includes it."""
-
     defaults: DecodingConfig = Field(default_factory=DecodingConfig)
-    """Values for knobs that nobody chose, and the fallback when the model's choice is invalid."""
+    """Values for knobs that nobody chose: neither the call, a pin, nor the planner (whose space lacks them)."""
     bounds: dict[str, tuple[float | None, float | None]] = Field(default_factory=dict)
     """Caps on the model's choices, e.g. ``{"temperature": (None, 1.0)}``. Call arguments are not capped."""
     search_space: SearchSpace | None = None
@@ -143,7 +124,7 @@ class ChatHAG(BaseChatModel):
         return {
             "model_path": key.model_path,
             "adapter_path": key.adapter_path,
-            **{k: getattr(self, k) for k in KNOBS if getattr(self, k) is not None},
+            **self.pins,
         }
 
     @property
@@ -184,116 +165,68 @@ class ChatHAG(BaseChatModel):
 
     # -- the two phases --------------------------------------------------------------------------------------
 
+    @property
+    def pins(self) -> dict[str, float]:
+        """The knobs pinned on the constructor (``ChatHAG(temperature=0)``), by name."""
+        return {k: getattr(self, k) for k in KNOBS if getattr(self, k) is not None}
+
     def hag_profile(self) -> HAGProfile:
         """What the model (and its adapter) say about themselves: search space, prompt version. Loads the model."""
         model = self.load()
         return HAGProfile.from_metadata(model.metadata, model.adapter_metadata)
 
     def choose_config(self, messages: LanguageModelInput, **kwargs: Any) -> ResolvedConfig:
-        """Run phase 1 only: the configuration this model would answer ``messages`` with."""
-        return self._choose_with_metadata(messages, kwargs)[0]
+        """Run phase 1 only: the configuration this model would answer ``messages`` with.
 
-    def _choose_with_metadata(
-        self, messages: LanguageModelInput, kwargs: dict[str, Any]
-    ) -> tuple[ResolvedConfig, dict[str, Any]]:
-        """Phase 1 only, with the ``response_metadata["hag"]`` entries it yields (used by ``SelfTuning``)."""
-        lc_messages = self._convert_input(messages).to_messages()
-        request = _Request.build(self, lc_messages, None, kwargs)
+        This is the planner hook :class:`~hag_chain.SelfTuning` uses; ``ResolvedConfig.metadata()`` is what a
+        call reports in ``response_metadata["hag"]``.
+
+        Args:
+            messages: Anything ``invoke`` takes.
+            **kwargs: Call arguments; the decoding knobs among them beat the planner, as in ``invoke``.
+
+        """
+        request = self._request(self._convert_input(messages).to_messages(), None, kwargs)
         model = self.load()
         with model.lock:
-            resolved, planned = self._plan(model, request)
-        return resolved, _hag_metadata(resolved, planned)
+            return self._choose(model, request)
 
-    def _plan(self, model: LoadedModel, request: _Request) -> tuple[ResolvedConfig, PlannerResult | None]:
-        profile = HAGProfile.from_metadata(model.metadata, model.adapter_metadata)
-        space = self.search_space or profile.search_space
-        pinned = {**request.init_knobs, **request.call_knobs}
-        result: PlannerResult | None = None
-        chosen: dict[str, float] | None = {}
-        if any(k not in pinned for k in space.knobs):
-            model.use_adapter(True)
-            prompt = model.prompt_tokens(planner_messages(request.chat, profile.prompt_version))
-            result = plan(model, prompt, space)
-            try:
-                config = space.parse(result.line)
-                chosen = {k: getattr(config, k) for k in space.knobs}
-            except InvalidConfigError as e:
-                warnings.warn(
-                    f"The model emitted an invalid decoding configuration ({e}); answering with the defaults.",
-                    stacklevel=2,
-                )
-                chosen = None
-        resolved = resolve_config(
-            call=request.call_knobs, init=request.init_knobs, model=chosen, defaults=self.defaults, bounds=self.bounds
+    def _request(self, messages: list[BaseMessage], stop: list[str] | None, kwargs: dict[str, Any]) -> Request:
+        return Request.build(
+            messages,
+            kwargs,
+            pins=self.pins,
+            stop=stop if stop is not None else self.stop,
+            max_tokens=self.max_tokens,
+            seed=self.seed,
         )
-        return resolved, result
 
-    def _run(self, messages: list[BaseMessage], stop: list[str] | None, kwargs: dict[str, Any]) -> Iterator[Any]:
-        """Both phases. Yields the event payload first, then answer text pieces, then one final summary dict."""
-        request = _Request.build(self, messages, stop, kwargs)
-        model = self.load()
-        with model.lock:
-            resolved, planned = self._plan(model, request)
-            if request.forced_tools or request.response_format is not None:
-                resolved = without_penalties_under_grammar(resolved)
-            hag_meta = _hag_metadata(resolved, planned)
-            yield hag_meta
-            model.use_adapter(self.answer_with_adapter)
-            prompt = model.prompt_tokens(request.answer_chat)
-            stream = model.complete(
-                prompt,
-                sampling=resolved.config.to_llama_kwargs(),
-                max_tokens=request.max_tokens,
-                stop=request.stop,
-                grammar=request.grammar(),
-                seed=request.seed,
-                logit_bias=request.logit_bias,
-            )
-            pieces: list[str] = []
-            finish_reason = None
-            deadline = None if self.timeout is None else time.monotonic() + self.timeout
-            try:
-                for chunk in stream:
-                    choice = chunk["choices"][0]
-                    if choice["text"]:
-                        pieces.append(choice["text"])
-                        if request.stream_text:
-                            yield choice["text"]
-                    finish_reason = choice.get("finish_reason") or finish_reason
-                    if deadline is not None and time.monotonic() > deadline:
-                        finish_reason = "timeout"
-                        break
-            finally:
-                stream.close()
-            text = "".join(pieces)
-            output_tokens = len(model.tokenize(text, special=False)) if text else 0
-        yield {
-            "text": text,
-            "finish_reason": finish_reason,
-            "input_tokens": len(prompt),
-            "output_tokens": output_tokens,
-            "request": request,
-        }
+    def _choose(self, model: LoadedModel, request: Request) -> ResolvedConfig:
+        return phase1.choose(model, request, search_space=self.search_space, defaults=self.defaults, bounds=self.bounds)
 
     def _chunks(
         self, messages: list[BaseMessage], stop: list[str] | None, kwargs: dict[str, Any], emit: Callable[[dict], None]
     ) -> Iterator[ChatGenerationChunk]:
-        """Adapt :meth:`_run` to LangChain chunks; ``emit`` dispatches the configuration event."""
-        run = self._run(messages, stop, kwargs)
-        hag_meta = next(run)
-        emit(hag_meta)
-        for item in run:
-            if isinstance(item, str):
-                yield ChatGenerationChunk(message=AIMessageChunk(content=item))
-                continue
-            yield self._final_chunk(item, hag_meta)
+        """Both phases as LangChain chunks; ``emit`` dispatches the configuration event before the answer."""
+        request = self._request(messages, stop, kwargs)
+        model = self.load()
+        with model.lock:
+            resolved = self._choose(model, request)
+            hag_meta = resolved.metadata()
+            emit(hag_meta)
+            stream = AnswerStream(
+                model, request, resolved.config, with_adapter=self.answer_with_adapter, timeout=self.timeout
+            )
+            for piece in stream:
+                if request.stream_text:
+                    yield ChatGenerationChunk(message=AIMessageChunk(content=piece))
+        yield self._final_chunk(stream.answer, request, hag_meta)
 
-    def _final_chunk(self, summary: dict[str, Any], hag_meta: dict[str, Any]) -> ChatGenerationChunk:
-        request: _Request = summary["request"]
-        content = "" if request.stream_text else summary["text"]
+    def _final_chunk(self, answer: Answer, request: Request, hag_meta: dict[str, Any]) -> ChatGenerationChunk:
+        content = "" if request.stream_text else answer.text
         chunks = []
         if request.tools:
-            content, calls, invalid = _tools.parse_tool_calls(summary["text"])
+            content, calls, invalid = _tools.parse_tool_calls(answer.text)
             chunks = [
                 tool_call_chunk(name=c["name"], args=_dumps(c["args"]), id=c["id"], index=i)
                 for i, c in enumerate(calls)
@@ -303,20 +236,20 @@ class ChatHAG(BaseChatModel):
         message = AIMessageChunk(
             content=content,
             tool_call_chunks=chunks,
-            usage_metadata={
-                "input_tokens": summary["input_tokens"],
-                "output_tokens": summary["output_tokens"],
-                "total_tokens": summary["input_tokens"] + summary["output_tokens"],
-            },
+            usage_metadata=UsageMetadata(  # type: ignore[typeddict-item]  # the token details are optional
+                input_tokens=answer.input_tokens,
+                output_tokens=answer.output_tokens,
+                total_tokens=answer.input_tokens + answer.output_tokens,
+            ),
             response_metadata={
                 "model_name": self.resolved_model_name,
                 "model_provider": "hag",
-                "finish_reason": summary["finish_reason"],
+                "finish_reason": answer.finish_reason,
                 "hag": hag_meta,
             },
             chunk_position="last",
         )
-        return ChatGenerationChunk(message=message, generation_info={"finish_reason": summary["finish_reason"]})
+        return ChatGenerationChunk(message=message, generation_info={"finish_reason": answer.finish_reason})
 
     # -- BaseChatModel hooks ---------------------------------------------------------------------------------
 
@@ -457,10 +390,11 @@ class ChatHAG(BaseChatModel):
         }
         parser: Runnable
         if method == "function_calling":
+            assert schema is not None  # checked above; narrows the type
             tool_name = convert_to_openai_tool(schema)["function"]["name"]
             llm = self.bind_tools([schema], tool_choice=tool_name, ls_structured_output_format=ls_format)
             if is_pydantic:
-                parser = PydanticToolsParser(tools=[schema], first_tool_only=True)
+                parser = PydanticToolsParser(tools=[schema], first_tool_only=True)  # type: ignore[list-item]
             else:
                 parser = JsonOutputKeyToolsParser(key_name=tool_name, first_tool_only=True)
         elif method in ("json_schema", "json_mode"):
@@ -468,7 +402,7 @@ class ChatHAG(BaseChatModel):
                 response_format={"type": "json_object", "schema": ls_format["schema"]},
                 ls_structured_output_format=ls_format,
             )
-            parser = PydanticOutputParser(pydantic_object=schema) if is_pydantic else JsonOutputParser()
+            parser = PydanticOutputParser(pydantic_object=schema) if is_pydantic else JsonOutputParser()  # type: ignore[arg-type]
         else:
             raise ValueError(f"Unknown method {method!r}; use 'json_schema', 'function_calling' or 'json_mode'.")
         if not include_raw:
@@ -476,121 +410,6 @@ class ChatHAG(BaseChatModel):
         parsed = RunnablePassthrough.assign(parsed=itemgetter("raw") | parser, parsing_error=lambda _: None)
         fallback = RunnablePassthrough.assign(parsed=lambda _: None)
         return RunnableMap(raw=llm) | parsed.with_fallbacks([fallback], exception_key="parsing_error")
-
-
-@dataclass(frozen=True)
-class _Request:
-    """One call's settings after merging constructor fields and call arguments."""
-
-    chat: list[dict[str, str]]
-    """The conversation, as the planner sees it."""
-    answer_chat: list[dict[str, str]]
-    """The conversation for phase 2 (with tool or JSON instructions when the call needs them)."""
-    call_knobs: dict[str, float]
-    init_knobs: dict[str, float]
-    tools: list[dict[str, Any]]
-    forced_tools: list[dict[str, Any]] | None
-    response_format: dict[str, Any] | None
-    stream_text: bool
-    stop: list[str]
-    max_tokens: int | None
-    seed: int | None
-    logit_bias: dict[int, float] | None
-
-    @classmethod
-    def build(
-        cls, chat_model: ChatHAG, messages: list[BaseMessage], stop: list[str] | None, kwargs: dict[str, Any]
-    ) -> _Request:
-        call_knobs: dict[str, float] = {}
-        for key, value in kwargs.items():
-            name = normalize_knob_name(key)
-            if name in KNOBS:
-                if value is not None:
-                    call_knobs[name] = value
-            elif key not in _CALL_OPTIONS:
-                raise ValueError(
-                    f"Unknown argument `{key}` for ChatHAG. Decoding knobs: {', '.join(KNOBS)}; "
-                    f"other call options: {', '.join(sorted(_CALL_OPTIONS))}."
-                )
-        DecodingConfig.from_values(call_knobs)  # fail early, naming the bad knob
-        init_knobs = {k: getattr(chat_model, k) for k in KNOBS if getattr(chat_model, k) is not None}
-        tools = kwargs.get("tools") or []
-        forced_tools = _tools.required_tool(tools, kwargs.get("tool_choice"))
-        response_format = kwargs.get("response_format")
-        chat = to_chat_dicts(messages)
-        extra = None
-        if tools and kwargs.get("tool_choice") != "none":
-            extra = _tools.tools_instructions(forced_tools or tools)
-        elif response_format is not None:
-            extra = _tools.structured_output_instructions(response_format.get("schema"))
-        return cls(
-            chat=chat,
-            answer_chat=to_chat_dicts(messages, system_extra=extra) if extra else chat,
-            call_knobs=call_knobs,
-            init_knobs=init_knobs,
-            tools=tools,
-            forced_tools=forced_tools,
-            response_format=response_format,
-            stream_text=not tools,
-            stop=list(stop if stop is not None else chat_model.stop or []),
-            max_tokens=kwargs.get("max_tokens", chat_model.max_tokens),
-            seed=kwargs.get("seed", chat_model.seed),
-            logit_bias=kwargs.get("logit_bias"),
-        )
-
-    def grammar(self) -> Any:
-        """The llama.cpp grammar constraining the answer, if the request needs one."""
-        from llama_cpp import LlamaGrammar
-
-        if self.forced_tools:
-            return LlamaGrammar.from_string(_tools.tool_call_grammar(self.forced_tools), verbose=False)
-        if self.response_format is not None:
-            return LlamaGrammar.from_string(_tools.json_grammar(self.response_format.get("schema")), verbose=False)
-        return None
-
-
-def _hag_metadata(resolved: ResolvedConfig, planned: PlannerResult | None) -> dict[str, Any]:
-    return {
-        "config": resolved.config.model_dump(),
-        "sources": dict(resolved.sources),
-        "line": planned.line if planned else None,
-        "planner_tokens": {
-            "input": planned.prompt_tokens if planned else 0,
-            "output": planned.output_tokens if planned else 0,
-        },
-        "planner_ms": round(planned.milliseconds, 2) if planned else 0.0,
-    }
-
-
-def emit_config_event(run_manager: CallbackManagerForLLMRun | None, data: dict[str, Any]) -> None:
-    """Dispatch :data:`CONFIG_EVENT` on the chat model's run, or on the enclosing run when there is none."""
-    if run_manager is not None:
-        _event_manager(CallbackManager, run_manager).on_custom_event(CONFIG_EVENT, data, run_id=run_manager.run_id)
-    else:  # ``stream()`` passes no run manager; the event goes to the enclosing run, if any
-        with contextlib.suppress(RuntimeError):
-            dispatch_custom_event(CONFIG_EVENT, data)
-
-
-async def aemit_config_event(run_manager: AsyncCallbackManagerForLLMRun | None, data: dict[str, Any]) -> None:
-    """Async :func:`emit_config_event`."""
-    if run_manager is not None:
-        await _event_manager(AsyncCallbackManager, run_manager).on_custom_event(
-            CONFIG_EVENT, data, run_id=run_manager.run_id
-        )
-    else:
-        with contextlib.suppress(RuntimeError):
-            await adispatch_custom_event(CONFIG_EVENT, data)
-
-
-def _event_manager(cls: type, run_manager: Any) -> Any:
-    """A callback manager whose custom events belong to the chat model's own run."""
-    return cls(
-        handlers=run_manager.handlers,
-        inheritable_handlers=run_manager.inheritable_handlers,
-        parent_run_id=run_manager.run_id,
-        tags=run_manager.tags,
-        metadata=run_manager.metadata,
-    )
 
 
 def _dumps(args: dict[str, Any]) -> str:

@@ -5,14 +5,15 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from langchain_core.callbacks import BaseCallbackHandler
-from langchain_core.runnables import RunnablePassthrough
+from langchain_core.runnables import Runnable, RunnablePassthrough
 
-from hag_chain.chat_models import CONFIG_EVENT, ChatHAG
+from hag_chain.chat_models import ChatHAG
 from hag_chain.errors import HAGError
+from hag_chain.events import CONFIG_EVENT
 
 __all__ = ["main"]
 
@@ -82,7 +83,7 @@ def _print_config(chat: ChatHAG, messages: list[Any], *, as_json: bool) -> int:
     return 0
 
 
-def _print_config_text(config: dict[str, Any], sources: dict[str, str], file: Any = sys.stdout) -> None:
+def _print_config_text(config: Mapping[str, Any], sources: Mapping[str, str], file: Any = sys.stdout) -> None:
     shown = " ".join(f"{k}={v}" for k, v in config.items() if sources.get(k) != "default")
     print(f"[config] {shown}", file=file, flush=True)
 
@@ -102,7 +103,8 @@ def _run(chat: ChatHAG, messages: list[Any], *, as_json: bool) -> int:
         print(json.dumps(out, ensure_ascii=False))
         return 0
     # Inside a sequence the chat model's stream has a parent run, which receives the configuration event.
-    for chunk in (RunnablePassthrough() | chat).stream(messages, config={"callbacks": [_Printer()]}):
+    chain: Runnable[Any, Any] = RunnablePassthrough() | chat
+    for chunk in chain.stream(messages, config={"callbacks": [_Printer()]}):
         print(chunk.text, end="", flush=True)
     print()
     return 0

@@ -1,4 +1,9 @@
-"""The decoding configuration a HAG model chooses, and the knobs it may set.
+"""The decoding configuration a HAG model chooses, and the one table of knobs it may set.
+
+A knob is one row of :data:`KNOBS`: its type, default and bounds (which make the :class:`DecodingConfig` field and
+the ``ChatHAG`` pin), its names in llama.cpp, Ollama and the OpenAI API (which make the engines' and the
+self-tuning targets' parameter maps), whether greedy decoding ignores it (the generation cache key) and its neutral
+value under a grammar (the precedence rules). Adding a knob means adding a row here, nothing else.
 
 Example:
     >>> from hag_chain import DecodingConfig
@@ -13,45 +18,107 @@ Example:
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 
 from hag_chain.errors import InvalidConfigError
 
-__all__ = ["CORE_KNOBS", "KNOBS", "DecodingConfig", "Knob", "normalize_knob_name"]
+__all__ = ["CORE_KNOBS", "KNOBS", "DecodingConfig", "Knob", "normalize_knob_name", "split_knob_kwargs"]
 
 
 @dataclass(frozen=True)
 class Knob:
-    """One decoding hyperparameter: its name here, its llama.cpp name and its type."""
+    """One decoding hyperparameter, with everything the runtime, the engines and the targets need to know of it.
+
+    Attributes:
+        name: The hag-chain name (a :class:`DecodingConfig` field and a ``ChatHAG`` pin).
+        kind: ``float`` or ``int``.
+        default: llama.cpp's own default, so that ``DecodingConfig()`` samples as a plain llama.cpp call does.
+        bounds: pydantic constraints on the value (``ge``, ``gt``, ``le``, ``lt``).
+        description: One line for docs, the pin field's description and ``--help``.
+        llama_name: llama-cpp-python's (and llama-server's) parameter name.
+        ollama_name: langchain-ollama's ``ChatOllama`` field for it, ``None`` when that class has none.
+        openai_name: The OpenAI chat-completions parameter, ``None`` when the API has none.
+        greedy_irrelevant: At temperature 0 the knob cannot change the output (llama.cpp's greedy sampler runs
+            after the penalties only), so greedy generations that differ only in it are the same generation.
+        grammar_neutral: The value forced under a grammar (tool calls, structured output) unless the caller set
+            one, ``None`` to leave the knob alone. Penalties on repeated tokens fight JSON, whose quotes, braces
+            and keys repeat by design (measured: a greedy forced tool call with repetition_penalty 1.15 never
+            closed its argument string; with 1.0 it wrote ``{"location": "Lisbon"}``).
+
+    """
 
     name: str
-    llama_name: str
     kind: type
+    default: float
+    bounds: Mapping[str, float]
     description: str
+    llama_name: str
+    ollama_name: str | None = None
+    openai_name: str | None = None
+    greedy_irrelevant: bool = False
+    grammar_neutral: float | None = None
+    aliases: tuple[str, ...] = field(default=())
+    """Other names users may know the knob by (``temp``, ``repeat_penalty``)."""
+
+    @property
+    def server_names(self) -> tuple[str, ...]:
+        """Names an OpenAI-compatible server may read the knob under: ours (vLLM's) and llama-server's."""
+        return tuple(dict.fromkeys((self.name, self.llama_name)))
 
 
-# The single table of knobs: adding a knob means adding a row here and a field on DecodingConfig.
 KNOBS: dict[str, Knob] = {
     k.name: k
     for k in (
-        Knob("temperature", "temperature", float, "Softmax temperature; 0 means greedy decoding."),
-        Knob("top_p", "top_p", float, "Nucleus sampling: keep the smallest set of tokens with this mass."),
-        Knob("top_k", "top_k", int, "Keep only the k most likely tokens; 0 disables the filter."),
-        Knob("repetition_penalty", "repeat_penalty", float, "Penalty on recently generated tokens; 1 is off."),
-        Knob("min_p", "min_p", float, "Drop tokens below min_p times the top token's probability."),
-        Knob("typical_p", "typical_p", float, "Locally typical sampling mass; 1 is off."),
-        Knob("presence_penalty", "presence_penalty", float, "Penalty on tokens that already appeared."),
-        Knob("frequency_penalty", "frequency_penalty", float, "Penalty growing with a token's count so far."),
+        Knob(
+            "temperature", float, 0.8, {"ge": 0.0, "le": 5.0}, "Softmax temperature; 0 means greedy decoding.",
+            llama_name="temperature", ollama_name="temperature", openai_name="temperature", aliases=("temp",),
+        ),
+        Knob(
+            "top_p", float, 0.95, {"gt": 0.0, "le": 1.0},
+            "Nucleus sampling: keep the smallest set of tokens with this probability mass.",
+            llama_name="top_p", ollama_name="top_p", openai_name="top_p", greedy_irrelevant=True,
+        ),
+        Knob(
+            "top_k", int, 40, {"ge": 0}, "Keep only the k most likely tokens; 0 disables the filter.",
+            llama_name="top_k", ollama_name="top_k", greedy_irrelevant=True,
+        ),
+        Knob(
+            "repetition_penalty", float, 1.0, {"gt": 0.0, "le": 3.0},
+            "Penalty on recently generated tokens (llama.cpp's `repeat_penalty`); 1 is off.",
+            llama_name="repeat_penalty", ollama_name="repeat_penalty", grammar_neutral=1.0,
+            aliases=("repeat_penalty",),
+        ),
+        Knob(
+            "min_p", float, 0.05, {"ge": 0.0, "le": 1.0},
+            "Drop tokens below min_p times the most likely token's probability.",
+            llama_name="min_p", greedy_irrelevant=True,
+        ),
+        Knob(
+            "typical_p", float, 1.0, {"gt": 0.0, "le": 1.0}, "Locally typical sampling mass; 1 is off.",
+            llama_name="typical_p", greedy_irrelevant=True,
+        ),
+        Knob(
+            "presence_penalty", float, 0.0, {"ge": -2.0, "le": 2.0},
+            "OpenAI-style penalty on tokens that already appeared; 0 is off.",
+            llama_name="presence_penalty", openai_name="presence_penalty",
+            grammar_neutral=0.0,
+        ),
+        Knob(
+            "frequency_penalty", float, 0.0, {"ge": -2.0, "le": 2.0},
+            "OpenAI-style penalty growing with a token's count so far; 0 is off.",
+            llama_name="frequency_penalty", openai_name="frequency_penalty",
+            grammar_neutral=0.0,
+        ),
     )
-}
+}  # fmt: skip
 #: The four knobs of the HAG paper; the others are llama.cpp extras.
 CORE_KNOBS: tuple[str, ...] = ("temperature", "top_p", "top_k", "repetition_penalty")
 
-# Names users may know from llama.cpp, Ollama or OpenAI, mapped to ours.
-_ALIASES = {"repeat_penalty": "repetition_penalty", "temp": "temperature"}
+_ALIASES = {alias: knob.name for knob in KNOBS.values() for alias in knob.aliases}
 
 
 def normalize_knob_name(name: str) -> str:
@@ -59,52 +126,66 @@ def normalize_knob_name(name: str) -> str:
     return _ALIASES.get(name, name)
 
 
-class DecodingConfig(BaseModel):
-    """A complete set of sampling settings for one generation.
+def split_knob_kwargs(kwargs: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Split call arguments into decoding knobs (by hag-chain name, ``None`` values dropped) and the rest.
+
+    ``ChatHAG`` and ``SelfTuning`` both take knobs as call arguments; this is where they are told apart.
+    """
+    knobs: dict[str, Any] = {}
+    rest: dict[str, Any] = {}
+    for key, value in kwargs.items():
+        name = normalize_knob_name(key)
+        if name in KNOBS:
+            if value is not None:
+                knobs[name] = value
+        else:
+            rest[key] = value
+    return knobs, rest
+
+
+def _config_field(knob: Knob) -> Any:
+    constraints: dict[str, Any] = dict(knob.bounds)
+    return (knob.kind, Field(knob.default, description=knob.description, **constraints))
+
+
+# The fields come from KNOBS; the methods are DecodingConfig's own.
+_KnobFields: type[BaseModel] = create_model(
+    "_KnobFields",
+    __config__=ConfigDict(extra="forbid", frozen=True),
+    **{k.name: _config_field(k) for k in KNOBS.values()},
+)
+
+
+class DecodingConfig(_KnobFields):  # type: ignore[misc,valid-type]
+    """A complete set of sampling settings for one generation: one field per row of :data:`KNOBS`.
 
     Defaults are llama.cpp's own sampling defaults, so ``DecodingConfig()`` samples exactly as a plain
     llama.cpp call would.
     """
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    if TYPE_CHECKING:  # the fields are generated from KNOBS, so a type checker sees them as this
 
-    temperature: float = Field(0.8, ge=0.0, le=5.0)
-    """Softmax temperature; 0 means greedy decoding."""
-    top_p: float = Field(0.95, gt=0.0, le=1.0)
-    """Nucleus sampling mass."""
-    top_k: int = Field(40, ge=0)
-    """Number of most likely tokens kept; 0 disables the filter."""
-    repetition_penalty: float = Field(1.0, gt=0.0, le=3.0)
-    """Penalty on recently generated tokens (llama.cpp's ``repeat_penalty``); 1 is off."""
-    min_p: float = Field(0.05, ge=0.0, le=1.0)
-    """Relative probability floor."""
-    typical_p: float = Field(1.0, gt=0.0, le=1.0)
-    """Locally typical sampling mass; 1 is off."""
-    presence_penalty: float = Field(0.0, ge=-2.0, le=2.0)
-    """OpenAI-style presence penalty."""
-    frequency_penalty: float = Field(0.0, ge=-2.0, le=2.0)
-    """OpenAI-style frequency penalty."""
+        def __getattr__(self, name: str) -> Any: ...
 
     @classmethod
-    def from_values(cls, values: dict[str, Any]) -> DecodingConfig:
+    def from_values(cls, values: Mapping[str, Any]) -> DecodingConfig:
         """Build a configuration from a dict, raising :class:`InvalidConfigError` that names the bad field."""
         values = {normalize_knob_name(k): v for k, v in values.items()}
         try:
             return cls(**values)
         except ValidationError as e:
             err = e.errors()[0]
-            field = str(err["loc"][0]) if err["loc"] else None
+            name = str(err["loc"][0]) if err["loc"] else None
             if err["type"] == "extra_forbidden":
-                msg = f"Unknown decoding knob `{field}`. Known knobs: {', '.join(KNOBS)}."
+                msg = f"Unknown decoding knob `{name}`. Known knobs: {', '.join(KNOBS)}."
             else:
-                msg = f"Invalid value for `{field}`: {err['input']!r} ({err['msg']})."
-            raise InvalidConfigError(msg, field=field) from e
+                msg = f"Invalid value for `{name}`: {err['input']!r} ({err['msg']})."
+            raise InvalidConfigError(msg, field=name) from e
 
     @classmethod
     def from_line(cls, line: str) -> DecodingConfig:
         """Parse a compact JSON line such as ``{"temperature":0.7,"top_k":40}``; missing knobs get defaults."""
-        values = _load_json_object(line)
-        return cls.from_values(values)
+        return cls.from_values(load_json_object(line))
 
     def to_line(self, knobs: tuple[str, ...] | None = None) -> str:
         """Serialise as one compact JSON line.
@@ -122,8 +203,17 @@ class DecodingConfig(BaseModel):
         """The sampling keyword arguments for llama-cpp-python's ``create_completion``."""
         return {knob.llama_name: getattr(self, name) for name, knob in KNOBS.items()}
 
+    def non_default(self) -> dict[str, Any]:
+        """The knobs whose value differs from the knob's default: the configuration's canonical content.
 
-def _load_json_object(line: str) -> dict[str, Any]:
+        A knob added to :data:`KNOBS` later has its default in every existing configuration, so this stays the
+        same for them (the generation cache keys on it).
+        """
+        return {k: getattr(self, k) for k, knob in KNOBS.items() if getattr(self, k) != knob.default}
+
+
+def load_json_object(line: str) -> dict[str, Any]:
+    """Parse one JSON object, raising :class:`InvalidConfigError` that quotes the text otherwise."""
     try:
         values = json.loads(line)
     except json.JSONDecodeError as e:

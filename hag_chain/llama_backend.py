@@ -10,7 +10,7 @@ import ctypes
 import os
 import threading
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Generator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -149,7 +149,7 @@ class LoadedModel:
         grammar: Any = None,
         seed: int | None = None,
         logit_bias: dict[int, float] | None = None,
-    ) -> Iterator[dict[str, Any]]:
+    ) -> Generator[dict[str, Any], None, None]:
         """Stream a completion of ``prompt_tokens`` with llama-cpp-python's sampler chain."""
         self.check_fits(len(prompt_tokens), "prompt")
         room = self.n_ctx - len(prompt_tokens)

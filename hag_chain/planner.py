@@ -1,20 +1,24 @@
-"""Phase 1: let the model pick a configuration on the grid of a :class:`SearchSpace`.
+"""Phase 1's decoding: let the model pick a configuration on the grid of a :class:`SearchSpace`.
 
-The model writes the configuration line knob by knob. Keys and punctuation are forced, so they are evaluated in
-one batch; only where the allowed values diverge does the model decide, by the highest logit among the tokens
-that keep the line on the grid. This is llama.cpp grammar-constrained greedy decoding, except that forced tokens
-cost a batch slot instead of a decode step each (see ``bench/runtime.py`` for what that saves).
+The model writes the configuration line (:meth:`SearchSpace.line`) knob by knob. Keys and punctuation are forced,
+so they are evaluated in one batch; only where the allowed values diverge does the model decide, by the highest
+logit among the tokens that keep the line on the grid. This is llama.cpp grammar-constrained greedy decoding,
+except that forced tokens cost a batch slot instead of a decode step each (see ``bench/runtime.py`` for what that
+saves). The line is on the grid by construction, so there is nothing to parse or to fall back from.
 """
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from hag_chain.llama_backend import LoadedModel
-from hag_chain.space import SearchSpace
+from hag_chain.config import KNOBS
+
+if TYPE_CHECKING:
+    from hag_chain.llama_backend import LoadedModel
+    from hag_chain.space import SearchSpace
 
 __all__ = ["PlannerResult", "plan"]
 
@@ -23,7 +27,10 @@ __all__ = ["PlannerResult", "plan"]
 class PlannerResult:
     """What the model chose in phase 1 and what it cost."""
 
+    values: dict[str, float]
+    """The chosen value of each knob of the search space, in the space's order."""
     line: str
+    """The configuration line the model wrote."""
     prompt_tokens: int
     output_tokens: int
     milliseconds: float
@@ -36,18 +43,17 @@ def plan(model: LoadedModel, prompt_tokens: list[int], space: SearchSpace) -> Pl
     """
     start = time.perf_counter()
     model.check_fits(len(prompt_tokens) + 64, "planner prompt")
-    text = ""
-    knobs = list(space.values.items())
-    for i, (name, options) in enumerate(knobs):
-        prefix = text + ("{" if i == 0 else "") + json.dumps(name) + ":"
-        end = "}" if i == len(knobs) - 1 else ","
-        candidates = [prefix + space.value_text(name, v) + end for v in options]
+    chosen: dict[str, float] = {}
+    for name, options in space.values.items():
+        candidates = [space.line({**chosen, name: v}) for v in options]
         sequences = [prompt_tokens + model.tokenize(c, special=False) for c in candidates]
-        text = candidates[_choose(model, sequences)]
+        chosen[name] = KNOBS[name].kind(options[_choose(model, sequences)])
+    line = space.line(chosen)
     return PlannerResult(
-        line=text,
+        values=chosen,
+        line=line,
         prompt_tokens=len(prompt_tokens),
-        output_tokens=len(model.tokenize(text, special=False)),
+        output_tokens=len(model.tokenize(line, special=False)),
         milliseconds=(time.perf_counter() - start) * 1000.0,
     )
 

@@ -1,9 +1,9 @@
 """``SelfTuning``: a HAG planner chooses the decoding settings of any LangChain chat model, call by call.
 
 On each call the planner (a :class:`~hag_chain.ChatHAG`) runs phase 1 on the conversation, the knobs it chose are
-renamed to the target's parameters (:class:`TargetParams`, looked up in :data:`TARGETS`), and the target answers
-with them. Generation, tools, structured output and streaming are the target's own; the wrapper only adds the
-configuration and records it in ``response_metadata["hag"]``.
+renamed to the target's parameters (:class:`~hag_chain.TargetParams`, looked up in :data:`~hag_chain.TARGETS`),
+and the target answers with them. Generation, tools, structured output and streaming are the target's own; the
+wrapper only adds the configuration and records it in ``response_metadata["hag"]``.
 """
 
 from __future__ import annotations
@@ -11,133 +11,37 @@ from __future__ import annotations
 import json
 import sys
 import warnings
-from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any, Literal
+from collections.abc import AsyncIterator, Iterator, Sequence
+from typing import Any
 
-from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackManagerForLLMRun
+from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackManager, CallbackManagerForLLMRun
 from langchain_core.language_models import BaseChatModel, LangSmithParams, LanguageModelInput
-from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
+from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage, BaseMessageChunk
 from langchain_core.messages.tool import tool_call_chunk
-from langchain_core.outputs import ChatGenerationChunk, ChatResult
-from langchain_core.runnables import Runnable, RunnableBinding
+from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
+from langchain_core.runnables import Runnable, RunnableBinding, RunnableConfig
 from langchain_core.runnables.config import run_in_executor
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from hag_chain.chat_models import ChatHAG, aemit_config_event, emit_config_event
-from hag_chain.config import KNOBS, normalize_knob_name
-from hag_chain.precedence import ResolvedConfig
+from hag_chain.chat_models import ChatHAG
+from hag_chain.config import KNOBS, split_knob_kwargs
+from hag_chain.events import aemit_config_event, emit_config_event
+from hag_chain.rerouting import reroute
+from hag_chain.targets import TargetParams, class_key, map_config, target_params
 
-__all__ = ["TARGETS", "SelfTuning", "TargetParams", "register_target", "with_self_tuning"]
-
-
-@dataclass(frozen=True)
-class TargetParams:
-    """How a chat model class takes hag-chain's decoding knobs.
-
-    Attributes:
-        names: hag-chain knob name (``DecodingConfig`` field) to the target's parameter name. The planner's
-            choices for knobs not listed are not sent; the target keeps its own settings for them.
-        via: ``"call"`` passes the values as call arguments, for targets whose request merges call arguments
-            over their fields. ``"fields"`` sets them on a per-call copy of the target
-            (``target.model_copy(update=...)``), for targets that read sampling settings only from their fields.
-
-    """
-
-    names: Mapping[str, str]
-    via: Literal["call", "fields"] = "call"
-
-    def __post_init__(self) -> None:
-        unknown = [k for k in self.names if k not in KNOBS]
-        if unknown:
-            raise ValueError(f"Unknown knobs {unknown} in `names`. Known knobs: {', '.join(KNOBS)}.")
-        if self.via not in ("call", "fields"):
-            raise ValueError(f"`via` must be 'call' or 'fields'. Received: {self.via!r}.")
-
-
-#: Known targets, keyed by ``module.ClassName``; a subclass uses the entry of its nearest registered base.
-#: Keys are strings so that the optional packages (langchain-ollama, langchain-openai, ...) need not be imported.
-TARGETS: dict[str, TargetParams] = {
-    # A call argument beats everything in ChatHAG; its own metadata then marks the knob as source "call".
-    "hag_chain.chat_models.ChatHAG": TargetParams({k: k for k in KNOBS}),
-    # langchain-community 0.4.2: `_generate` and `_stream` send `{**self._get_parameters(stop), **kwargs}` to
-    # `Llama.create_chat_completion`, so call arguments win over fields, and that function takes all eight knobs
-    # (min_p, typical_p and the two penalties are not ChatLlamaCpp fields, but pass through).
-    "langchain_community.chat_models.llamacpp.ChatLlamaCpp": TargetParams(
-        {name: knob.llama_name for name, knob in KNOBS.items()}
-    ),
-    # langchain-ollama 1.1: `_chat_params` builds the request's `options` from the model's fields only; a call's
-    # `temperature=` would reach `ollama.Client.chat` as an unknown argument. Hence a per-call copy.
-    "langchain_ollama.chat_models.ChatOllama": TargetParams(
-        {"temperature": "temperature", "top_p": "top_p", "top_k": "top_k", "repetition_penalty": "repeat_penalty"},
-        via="fields",
-    ),
-    # langchain-openai 1.7 (ChatOpenAI, AzureChatOpenAI and other OpenAI-compatible subclasses): the payload is
-    # `{**self._default_params, **kwargs}`. The OpenAI API has no top_k or repetition penalty.
-    "langchain_openai.chat_models.base.BaseChatOpenAI": TargetParams(
-        {k: k for k in ("temperature", "top_p", "presence_penalty", "frequency_penalty")}
-    ),
-}
+__all__ = ["SelfTuning", "with_self_tuning"]
 
 _warned: set[str] = set()
-_UNCHOSEN = ("default", "fallback")  # sources of knobs nobody chose: the target keeps its own settings for them
-
-
-def _class_key(cls: type) -> str:
-    return f"{cls.__module__}.{cls.__qualname__}"
-
-
-def register_target(cls: type[BaseChatModel] | str, params: TargetParams) -> None:
-    """Tell :class:`SelfTuning` how a chat model class takes the knobs (its subclasses inherit the entry).
-
-    Args:
-        cls: The chat model class, or its ``"module.ClassName"``.
-        params: The knob names it takes and how they reach it.
-
-    Example:
-        .. code-block:: python
-
-            from hag_chain import TargetParams, register_target
-
-            register_target(MyChatModel, TargetParams({"temperature": "temp", "top_p": "top_p"}))
-
-    """
-    TARGETS[cls if isinstance(cls, str) else _class_key(cls)] = params
-
-
-def target_params(cls: type) -> TargetParams:
-    """The :data:`TARGETS` entry for ``cls`` or its nearest registered base class.
-
-    Raises:
-        TypeError: No entry for the class or any of its bases.
-
-    """
-    for base in cls.__mro__:
-        params = TARGETS.get(_class_key(base))
-        if params is not None:
-            return params
-    msg = (
-        f"SelfTuning does not know how `{cls.__name__}` takes decoding settings. Register its parameter names, "
-        f"e.g. `register_target({cls.__name__}, TargetParams({{'temperature': 'temperature', 'top_p': 'top_p'}}))`,"
-        " or pass `params=TargetParams(...)` to SelfTuning. Use via='fields' if the class ignores call arguments"
-        " for sampling settings. Known classes: " + ", ".join(sorted(k.rsplit(".", 1)[1] for k in TARGETS)) + "."
-    )
-    raise TypeError(msg)
-
-
-def _map_config(resolved: ResolvedConfig, params: TargetParams) -> tuple[dict[str, Any], list[str]]:
-    """The target's parameters for the knobs the planner chose, and the chosen knobs the target cannot take."""
-    chosen = [k for k in KNOBS if resolved.sources[k] not in _UNCHOSEN]
-    sent = {params.names[k]: getattr(resolved.config, k) for k in chosen if k in params.names}
-    return sent, [k for k in chosen if k not in params.names]
 
 
 class SelfTuning(BaseChatModel):
     r"""Any chat model, with decoding settings chosen per call by a HAG planner.
 
-    Each call runs the planner's phase 1 on the conversation (:meth:`ChatHAG.choose_config`) and invokes the
-    target with the knobs it chose, renamed to the target's parameters (:data:`TARGETS`). Knobs nobody chose, and
-    knobs the target cannot take (warned once per class), keep the target's own settings. A knob passed to the
+    Each call runs the planner's phase 1 on the conversation (:meth:`ChatHAG.choose_config`) and calls the target
+    with the knobs it chose, renamed to the target's parameters (:data:`TARGETS`). The target is called through its
+    public interface (``invoke``/``stream`` and their async twins) as a child run, so its own cache, rate limiter
+    and callbacks apply. Knobs nobody chose, and knobs the target cannot take (warned once per class), keep the
+    target's own settings. A knob passed to the
     call (``invoke(..., temperature=0)``) beats the planner's choice, as in ``ChatHAG``. Tools, structured output,
     streaming, async and batch are the target's own.
 
@@ -190,7 +94,7 @@ class SelfTuning(BaseChatModel):
     @model_validator(mode="after")
     def _warn_dropped_knobs(self) -> SelfTuning:
         params = self.target_params
-        name = _class_key(type(self.target))
+        name = class_key(type(self.target))
         missing = [k for k in KNOBS if k not in params.names]
         if missing and name not in _warned:
             _warned.add(name)
@@ -227,15 +131,7 @@ class SelfTuning(BaseChatModel):
     def _prepare(self, messages: list[BaseMessage], kwargs: dict[str, Any]) -> tuple[BaseChatModel, dict, dict]:
         """Plan, then return the model to call, its call arguments and the ``["hag"]`` metadata."""
         params = self.target_params
-        knobs: dict[str, Any] = {}
-        rest: dict[str, Any] = {}
-        for key, value in kwargs.items():
-            name = normalize_knob_name(key)
-            if name in KNOBS:
-                if value is not None:
-                    knobs[name] = value
-            else:
-                rest[key] = value
+        knobs, rest = split_knob_kwargs(kwargs)
         refused = [k for k in knobs if k not in params.names]
         if refused:
             msg = (
@@ -243,9 +139,9 @@ class SelfTuning(BaseChatModel):
                 f"{', '.join(params.names) or 'no decoding knobs'}."
             )
             raise ValueError(msg)
-        resolved, planner_meta = self.planner._choose_with_metadata(messages, knobs)
-        sent, dropped = _map_config(resolved, params)
-        meta = {**planner_meta, "target": type(self.target).__name__, "sent": sent, "dropped": dropped}
+        resolved = self.planner.choose_config(messages, **knobs)
+        sent, dropped = map_config(resolved, params)
+        meta = {**resolved.metadata(), "target": type(self.target).__name__, "sent": sent, "dropped": dropped}
         if params.via == "fields":
             # A shallow copy: clients and loaded weights are shared, only the sampling fields differ.
             return self.target.model_copy(update=sent), rest, meta
@@ -260,10 +156,9 @@ class SelfTuning(BaseChatModel):
     ) -> ChatResult:
         target, call_kwargs, meta = self._prepare(messages, kwargs)
         emit_config_event(run_manager, meta)
-        result = target._generate(messages, stop=stop, run_manager=run_manager, **call_kwargs)
-        for generation in result.generations:
-            _record(generation.message, meta)
-        return result
+        message = target.invoke(messages, config=_child_config(run_manager), stop=stop, **call_kwargs)
+        _record(message, meta)
+        return ChatResult(generations=[ChatGeneration(message=message)])
 
     def _stream(
         self,
@@ -274,18 +169,12 @@ class SelfTuning(BaseChatModel):
     ) -> Iterator[ChatGenerationChunk]:
         target, call_kwargs, meta = self._prepare(messages, kwargs)
         emit_config_event(run_manager, meta)
-        if type(target)._stream is BaseChatModel._stream:  # the target cannot stream: its answer is one chunk
-            chunk = _as_chunk(target._generate(messages, stop=stop, run_manager=run_manager, **call_kwargs))
-            _record(chunk.message, meta)
-            yield chunk
-            return
         first = True
-        for chunk in target._stream(messages, stop=stop, run_manager=run_manager, **call_kwargs):
-            _record(chunk.message, meta if first else None)
+        for message in target.stream(messages, config=_child_config(run_manager), stop=stop, **call_kwargs):
+            yield _chunk(message, meta if first else None)
             first = False
-            yield chunk
         if first:
-            yield _empty_chunk(meta)
+            yield _chunk(AIMessageChunk(content=""), meta)
 
     async def _agenerate(
         self,
@@ -296,10 +185,9 @@ class SelfTuning(BaseChatModel):
     ) -> ChatResult:
         target, call_kwargs, meta = await run_in_executor(None, self._prepare, messages, kwargs)
         await aemit_config_event(run_manager, meta)
-        result = await target._agenerate(messages, stop=stop, run_manager=run_manager, **call_kwargs)
-        for generation in result.generations:
-            _record(generation.message, meta)
-        return result
+        message = await target.ainvoke(messages, config=_child_config(run_manager), stop=stop, **call_kwargs)
+        _record(message, meta)
+        return ChatResult(generations=[ChatGeneration(message=message)])
 
     async def _astream(
         self,
@@ -310,18 +198,12 @@ class SelfTuning(BaseChatModel):
     ) -> AsyncIterator[ChatGenerationChunk]:
         target, call_kwargs, meta = await run_in_executor(None, self._prepare, messages, kwargs)
         await aemit_config_event(run_manager, meta)
-        if type(target)._stream is BaseChatModel._stream and type(target)._astream is BaseChatModel._astream:
-            chunk = _as_chunk(await target._agenerate(messages, stop=stop, run_manager=run_manager, **call_kwargs))
-            _record(chunk.message, meta)
-            yield chunk
-            return
         first = True
-        async for chunk in target._astream(messages, stop=stop, run_manager=run_manager, **call_kwargs):
-            _record(chunk.message, meta if first else None)
+        async for message in target.astream(messages, config=_child_config(run_manager), stop=stop, **call_kwargs):
+            yield _chunk(message, meta if first else None)
             first = False
-            yield chunk
         if first:
-            yield _empty_chunk(meta)
+            yield _chunk(AIMessageChunk(content=""), meta)
 
     # -- tools and structured output -------------------------------------------------------------------------
 
@@ -342,7 +224,7 @@ class SelfTuning(BaseChatModel):
         """
         if tool_choice is not None:
             kwargs["tool_choice"] = tool_choice
-        return _reroute(self.target.bind_tools(tools, **kwargs), self.target, self)
+        return reroute(self.target.bind_tools(tools, **kwargs), self.target, self)
 
     def with_structured_output(
         self, schema: dict | type | None = None, *, include_raw: bool = False, **kwargs: Any
@@ -355,8 +237,8 @@ class SelfTuning(BaseChatModel):
             **kwargs: Passed to the target's ``with_structured_output`` (e.g. ``method=``).
 
         """
-        runnable = self.target.with_structured_output(schema, include_raw=include_raw, **kwargs)
-        return _reroute(runnable, self.target, self)
+        runnable = self.target.with_structured_output(schema, include_raw=include_raw, **kwargs)  # type: ignore[arg-type]
+        return reroute(runnable, self.target, self)
 
 
 def with_self_tuning(target: BaseChatModel, planner: ChatHAG | None = None, **kwargs: Any) -> SelfTuning:
@@ -395,6 +277,21 @@ def _caller_stacklevel() -> int:
     return level
 
 
+def _child_config(run_manager: CallbackManagerForLLMRun | AsyncCallbackManagerForLLMRun | None) -> RunnableConfig:
+    """Run the target as a child of the wrapper's run, so its callbacks, traces and tokens nest under it.
+
+    LangChain gives chat models' run managers no ``get_child`` (only chains have one); this builds the same
+    child manager: the run's inheritable handlers, tags and metadata, parented on the run.
+    """
+    if run_manager is None:
+        return RunnableConfig()
+    child = CallbackManager(handlers=[], parent_run_id=run_manager.run_id)
+    child.set_handlers(run_manager.inheritable_handlers)
+    child.add_tags(run_manager.inheritable_tags)
+    child.add_metadata(run_manager.inheritable_metadata)
+    return RunnableConfig(callbacks=child)
+
+
 def _record(message: BaseMessage, meta: dict[str, Any] | None) -> None:
     """Put ``meta`` in ``response_metadata["hag"]``, keeping a ChatHAG target's own entry as ``target_hag``.
 
@@ -409,62 +306,24 @@ def _record(message: BaseMessage, meta: dict[str, Any] | None) -> None:
         message.response_metadata["hag"] = hag
 
 
-def _empty_chunk(meta: dict[str, Any]) -> ChatGenerationChunk:
-    return ChatGenerationChunk(message=AIMessageChunk(content="", response_metadata={"hag": dict(meta)}))
+def _chunk(message: BaseMessage, meta: dict[str, Any] | None) -> ChatGenerationChunk:
+    """One stream chunk of the target's, with ``meta`` recorded.
 
-
-def _as_chunk(result: ChatResult) -> ChatGenerationChunk:
-    """A target's complete answer as one stream chunk (for targets that cannot stream)."""
-    generation = result.generations[0]
-    message = generation.message
-    calls = getattr(message, "tool_calls", None) or []
-    chunk = AIMessageChunk(
-        content=message.content,
-        additional_kwargs=message.additional_kwargs,
-        response_metadata=message.response_metadata,
-        usage_metadata=getattr(message, "usage_metadata", None),
-        id=message.id,
-        tool_call_chunks=[
-            tool_call_chunk(name=c["name"], args=json.dumps(c["args"]), id=c["id"], index=i)
-            for i, c in enumerate(calls)
-        ],
-    )
-    return ChatGenerationChunk(message=chunk, generation_info=generation.generation_info)
-
-
-def _reroute(runnable: Runnable, old: Runnable, new: Runnable) -> Runnable:
-    """A copy of ``runnable`` (as the target's ``bind_tools`` etc. build it) calling ``new`` wherever it calls ``old``.
-
-    Raises:
-        TypeError: ``old`` appears nowhere in ``runnable``'s fields (e.g. it is hidden in a function).
-
+    A target that cannot stream answers ``stream()`` with one whole message (``BaseChatModel.stream`` falls back
+    to ``invoke``); it becomes one chunk, tool calls included.
     """
-    rerouted = _replace(runnable, old, new)
-    if rerouted is runnable:
-        msg = (
-            f"SelfTuning could not find the `{type(old).__name__}` inside the runnable its method returned "
-            f"(`{type(runnable).__name__}`), so calls through it would not be self-tuned."
+    if not isinstance(message, BaseMessageChunk):
+        calls = getattr(message, "tool_calls", None) or []
+        message = AIMessageChunk(
+            content=message.content,
+            additional_kwargs=message.additional_kwargs,
+            response_metadata=message.response_metadata,
+            usage_metadata=getattr(message, "usage_metadata", None),
+            id=message.id,
+            tool_call_chunks=[
+                tool_call_chunk(name=c["name"], args=json.dumps(c["args"]), id=c["id"], index=i)
+                for i, c in enumerate(calls)
+            ],
         )
-        raise TypeError(msg)
-    return rerouted
-
-
-def _replace(value: Any, old: Any, new: Any) -> Any:
-    """``value`` with ``old`` replaced by ``new`` in runnables' fields and in lists, tuples and dicts of them."""
-    if value is old:
-        return new
-    if isinstance(value, Runnable) and isinstance(value, BaseModel):
-        updates = {}
-        for name in type(value).model_fields:
-            item = getattr(value, name)
-            replaced = _replace(item, old, new)
-            if replaced is not item:
-                updates[name] = replaced
-        return value.model_copy(update=updates) if updates else value
-    if type(value) in (list, tuple):
-        items = [_replace(v, old, new) for v in value]
-        return type(value)(items) if any(a is not b for a, b in zip(items, value)) else value
-    if type(value) is dict:
-        mapped = {k: _replace(v, old, new) for k, v in value.items()}
-        return mapped if any(mapped[k] is not value[k] for k in value) else value
-    return value
+    _record(message, meta)
+    return ChatGenerationChunk(message=message)

@@ -1,7 +1,7 @@
 """The discrete grid of decoding configurations a HAG model may choose from.
 
-The same :class:`SearchSpace` drives the runtime planner (which may only emit values on the grid), the grammar
-handed to llama.cpp or an OpenAI-compatible server, and the training search that labels data.
+The same :class:`SearchSpace` drives the runtime planner (which may only emit values on the grid, in the line
+format :meth:`SearchSpace.line` defines) and the training search that labels data.
 
 Example:
     >>> from hag_chain import SearchSpace
@@ -17,12 +17,12 @@ from __future__ import annotations
 
 import itertools
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, field_validator
 
-from hag_chain.config import KNOBS, DecodingConfig, _load_json_object, normalize_knob_name
+from hag_chain.config import KNOBS, DecodingConfig, load_json_object, normalize_knob_name
 from hag_chain.errors import InvalidConfigError
 
 __all__ = ["DEFAULT_SEARCH_SPACE", "SearchSpace"]
@@ -89,7 +89,19 @@ class SearchSpace(BaseModel):
     def format(self, config: DecodingConfig) -> str:
         """Write the space's knobs of ``config`` as the compact JSON line a HAG model emits."""
         self.validate_config(config)
-        return config.to_line(self.knobs)
+        return self.line({k: getattr(config, k) for k in self.knobs})
+
+    def line(self, values: Mapping[str, float]) -> str:
+        """The configuration line as far as ``values`` goes: the planner writes it knob by knob.
+
+        ``values`` sets the space's first knobs, in order. With every knob set this is the complete line
+        (``{"temperature":0.3,"top_k":10}``); with fewer it ends after the last value's comma.
+        """
+        given = self.knobs[: len(values)]
+        if set(values) != set(given):
+            raise ValueError(f"`values` must set the space's first knobs in order ({', '.join(self.knobs)}).")
+        body = ",".join(json.dumps(k) + ":" + self.value_text(k, values[k]) for k in given)
+        return "{" + body + ("}" if len(given) == len(self.knobs) else ",")
 
     def parse(self, line: str) -> DecodingConfig:
         """Parse and validate a configuration line a model emitted.
@@ -99,7 +111,7 @@ class SearchSpace(BaseModel):
                 or uses a value not on the grid. The message names the field and the allowed values.
 
         """
-        values = {normalize_knob_name(k): v for k, v in _load_json_object(line).items()}
+        values = {normalize_knob_name(k): v for k, v in load_json_object(line).items()}
         for name in values:
             if name not in self.values:
                 msg = f"Knob `{name}` is not part of this search space; allowed knobs: {', '.join(self.knobs)}."
@@ -120,27 +132,6 @@ class SearchSpace(BaseModel):
                 msg = f"`{name}`={value!r} is not in the search space; allowed values: {self._allowed(name)}."
                 raise InvalidConfigError(msg, field=name, text=text)
 
-    def json_schema(self) -> dict[str, Any]:
-        """A JSON schema (enums per knob, all required, nothing else) accepted by llama.cpp and OpenAI servers."""
-        return {
-            "type": "object",
-            "properties": {name: {"enum": list(options)} for name, options in self.values.items()},
-            "required": list(self.knobs),
-            "additionalProperties": False,
-        }
-
-    def gbnf(self) -> str:
-        """A GBNF grammar for exactly the compact line :meth:`format` writes: fixed key order, no whitespace."""
-        parts = []
-        rules = []
-        for i, (name, options) in enumerate(self.values.items()):
-            rule = name.replace("_", "-")
-            parts.append(_gbnf_literal(("," if i else "{") + json.dumps(name) + ":"))
-            parts.append(rule)
-            rules.append(f"{rule} ::= " + " | ".join(_gbnf_literal(self.value_text(name, v)) for v in options))
-        parts.append('"}"')
-        return "\n".join(["root ::= " + " ".join(parts), *rules]) + "\n"
-
     def to_json(self) -> str:
         """Serialise for storage, e.g. in a GGUF's ``hag.search_space`` key."""
         return json.dumps({"values": {k: list(v) for k, v in self.values.items()}}, separators=(",", ":"))
@@ -152,10 +143,6 @@ class SearchSpace(BaseModel):
 
     def _allowed(self, name: str) -> str:
         return ", ".join(self.value_text(name, v) for v in self.values[name])
-
-
-def _gbnf_literal(text: str) -> str:
-    return json.dumps(text)
 
 
 #: The grid the runtime uses for a model that carries none, and the training search's default. 4 x 2 x 2 x 2 = 32

@@ -7,6 +7,7 @@ import uuid
 from typing import Any
 
 from langchain_core.messages import InvalidToolCall, ToolCall
+from langchain_core.messages.tool import invalid_tool_call, tool_call
 
 from hag_chain.messages import TOOL_CALL_CLOSE, TOOL_CALL_OPEN
 
@@ -120,9 +121,9 @@ def parse_tool_calls(text: str) -> tuple[str, list[ToolCall], list[InvalidToolCa
             name, args = obj["name"], obj.get("arguments", {})
             if not isinstance(name, str) or not isinstance(args, dict):
                 raise TypeError("`name` must be a string and `arguments` an object")
-            calls.append(ToolCall(name=name, args=args, id=call_id, type="tool_call"))
+            calls.append(tool_call(name=name, args=args, id=call_id))
         except (json.JSONDecodeError, KeyError, TypeError) as e:
-            invalid.append(InvalidToolCall(name=None, args=body, id=call_id, error=f"{e}", type="invalid_tool_call"))
+            invalid.append(invalid_tool_call(name=None, args=body, id=call_id, error=f"{e}"))
         if not closed:
             break
     content_parts.append(rest)

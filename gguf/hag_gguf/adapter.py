@@ -17,10 +17,10 @@ from gguf import GGUFWriter, Keys
 from hag_chain.metadata import HAGKeys
 from hag_gguf._safetensors import SafetensorsIndex
 from hag_gguf._writer import ConversionReport, TensorSource, write_gguf
-from hag_gguf.architecture import gguf_tensor_name, permute_qk, qk_heads
+from hag_gguf.architecture import HParams, gguf_tensor_name, permute_qk, qk_heads
 from hag_gguf.errors import GGUFExportError, UnsupportedModelError
 from hag_gguf.hag_metadata import build_hag_metadata, write_hag_metadata
-from hag_gguf.hf_config import HParams, default_model_name, load_hparams
+from hag_gguf.hf_config import default_model_name, load_hparams
 from hag_gguf.outtypes import ADAPTER_OUTTYPES, check_outtype, plan_tensor
 from hag_gguf.peft_lora import LoraPair, check_adapter_config, load_adapter_config, lora_pairs
 

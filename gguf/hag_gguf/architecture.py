@@ -1,49 +1,157 @@
-"""The architectures hag-gguf converts: llama.cpp tensor names, the Q/K RoPE permutation and the header keys."""
+"""The architectures hag-gguf converts, each in one place: its tensors, its Q/K RoPE layout and its header keys.
+
+An :class:`Architecture` says everything that differs between architectures; the converters only ask it. Adding
+one is one :func:`register_architecture` call (the built-in ones are registered at the end of this module)::
+
+    from gguf import MODEL_ARCH
+    from hag_gguf import Architecture, register_architecture
+
+    register_architecture(
+        Architecture("MyLlamaForCausalLM", "my_llama", MODEL_ARCH.LLAMA, "my Llama variant", permute_qk=True)
+    )
+
+:class:`HParams`, the hyperparameters of one checkpoint, lives here too, beside the architecture it points to;
+:mod:`hag_gguf.hf_config` reads it from ``config.json``.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import TYPE_CHECKING
 
 import numpy as np
 
 from gguf import MODEL_ARCH, MODEL_ARCH_NAMES, GGUFWriter, RopeScalingType, TensorNameMap, get_tensor_name_map
+from hag_chain.registry import Registry
 from hag_gguf.errors import GGUFExportError
 
-if TYPE_CHECKING:
-    from hag_gguf.hf_config import HParams
+__all__ = [
+    "ARCHITECTURES",
+    "LLAMA_BLOCK_TENSORS",
+    "Architecture",
+    "HParams",
+    "gguf_tensor_name",
+    "permute_qk",
+    "qk_heads",
+    "register_architecture",
+    "write_llama_hparams",
+]
 
-__all__ = ["ARCHITECTURES", "Architecture", "gguf_tensor_name", "permute_qk", "qk_heads", "write_hparams"]
+
+@dataclass(frozen=True)
+class HParams:
+    """The hyperparameters of a checkpoint that the GGUF header needs, and its architecture."""
+
+    arch: Architecture
+    n_layers: int
+    hidden_size: int
+    intermediate_size: int
+    n_head: int
+    n_head_kv: int
+    head_dim: int
+    vocab_size: int
+    context_length: int
+    rms_norm_eps: float
+    rope_theta: float
+    tie_word_embeddings: bool
+    rope_linear_factor: float | None
+    """The factor of linear RoPE scaling, ``None`` when RoPE is unscaled (the only two kinds hag-gguf writes)."""
+    explicit_head_dim: bool
+
+
+def write_llama_hparams(writer: GGUFWriter, hp: HParams) -> None:
+    """Write the ``<arch>.*`` hyperparameters of a llama-like model (the same set as llama.cpp's converter)."""
+    writer.add_context_length(hp.context_length)
+    writer.add_embedding_length(hp.hidden_size)
+    writer.add_block_count(hp.n_layers)
+    writer.add_feed_forward_length(hp.intermediate_size)
+    writer.add_head_count(hp.n_head)
+    writer.add_head_count_kv(hp.n_head_kv)
+    writer.add_rope_freq_base(hp.rope_theta)
+    writer.add_layer_norm_rms_eps(hp.rms_norm_eps)
+    writer.add_vocab_size(hp.vocab_size)
+    writer.add_rope_dimension_count(hp.head_dim)
+    if hp.explicit_head_dim:
+        writer.add_key_length(hp.head_dim)
+        writer.add_value_length(hp.head_dim)
+    if hp.rope_linear_factor is not None:
+        writer.add_rope_scaling_type(RopeScalingType.LINEAR)
+        writer.add_rope_scaling_factor(hp.rope_linear_factor)
+
+
+LLAMA_BLOCK_TENSORS = (
+    "attn_norm.weight",
+    "attn_q.weight",
+    "attn_k.weight",
+    "attn_v.weight",
+    "attn_output.weight",
+    "ffn_norm.weight",
+    "ffn_gate.weight",
+    "ffn_up.weight",
+    "ffn_down.weight",
+)
+"""The tensors of one llama block, as llama.cpp names them after ``blk.<i>.``."""
 
 
 @dataclass(frozen=True)
 class Architecture:
-    """A transformers causal-LM class and how llama.cpp runs it."""
+    """A transformers causal-LM class and how llama.cpp runs it: everything hag-gguf does differently per architecture.
+
+    The tensor *names* come from gguf-py's table for ``gguf_arch``; what an architecture declares here is which of
+    them a complete checkpoint must have, whether Q/K need reordering, and which header keys to write.
+    """
 
     hf_class: str
-    """``architectures[0]`` in ``config.json``."""
+    """``architectures[0]`` in ``config.json``, e.g. ``"LlamaForCausalLM"``; the registry key."""
     model_type: str
-    """``model_type`` in ``config.json``."""
+    """``model_type`` in ``config.json``; a checkpoint whose ``model_type`` differs is refused."""
     gguf_arch: MODEL_ARCH
+    """The llama.cpp architecture that runs it; gives ``general.architecture`` and the tensor names."""
+    description: str
+    """The models it covers, for messages: ``"SmolLM2, the Llama family"``."""
     permute_qk: bool
     """Whether Q/K rows must be reordered: llama.cpp's llama uses "normal" RoPE on adjacent pairs, HF rotates halves.
     Architectures llama.cpp runs with NEOX RoPE (qwen2) match HF as they are."""
+    block_tensors: tuple[str, ...] = field(default=LLAMA_BLOCK_TENSORS, repr=False)
+    """The tensors every block ``blk.<i>.`` must have; a checkpoint lacking one is refused before writing."""
+    tensors: tuple[str, ...] = field(default=("token_embd.weight", "output_norm.weight"), repr=False)
+    """The tensors outside the blocks it must have; ``output.weight`` is added unless the embeddings are tied."""
+    write_hparams: Callable[[GGUFWriter, HParams], None] = field(default=write_llama_hparams, repr=False)
+    """Writes the ``<arch>.*`` header keys llama.cpp reads for this architecture."""
 
     @property
     def name(self) -> str:
         """``general.architecture``, e.g. ``"llama"``."""
         return MODEL_ARCH_NAMES[self.gguf_arch]
 
+    def required_tensors(self, hp: HParams) -> list[str]:
+        """Every llama.cpp tensor name a checkpoint with these hyperparameters must provide."""
+        names = list(self.tensors)
+        names += [f"blk.{i}.{t}" for i in range(hp.n_layers) for t in self.block_tensors]
+        if not hp.tie_word_embeddings:
+            names.append("output.weight")
+        return names
 
-ARCHITECTURES: dict[str, Architecture] = {
-    a.hf_class: a
-    for a in (
-        Architecture("LlamaForCausalLM", "llama", MODEL_ARCH.LLAMA, permute_qk=True),
-        Architecture("Qwen2ForCausalLM", "qwen2", MODEL_ARCH.QWEN2, permute_qk=False),
-    )
-}
-"""Supported architectures by transformers class name: SmolLM2 and the Llama family; Qwen2 / Qwen2.5."""
+
+ARCHITECTURES: Registry[Architecture] = Registry(
+    "architecture", "Register one with `hag_gguf.register_architecture(Architecture(...))`."
+)
+"""Supported architectures by transformers class name (``architectures[0]`` in ``config.json``)."""
+
+
+def register_architecture(arch: Architecture) -> Architecture:
+    """Make hag-gguf convert (and export adapters for) checkpoints of ``arch``, under ``arch.hf_class``.
+
+    Returns:
+        ``arch``.
+
+    Raises:
+        hag_chain.registry.DuplicateEntryError: An architecture is already registered for that transformers class.
+
+    """
+    return ARCHITECTURES.register(arch.hf_class, arch)
+
 
 _SKIPPED_SUFFIXES = ("rotary_emb.inv_freq",)
 
@@ -91,21 +199,17 @@ def permute_qk(rows: np.ndarray, n_head: int) -> np.ndarray:
     return rows.reshape(n_head, 2, shape[0] // n_head // 2, *shape[1:]).swapaxes(1, 2).reshape(shape)
 
 
-def write_hparams(writer: GGUFWriter, hp: HParams) -> None:
-    """Write the ``<arch>.*`` hyperparameters llama.cpp reads (the same set as llama.cpp's converter)."""
-    writer.add_context_length(hp.context_length)
-    writer.add_embedding_length(hp.hidden_size)
-    writer.add_block_count(hp.n_layers)
-    writer.add_feed_forward_length(hp.intermediate_size)
-    writer.add_head_count(hp.n_head)
-    writer.add_head_count_kv(hp.n_head_kv)
-    writer.add_rope_freq_base(hp.rope_theta)
-    writer.add_layer_norm_rms_eps(hp.rms_norm_eps)
-    writer.add_vocab_size(hp.vocab_size)
-    writer.add_rope_dimension_count(hp.head_dim)
-    if hp.explicit_head_dim:
-        writer.add_key_length(hp.head_dim)
-        writer.add_value_length(hp.head_dim)
-    if hp.rope_scaling and hp.rope_scaling.get("rope_type", hp.rope_scaling.get("type")) == "linear":
-        writer.add_rope_scaling_type(RopeScalingType.LINEAR)
-        writer.add_rope_scaling_factor(float(hp.rope_scaling["factor"]))
+register_architecture(
+    Architecture("LlamaForCausalLM", "llama", MODEL_ARCH.LLAMA, "SmolLM2, the Llama family", permute_qk=True)
+)
+register_architecture(
+    Architecture(
+        "Qwen2ForCausalLM",
+        "qwen2",
+        MODEL_ARCH.QWEN2,
+        "Qwen2, Qwen2.5",
+        permute_qk=False,
+        # llama.cpp's qwen2 requires the q/k/v biases; a file without them would not load.
+        block_tensors=(*LLAMA_BLOCK_TENSORS, "attn_q.bias", "attn_k.bias", "attn_v.bias"),
+    )
+)

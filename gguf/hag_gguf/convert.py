@@ -1,4 +1,4 @@
-"""Hugging Face checkpoint (safetensors; llama or qwen2 architecture) → full GGUF model."""
+"""Hugging Face checkpoint (safetensors, of a registered architecture: llama, qwen2) → full GGUF model."""
 
 from __future__ import annotations
 
@@ -10,26 +10,14 @@ from typing import Any
 from gguf import GGML_QUANT_VERSION, GGUFWriter
 from hag_gguf._safetensors import SafetensorsIndex
 from hag_gguf._writer import ConversionReport, TensorSource, write_gguf
-from hag_gguf.architecture import gguf_tensor_name, permute_qk, qk_heads, write_hparams
+from hag_gguf.architecture import HParams, gguf_tensor_name, permute_qk, qk_heads
 from hag_gguf.errors import GGUFExportError
 from hag_gguf.hag_metadata import build_hag_metadata, write_hag_metadata
-from hag_gguf.hf_config import HParams, default_model_name, load_hparams
+from hag_gguf.hf_config import default_model_name, load_hparams
 from hag_gguf.outtypes import OUTTYPES, check_outtype, file_type, plan_tensor
 from hag_gguf.vocab import write_vocab
 
 __all__ = ["convert_model"]
-
-_BLOCK_TENSORS = (
-    "attn_norm.weight",
-    "attn_q.weight",
-    "attn_k.weight",
-    "attn_v.weight",
-    "attn_output.weight",
-    "ffn_norm.weight",
-    "ffn_gate.weight",
-    "ffn_up.weight",
-    "ffn_down.weight",
-)
 
 
 def convert_model(
@@ -42,7 +30,7 @@ def convert_model(
     tokenizer_pre: str | None = None,
     progress: bool = False,
 ) -> ConversionReport:
-    """Convert a checkpoint saved by transformers (llama or qwen2 architecture) into a GGUF model llama.cpp loads.
+    """Convert a checkpoint saved by transformers (see ``ARCHITECTURES``) into a GGUF model llama.cpp loads.
 
     Args:
         model_dir: Directory with ``config.json``, ``*.safetensors`` and the tokenizer files.
@@ -50,7 +38,7 @@ def convert_model(
         outtype: One of ``f32``, ``f16``, ``bf16``, ``q8_0``, ``q4_0``, ``q4_1``.
         name: ``general.name``; defaults to the directory's name.
         hag_metadata: ``hag.*`` keys to embed (strings, or objects for the JSON-valued keys).
-        tokenizer_pre: llama.cpp pre-tokenizer name; detected from ``tokenizer.json`` when ``None``.
+        tokenizer_pre: llama.cpp pre-tokenizer name; detected from the tokenizer files when ``None``.
         progress: Show a progress bar.
 
     Returns:
@@ -74,7 +62,7 @@ def convert_model(
         writer.add_name(name)
         writer.add_file_type(file_type(outtype))
         writer.add_quantization_version(GGML_QUANT_VERSION)
-        write_hparams(writer, hp)
+        hp.arch.write_hparams(writer, hp)
         report.details["tokenizer"] = write_vocab(writer, model_dir, hp.vocab_size, tokenizer_pre)
         write_hag_metadata(writer, meta)
 
@@ -93,11 +81,7 @@ def _tensor_sources(weights: SafetensorsIndex, hp: HParams, outtype: str, model_
             continue  # tied: llama.cpp reuses token_embd when output.weight is absent
         plan = plan_tensor(gguf_name, weights.shape(hf_name), outtype)
         by_name[gguf_name] = TensorSource(plan, _loader(weights, hf_name, qk_heads(gguf_name, hp)))
-    required = ["token_embd.weight", "output_norm.weight"]
-    required += [f"blk.{i}.{t}" for i in range(hp.n_layers) for t in _BLOCK_TENSORS]
-    if not hp.tie_word_embeddings:
-        required.append("output.weight")
-    missing = [t for t in required if t not in by_name]
+    missing = [t for t in hp.arch.required_tensors(hp) if t not in by_name]
     if missing:
         msg = (
             f"The checkpoint in {model_dir} lacks {len(missing)} tensor(s) a {hp.arch.name} model needs, "

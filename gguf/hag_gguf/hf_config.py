@@ -3,34 +3,13 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from hag_gguf.architecture import ARCHITECTURES, Architecture
+from hag_gguf.architecture import ARCHITECTURES, HParams
 from hag_gguf.errors import GGUFExportError, UnsupportedModelError
 
-__all__ = ["HParams", "default_model_name", "load_hparams"]
-
-
-@dataclass(frozen=True)
-class HParams:
-    """The hyperparameters of a checkpoint that the GGUF header needs, and its architecture."""
-
-    arch: Architecture
-    n_layers: int
-    hidden_size: int
-    intermediate_size: int
-    n_head: int
-    n_head_kv: int
-    head_dim: int
-    vocab_size: int
-    context_length: int
-    rms_norm_eps: float
-    rope_theta: float
-    tie_word_embeddings: bool
-    rope_scaling: dict[str, Any] | None
-    explicit_head_dim: bool
+__all__ = ["default_model_name", "load_hparams"]
 
 
 def load_hparams(model_dir: Path) -> HParams:
@@ -50,10 +29,12 @@ def load_hparams(model_dir: Path) -> HParams:
     archs = cfg.get("architectures") or []
     known = [ARCHITECTURES[a] for a in archs if a in ARCHITECTURES]
     if not known or known[0].model_type != cfg.get("model_type"):
+        covered = "; ".join(a.description for a in ARCHITECTURES.values())
         msg = (
             f"{model_dir} holds a {archs or cfg.get('model_type')!r} model; hag-gguf converts "
-            f"{', '.join(ARCHITECTURES)} checkpoints (SmolLM2, the Llama family, Qwen2/2.5). "
-            "Use llama.cpp's convert_hf_to_gguf.py for other architectures."
+            f"{', '.join(ARCHITECTURES)} checkpoints ({covered}). "
+            "Use llama.cpp's convert_hf_to_gguf.py for other architectures, or register one with "
+            "`hag_gguf.register_architecture`."
         )
         raise UnsupportedModelError(msg)
     if cfg.get("use_sliding_window"):
@@ -63,7 +44,6 @@ def load_hparams(model_dir: Path) -> HParams:
         n_head = int(cfg["num_attention_heads"])
         hidden = int(cfg["hidden_size"])
         head_dim = int(cfg.get("head_dim") or hidden // n_head)
-        rope_scaling = cfg.get("rope_scaling")
         hp = HParams(
             arch=known[0],
             n_layers=int(cfg["num_hidden_layers"]),
@@ -77,19 +57,32 @@ def load_hparams(model_dir: Path) -> HParams:
             rms_norm_eps=float(cfg["rms_norm_eps"]),
             rope_theta=float(cfg.get("rope_theta", 10000.0)),
             tie_word_embeddings=bool(cfg.get("tie_word_embeddings", False)),
-            rope_scaling=rope_scaling,
+            rope_linear_factor=_rope_linear_factor(cfg, path),
             explicit_head_dim="head_dim" in cfg and head_dim != hidden // n_head,
         )
     except KeyError as e:
         msg = f"{path} lacks the field {e.args[0]!r}, which every {known[0].hf_class} config has; is it complete?"
         raise GGUFExportError(msg) from e
-    if rope_scaling and rope_scaling.get("rope_type", rope_scaling.get("type")) not in (None, "default", "linear"):
+    return hp
+
+
+def _rope_linear_factor(cfg: dict[str, Any], path: Path) -> float | None:
+    """The linear RoPE scaling factor of a config, ``None`` if RoPE is unscaled; other scalings are refused."""
+    scaling = cfg.get("rope_scaling")
+    if not scaling:
+        return None
+    kind = scaling.get("rope_type", scaling.get("type"))
+    if kind in (None, "default"):
+        return None
+    if kind != "linear":
         msg = (
-            f"{path} uses RoPE scaling {rope_scaling!r}; hag-gguf writes only unscaled or linear RoPE. "
+            f"{path} uses RoPE scaling {scaling!r}; hag-gguf writes only unscaled or linear RoPE. "
             "Use llama.cpp's convert_hf_to_gguf.py for this checkpoint."
         )
         raise UnsupportedModelError(msg)
-    return hp
+    if "factor" not in scaling:
+        raise GGUFExportError(f"{path} sets linear RoPE scaling without a `factor`; is config.json complete?")
+    return float(scaling["factor"])
 
 
 def default_model_name(model_dir: Path) -> str:

@@ -10,8 +10,8 @@ from pathlib import Path
 from typing import Any
 
 from hag_gguf._safetensors import SafetensorsIndex
+from hag_gguf.architecture import HParams
 from hag_gguf.errors import GGUFExportError, UnsupportedModelError
-from hag_gguf.hf_config import HParams
 
 __all__ = ["LoraPair", "check_adapter_config", "load_adapter_config", "lora_pairs"]
 

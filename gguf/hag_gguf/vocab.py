@@ -3,6 +3,12 @@
 Special token ids, merges, ``add_bos``/``add_eos`` and the chat template come from ``gguf.vocab.SpecialVocab``;
 token texts and types are read here, the way llama.cpp's converter reads them (added special tokens are CONTROL,
 other added tokens USER_DEFINED, ids the model has but the tokenizer lacks ``[PAD<i>]`` UNUSED).
+
+A checkpoint whose tokenizer transformers loaded from a GGUF (``AutoTokenizer.from_pretrained(..., gguf_file=...)``)
+and saved again is recognised: its ``tokenizer.model`` is a copy of that GGUF file, not a SentencePiece model, and
+its ``tokenizer.json`` a byte-level BPE with ``byte_fallback`` and a decoder ``Sequence`` around ``ByteLevel``. The
+tokens and merges are taken from ``tokenizer.json``; what transformers' rebuilt tokenizer gets wrong (no
+``tokenizer.ggml.pre``, the BOS string as EOS, ``add_bos_token``) is taken from the GGUF copy.
 """
 
 from __future__ import annotations
@@ -11,9 +17,10 @@ import json
 from pathlib import Path
 from typing import Any
 
+import gguf.vocab
 from gguf.vocab import SentencePieceVocab
 
-from gguf import GGUFWriter, SpecialVocab, TokenType
+from gguf import GGUFReader, GGUFWriter, Keys, SpecialVocab, TokenType
 from hag_gguf.errors import GGUFExportError, UnsupportedModelError
 
 __all__ = ["KNOWN_PRE_TOKENIZERS", "detect_bpe_pre", "write_vocab"]
@@ -41,22 +48,34 @@ def write_vocab(writer: GGUFWriter, model_dir: Path, vocab_size: int, pre: str |
         writer: The GGUF writer, before its header is written.
         model_dir: Directory holding ``tokenizer.json`` (and ``tokenizer_config.json``) or ``tokenizer.model``.
         vocab_size: The model's embedding rows; the token list is padded to it.
-        pre: llama.cpp pre-tokenizer name; detected from ``tokenizer.json`` when ``None``.
+        pre: llama.cpp pre-tokenizer name; when ``None``, read from the GGUF copy transformers saved as
+            ``tokenizer.model`` if there is one, else detected from ``tokenizer.json``.
 
     Returns:
         A short description of what was written, e.g. ``"gpt2/smollm, 49152 tokens"``.
 
     Raises:
-        GGUFExportError: No tokenizer is there, or it has more tokens than the model.
+        GGUFExportError: No tokenizer is there, it has more tokens than the model, ``tokenizer.model`` is neither a
+            SentencePiece model nor a GGUF copy of this vocabulary, or sentencepiece is missing.
         UnsupportedModelError: The tokenizer is of a kind llama.cpp's llama architecture cannot run.
 
     """
     tok_json = model_dir / "tokenizer.json"
+    spm_model = model_dir / "tokenizer.model"
+    gguf_copy = spm_model if _is_gguf(spm_model) else None
     if tok_json.is_file():
         tokenizer = json.loads(tok_json.read_text(encoding="utf-8"))
         if _is_byte_level_bpe(tokenizer):
-            return _write_gpt2(writer, model_dir, tokenizer, vocab_size, pre)
-    if (model_dir / "tokenizer.model").is_file():
+            return _write_gpt2(writer, model_dir, tokenizer, vocab_size, pre, gguf_copy)
+    if gguf_copy is not None:
+        msg = (
+            f"{spm_model} is a GGUF file, not a SentencePiece model: transformers saves the GGUF it loaded a "
+            "tokenizer from (`gguf_file=`) under that name. hag-gguf converts such a checkpoint only when its "
+            "tokenizer.json is a byte-level BPE (GPT-2 style, as SmolLM2's), and this one is not. Save the "
+            "model's original tokenizer (tokenizer.json or a real tokenizer.model) next to it instead."
+        )
+        raise UnsupportedModelError(msg)
+    if spm_model.is_file():
         return _write_sentencepiece(writer, model_dir, vocab_size)
     if tok_json.is_file():
         msg = (
@@ -85,13 +104,51 @@ def detect_bpe_pre(tokenizer: dict[str, Any]) -> str | None:
 
 def _is_byte_level_bpe(tokenizer: dict[str, Any]) -> bool:
     model = tokenizer.get("model") or {}
-    decoder = tokenizer.get("decoder") or {}
-    return model.get("type") == "BPE" and not model.get("byte_fallback") and decoder.get("type") == "ByteLevel"
+    if model.get("type") != "BPE" or "ByteLevel" not in _step_types(tokenizer.get("decoder"), "decoders"):
+        return False
+    if not model.get("byte_fallback"):
+        return True
+    # Byte fallback beside ByteLevel (transformers' tokenizer rebuilt from a GGUF). Fallback produces `<0xXX>` tokens;
+    # in a vocabulary without them it can produce nothing, and the tokenizer is a plain byte-level BPE, as llama.cpp's
+    # gpt2 tokenizer is.
+    vocab = model.get("vocab") or {}
+    no_byte_tokens = not any(f"<0x{b:02X}>" in vocab for b in range(256))
+    return no_byte_tokens and "ByteLevel" in _step_types(tokenizer.get("pre_tokenizer"), "pretokenizers")
+
+
+def _step_types(component: dict[str, Any] | None, steps_key: str) -> list[str]:
+    """The types of a tokenizer.json pre-tokenizer or decoder, with a ``Sequence`` flattened one level."""
+    component = component or {}
+    steps = component.get(steps_key, []) if component.get("type") == "Sequence" else [component]
+    return [step.get("type") for step in steps]
+
+
+def _is_gguf(path: Path) -> bool:
+    if not path.is_file():
+        return False
+    with open(path, "rb") as f:
+        return f.read(4) == b"GGUF"
 
 
 def _write_gpt2(
-    writer: GGUFWriter, model_dir: Path, tokenizer: dict[str, Any], vocab_size: int, pre: str | None
+    writer: GGUFWriter,
+    model_dir: Path,
+    tokenizer: dict[str, Any],
+    vocab_size: int,
+    pre: str | None,
+    gguf_copy: Path | None,
 ) -> str:
+    texts: dict[int, str] = {i: t for t, i in tokenizer["model"]["vocab"].items()}
+    types: dict[int, TokenType] = dict.fromkeys(texts, TokenType.NORMAL)
+    for added in tokenizer.get("added_tokens", []):
+        texts[added["id"]] = added["content"]
+        types[added["id"]] = TokenType.CONTROL if added.get("special") else TokenType.USER_DEFINED
+    _check_fits(texts, vocab_size, model_dir)
+    tokens = [texts.get(i, f"[PAD{i}]") for i in range(vocab_size)]
+    toktypes = [int(types.get(i, TokenType.UNUSED)) for i in range(vocab_size)]
+    origin = _GGUFTokenizer.read(gguf_copy, tokens) if gguf_copy is not None else None
+    if pre is None and origin is not None:
+        pre = origin.pre
     if pre is None:
         pre = detect_bpe_pre(tokenizer)
         if pre is None:
@@ -101,14 +158,6 @@ def _write_gpt2(
                 "with `--tokenizer-pre` (`tokenizer_pre=`); a wrong one silently changes tokenization."
             )
             raise UnsupportedModelError(msg)
-    texts: dict[int, str] = {i: t for t, i in tokenizer["model"]["vocab"].items()}
-    types: dict[int, TokenType] = dict.fromkeys(texts, TokenType.NORMAL)
-    for added in tokenizer.get("added_tokens", []):
-        texts[added["id"]] = added["content"]
-        types[added["id"]] = TokenType.CONTROL if added.get("special") else TokenType.USER_DEFINED
-    _check_fits(texts, vocab_size, model_dir)
-    tokens = [texts.get(i, f"[PAD{i}]") for i in range(vocab_size)]
-    toktypes = [int(types.get(i, TokenType.UNUSED)) for i in range(vocab_size)]
 
     writer.add_tokenizer_model("gpt2")
     writer.add_tokenizer_pre(pre)
@@ -118,15 +167,82 @@ def _write_gpt2(
     if not special.merges:
         msg = f"{model_dir / 'tokenizer.json'} has no BPE merges; llama.cpp cannot load a BPE tokenizer without them."
         raise GGUFExportError(msg)
+    described = f"gpt2/{pre}, {vocab_size} tokens, {len(special.merges)} merges"
+    if origin is not None:
+        origin.apply(special)
+        described += f"; pre-tokenizer and special tokens from {gguf_copy.name} (the GGUF transformers loaded)"
     _add_special(writer, special)
-    return f"gpt2/{pre}, {vocab_size} tokens, {len(special.merges)} merges"
+    return described
+
+
+class _GGUFTokenizer:
+    """What transformers' tokenizer rebuilt from a GGUF loses, read back from the GGUF it was rebuilt from.
+
+    transformers (4.x) builds that tokenizer without the GGUF's pre-tokenizer (SmolLM2's one-digit-at-a-time split
+    is gone), with the BOS string as EOS and with ``add_bos_token`` on; the GGUF itself still has all three right.
+    """
+
+    _IDS = {
+        "bos": Keys.Tokenizer.BOS_ID,
+        "eos": Keys.Tokenizer.EOS_ID,
+        "unk": Keys.Tokenizer.UNK_ID,
+        "sep": Keys.Tokenizer.SEP_ID,
+        "pad": Keys.Tokenizer.PAD_ID,
+        "mask": Keys.Tokenizer.MASK_ID,
+    }
+    _ADD = {"bos": Keys.Tokenizer.ADD_BOS, "eos": Keys.Tokenizer.ADD_EOS, "sep": Keys.Tokenizer.ADD_SEP}
+
+    def __init__(self, pre: str | None, ids: dict[str, int], add: dict[str, bool]) -> None:
+        self.pre = pre
+        self.ids = ids
+        self.add = add
+
+    @classmethod
+    def read(cls, path: Path, tokens: list[str]) -> _GGUFTokenizer:
+        """Read ``path``, checking that it holds the same BPE vocabulary as ``tokens`` (from tokenizer.json).
+
+        Raises:
+            GGUFExportError: The GGUF is unreadable, not a GPT-2 style BPE, or its tokens differ from ``tokens``.
+
+        """
+        try:
+            fields = GGUFReader(path).fields
+        except (ValueError, OSError) as e:
+            raise GGUFExportError(f"{path} starts like a GGUF file but cannot be read: {e}") from e
+
+        def get(key: str) -> Any:
+            return fields[key].contents() if key in fields else None
+
+        gguf_tokens = get(Keys.Tokenizer.LIST) or []
+        if get(Keys.Tokenizer.MODEL) != "gpt2" or gguf_tokens != tokens[: len(gguf_tokens)]:
+            msg = (
+                f"{path} is a GGUF file (transformers saves the GGUF it loaded a tokenizer from under that name), "
+                "but not the byte-level BPE vocabulary of the tokenizer.json beside it, so the pre-tokenizer and "
+                "special tokens it would supply cannot be trusted. Delete it and pass `--tokenizer-pre` "
+                "(`tokenizer_pre=`), or save the model's original tokenizer next to it."
+            )
+            raise GGUFExportError(msg)
+        ids = {kind: int(v) for kind, key in cls._IDS.items() if (v := get(key)) is not None}
+        add = {kind: bool(v) for kind, key in cls._ADD.items() if (v := get(key)) is not None}
+        return cls(get(Keys.Tokenizer.PRE), ids, add)
+
+    def apply(self, special: SpecialVocab) -> None:
+        """Replace what ``special`` read from the tokenizer files with the GGUF's special token ids and flags."""
+        special.special_token_ids = dict(self.ids)
+        special.add_special_token = dict(self.add)
 
 
 def _write_sentencepiece(writer: GGUFWriter, model_dir: Path, vocab_size: int) -> str:
+    if gguf.vocab.SentencePieceProcessor is None:
+        msg = "Converting a SentencePiece tokenizer needs the `sentencepiece` package: `pip install sentencepiece`."
+        raise GGUFExportError(msg)
     try:
         spm = SentencePieceVocab(model_dir)
-    except RuntimeError as e:  # sentencepiece missing
-        msg = "Converting a SentencePiece tokenizer needs the `sentencepiece` package: `pip install sentencepiece`."
+    except (RuntimeError, OSError) as e:
+        msg = (
+            f"{model_dir / 'tokenizer.model'} is not a SentencePiece model sentencepiece can read ({e}); "
+            "save the tokenizer again, or remove the file if tokenizer.json is the model's tokenizer."
+        )
         raise GGUFExportError(msg) from e
     texts: dict[int, bytes] = {}
     scores: dict[int, float] = {}

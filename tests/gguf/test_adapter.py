@@ -22,6 +22,7 @@ def make_lora(base_dir: Path, out_dir: Path, seed: int = 1, **config) -> tuple[P
     """Save a peft LoRA with random A and B (so it changes the output) and return it with the peft model."""
     import peft
     import torch
+
     torch.manual_seed(seed)
     config = {"r": 8, "lora_alpha": 16, "target_modules": TARGETS, "init_lora_weights": False, **config}
     model = peft.get_peft_model(load_hf(base_dir), peft.LoraConfig(**config))

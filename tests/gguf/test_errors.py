@@ -83,3 +83,42 @@ def test_unsupported_rope_scaling(model_copy, tmp_path):
     (model_copy / "config.json").write_text(json.dumps(cfg))
     with pytest.raises(UnsupportedModelError, match="RoPE scaling"):
         convert_model(model_copy, tmp_path / "m.gguf")
+
+
+def _write_vocab_gguf(path, tokens):
+    """A GGUF holding only a GPT-2 style token list, as a stand-in for the model file transformers copies."""
+    import gguf
+
+    writer = gguf.GGUFWriter(path, "llama")
+    writer.add_tokenizer_model("gpt2")
+    writer.add_token_list(tokens)
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_ti_data_to_file()
+    writer.close()
+
+
+def test_gguf_as_tokenizer_model_beside_a_sentencepiece_style_tokenizer_json(model_copy, tmp_path):
+    """transformers' copy of a GGUF under the SentencePiece name is recognised, not taken for a broken SentencePiece."""
+    _write_vocab_gguf(model_copy / "tokenizer.model", ["a", "b"])
+    tok = json.loads((model_copy / "tokenizer.json").read_text())
+    tok["decoder"] = {"type": "Metaspace", "replacement": "▁", "prepend_scheme": "always", "split": True}
+    (model_copy / "tokenizer.json").write_text(json.dumps(tok))
+    with pytest.raises(UnsupportedModelError, match="tokenizer.model is a GGUF file, not a SentencePiece model"):
+        convert_model(model_copy, tmp_path / "m.gguf")
+
+
+def test_gguf_as_tokenizer_model_with_another_vocabulary(model_copy, tmp_path):
+    _write_vocab_gguf(model_copy / "tokenizer.model", ["a", "b"])
+    with pytest.raises(GGUFExportError, match="not the byte-level BPE vocabulary of the tokenizer.json beside it"):
+        convert_model(model_copy, tmp_path / "m.gguf")
+    (model_copy / "tokenizer.model").unlink()  # the remedy the message names
+    path = convert_model(model_copy, tmp_path / "m.gguf").path
+    assert inspect_gguf(path)["metadata"]["tokenizer.ggml.pre"] == "smollm"
+
+
+def test_unreadable_sentencepiece_model(model_copy, tmp_path):
+    (model_copy / "tokenizer.json").unlink()
+    (model_copy / "tokenizer.model").write_bytes(b"not a protobuf")
+    with pytest.raises(GGUFExportError, match="tokenizer.model is not a SentencePiece model sentencepiece can read"):
+        convert_model(model_copy, tmp_path / "m.gguf")

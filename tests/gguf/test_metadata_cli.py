@@ -70,7 +70,7 @@ def test_metadata_round_trip_through_cli_inspect_and_runtime(capsys, tiny_model_
     assert profile.tuned
 
     # The runtime itself: model metadata via Llama.metadata, adapter metadata via llama_adapter_meta_*.
-    from hag_chain.llama_backend import ModelKey, load_model
+    from hag_chain import ModelKey, load_model
 
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # a base-model mismatch would warn

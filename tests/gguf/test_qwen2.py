@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
-from hag_gguf import convert_adapter, convert_model, inspect_gguf
+from hag_gguf import GGUFExportError, convert_adapter, convert_model, inspect_gguf
 
 import gguf
 
@@ -90,6 +91,19 @@ def test_qwen2_file_layout_and_tokenizer(qwen2_dir, qwen2_model, tmp_path):
     hf = AutoTokenizer.from_pretrained(qwen2_dir)
     for text in TOKENIZER_PROBES:
         assert llama_tokenize(path, text) == hf.encode(text, add_special_tokens=False), text
+
+
+def test_qwen2_needs_its_qkv_biases(qwen2_dir, tmp_path):
+    """llama.cpp's qwen2 requires the q/k/v biases: a checkpoint without one is refused before anything is written."""
+    from safetensors.numpy import load_file, save_file
+
+    ckpt = shutil.copytree(qwen2_dir, tmp_path / "no-bias")
+    weights = load_file(ckpt / "model.safetensors")
+    del weights["model.layers.1.self_attn.v_proj.bias"]
+    save_file(weights, ckpt / "model.safetensors", metadata={"format": "pt"})
+    with pytest.raises(GGUFExportError, match=r"lacks 1 tensor\(s\) a qwen2 model needs, e.g. \['blk.1.attn_v.bias'\]"):
+        convert_model(ckpt, tmp_path / "q.gguf", "f32")
+    assert not (tmp_path / "q.gguf").exists()
 
 
 def test_qwen2_adapter_reproduces_peft(qwen2_dir, qwen2_model, qwen2_ids, tmp_path):

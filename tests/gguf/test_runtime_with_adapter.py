@@ -8,8 +8,7 @@ from pathlib import Path
 import pytest
 from hag_gguf import convert_adapter, convert_model
 
-from hag_chain import AdapterMismatchError, ChatHAG, SearchSpace
-from hag_chain._default_model import default_model_path
+from hag_chain import AdapterMismatchError, ChatHAG, SearchSpace, default_model_path
 
 from .test_adapter import make_lora
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -10,8 +11,8 @@ from hag_gguf import convert_model
 from hag_training.cli import main as hag_train
 from hag_training.sft import IGNORE_INDEX, SFTConfig, build_examples, resolve_ties, train_adapter
 
-from hag_chain import ChatHAG, HAGKeys, SearchSpace, planner_messages
-from hag_chain.llama_backend import ModelKey, load_model
+from gguf import GGUFReader
+from hag_chain import ChatHAG, HAGKeys, ModelKey, SearchSpace, load_model, planner_messages
 from hag_chain.metadata import read_gguf_metadata
 
 from .conftest import build_tiny_llama
@@ -133,6 +134,20 @@ def test_rerun_resumes_from_the_last_checkpoint_and_trains_nothing(tuned, labels
     assert state.stat().st_mtime_ns == saved  # no step was trained, so no checkpoint was written again
     assert again.adapter_path.read_bytes() == before
     assert again.summary["loss_per_epoch"] == tuned.summary["loss_per_epoch"]
+
+
+def test_rerun_that_changes_only_the_outtype_resumes_and_exports_again(tuned, labels, base_dir, tmp_path):
+    # A copy of the finished run (timestamps kept), so the shared `tuned` adapter stays f32 for the other tests.
+    out = shutil.copytree(tuned.adapter_path.parent, tmp_path / "sft")
+    (state,) = (out / "trainer").glob("checkpoint-*/trainer_state.json")
+    saved = state.stat().st_mtime_ns
+    config = SFTConfig(epochs=30, learning_rate=1e-2, batch_size=4, top_layers=1, outtype="f16")
+    again = train_adapter(labels, out, config, base=base_dir, progress=False)
+    assert state.stat().st_mtime_ns == saved  # resumed: no step was trained, so no checkpoint was written again
+    assert again.summary["loss_per_epoch"] == tuned.summary["loss_per_epoch"]
+    assert {t.tensor_type.name for t in GGUFReader(again.adapter_path).tensors} == {"F16"}
+    assert {t.tensor_type.name for t in GGUFReader(tuned.adapter_path).tensors} == {"F32"}
+    assert json.loads(read_gguf_metadata(str(again.adapter_path))[HAGKeys.PROVENANCE])["sft"]["outtype"] == "f16"
 
 
 def test_flat_inputs_are_kept_or_dropped():

@@ -39,9 +39,9 @@ N_NEW = 12
 def smollm2(tmp_path_factory: pytest.TempPathFactory):
     import torch  # noqa: F401
     import transformers  # noqa: F401
-    from hag_gguf._hf_from_gguf import hf_checkpoint_from_gguf
+    from hag_gguf import hf_checkpoint_from_gguf
 
-    from hag_chain._default_model import default_model_path
+    from hag_chain import default_model_path
 
     original = Path(default_model_path())
     hf_dir = hf_checkpoint_from_gguf(original, tmp_path_factory.mktemp("smollm2") / "SmolLM2-135M-Instruct")

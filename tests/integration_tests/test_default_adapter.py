@@ -5,8 +5,7 @@ import json
 import pytest
 from hag_training.tasks import get_task
 
-from hag_chain import ChatHAG, HAGKeys
-from hag_chain._default_model import default_adapter_path, default_model_path
+from hag_chain import ChatHAG, HAGKeys, default_adapter_path, default_model_path
 from hag_chain.metadata import read_gguf_metadata
 
 pytestmark = pytest.mark.integration

@@ -2,7 +2,6 @@
 
 import asyncio
 import threading
-import warnings
 
 import pytest
 from langchain_core.callbacks import BaseCallbackHandler
@@ -15,10 +14,8 @@ from hag_chain import (
     ContextLengthError,
     ModelLoadError,
     SearchSpace,
+    default_model_path,
 )
-from hag_chain import chat_models as chat_models_module
-from hag_chain._default_model import default_model_path
-from hag_chain.planner import PlannerResult
 
 pytestmark = pytest.mark.integration
 
@@ -140,23 +137,6 @@ def test_prompt_longer_than_context_is_a_clear_error():
         small.invoke("word " * 400)
 
 
-def test_invalid_model_choice_falls_back_to_defaults(chat, monkeypatch):
-    # A named fake: the grid-constrained planner cannot emit an off-grid line, so this failure is simulated.
-    def fake_plan(model, prompt_tokens, space):
-        return PlannerResult(
-            line='{"temperature":9}', prompt_tokens=len(prompt_tokens), output_tokens=5, milliseconds=1.0
-        )
-
-    monkeypatch.setattr(chat_models_module, "plan", fake_plan)
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        msg = chat.invoke("Hi", max_tokens=4)
-    hag = msg.response_metadata["hag"]
-    assert hag["sources"]["temperature"] == "fallback"
-    assert hag["config"]["temperature"] == chat.defaults.temperature
-    assert any("invalid decoding configuration" in str(w.message) for w in caught)
-
-
 @pytest.mark.parametrize(
     ("kwargs", "match"),
     [
@@ -170,14 +150,14 @@ def test_bad_model_files_are_clear_errors(kwargs, match):
 
 
 def test_model_file_passed_as_adapter_is_explained(tmp_path):
-    from hag_chain._default_model import default_model_path
+    from hag_chain import default_model_path
 
     with pytest.raises(ModelLoadError, match="not a LoRA adapter"):
         ChatHAG(adapter_path=default_model_path(), max_tokens=2).invoke("Hi")
 
 
 def test_truncated_gguf_is_a_clear_error(tmp_path):
-    from hag_chain._default_model import default_model_path
+    from hag_chain import default_model_path
 
     broken = tmp_path / "broken.gguf"
     with open(default_model_path(), "rb") as src:

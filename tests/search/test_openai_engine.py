@@ -9,8 +9,7 @@ import httpx
 import pytest
 from hag_training.engines import GenerationRequest, OpenAICompatibleEngine
 
-from hag_chain import DecodingConfig
-from hag_chain._default_model import default_model_path
+from hag_chain import DecodingConfig, default_model_path
 
 
 @pytest.fixture(scope="module")

@@ -1,12 +1,16 @@
 from __future__ import annotations
 
+import pkgutil
 import re
 import typing
 
+import hag_training.tasks as tasks_package
 import pytest
 from hag_training.tasks import TASKS, Example, Family, Task, get_task, register
 from hag_training.tasks.coinflip import census_first_names
 from hag_training.tasks.piglatin import common_english_words, pig_latin
+
+from hag_chain.registry import DuplicateEntryError, UnknownEntryError
 
 EXPECTED_COUNTS = {
     "gsm8k": 1319,
@@ -23,19 +27,29 @@ EXPECTED_COUNTS = {
 }
 
 
-def test_registry_holds_the_issue_task_list():
+def test_registry_holds_every_task():
     assert set(TASKS) == set(EXPECTED_COUNTS)
     families = {get_task(n).family for n in TASKS}
     assert families == set(typing.get_args(Family))
 
 
 def test_registry_errors():
-    with pytest.raises(KeyError, match="unknown task 'nope'; known: "):
+    with pytest.raises(UnknownEntryError, match=r"Unknown task 'nope'\. Known: .*Add one: a module") as e:
         get_task("nope")
-    with pytest.raises(KeyError, match="already registered"):
+    assert all(name in str(e.value) for name in EXPECTED_COUNTS)
+    with pytest.raises(DuplicateEntryError, match="'gsm8k' is already registered"):
         register(type("Again", (TASKS["gsm8k"],), {}))
     with pytest.raises(ValueError, match="snake_case"):
         register(type("Bad", (TASKS["gsm8k"],), {"name": "Bad Name"}))
+    assert TASKS["gsm8k"].__name__ != "Again" and "bad name" not in TASKS
+
+
+def test_registry_is_read_only_and_every_task_module_is_imported():
+    with pytest.raises(TypeError):
+        TASKS["other"] = TASKS["gsm8k"]  # type: ignore[index]
+    # Adding a task is adding a module: the package imports all of its modules itself.
+    modules = {m.name for m in pkgutil.iter_modules(tasks_package.__path__)} - {"base", "registry"}
+    assert {cls.__module__.rsplit(".", 1)[1] for cls in TASKS.values()} == modules
 
 
 @pytest.mark.parametrize("name", sorted(EXPECTED_COUNTS))

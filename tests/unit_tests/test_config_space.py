@@ -5,6 +5,8 @@ import pytest
 
 from hag_chain import DEFAULT_SEARCH_SPACE, DecodingConfig, InvalidConfigError, SearchSpace
 
+pytestmark = pytest.mark.unit
+
 
 def test_config_line_round_trip_and_llama_names():
     cfg = DecodingConfig(temperature=0.3, top_k=10, repetition_penalty=1.1, min_p=0.1)
@@ -78,25 +80,14 @@ def test_space_json_round_trip():
     assert SearchSpace.from_json(DEFAULT_SEARCH_SPACE.to_json()) == DEFAULT_SEARCH_SPACE
 
 
-def test_json_schema_enumerates_the_grid():
-    schema = DEFAULT_SEARCH_SPACE.json_schema()
-    assert schema["required"] == list(DEFAULT_SEARCH_SPACE.knobs)
-    assert schema["additionalProperties"] is False
-    assert schema["properties"]["top_k"]["enum"] == [10, 50]
-
-
-def test_gbnf_lists_every_value_in_order():
+def test_line_is_written_knob_by_knob_and_ends_as_format_does():
     space = SearchSpace(values={"temperature": (0.0, 1.1), "top_k": (10, 40)})
-    gbnf = space.gbnf()
-    assert gbnf.splitlines()[0] == 'root ::= "{\\"temperature\\":" temperature ",\\"top_k\\":" top-k "}"'
-    assert 'temperature ::= "0.0" | "1.1"' in gbnf
-    assert 'top-k ::= "10" | "40"' in gbnf
-
-
-def test_gbnf_is_accepted_by_llama_cpp_and_matches_only_grid_lines():
-    from llama_cpp import LlamaGrammar
-
-    LlamaGrammar.from_string(DEFAULT_SEARCH_SPACE.gbnf(), verbose=False)  # raises if llama.cpp rejects it
-    # every grid line is a JSON object the space parses back
+    assert space.line({"temperature": 1.1}) == '{"temperature":1.1,'
+    assert space.line({"temperature": 0.0, "top_k": 40}) == '{"temperature":0.0,"top_k":40}'
+    with pytest.raises(ValueError, match="first knobs in order"):
+        space.line({"top_k": 40})
+    # every grid line is the compact JSON line of its config, and the space parses it back
     for combo in itertools.islice(DEFAULT_SEARCH_SPACE, 0, None, 7):
-        assert json.loads(DEFAULT_SEARCH_SPACE.format(combo))
+        line = DEFAULT_SEARCH_SPACE.format(combo)
+        assert line == combo.to_line(DEFAULT_SEARCH_SPACE.knobs)
+        assert json.loads(line) and DEFAULT_SEARCH_SPACE.parse(line) == combo

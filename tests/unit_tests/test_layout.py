@@ -2,7 +2,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 import hag_chain
+
+pytestmark = pytest.mark.unit
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -17,27 +21,60 @@ def test_import_gguf_from_repo_root_gives_the_library():
 
 
 def test_public_api_is_pinned():
+    assert hag_chain.__all__ == sorted(hag_chain.__all__)
     assert set(hag_chain.__all__) == {
         "CONFIG_EVENT",
         "DEFAULT_PROMPT_VERSION",
         "DEFAULT_SEARCH_SPACE",
+        "KNOBS",
+        "TARGETS",
         "AdapterMismatchError",
         "ChatHAG",
         "ContextLengthError",
         "DecodingConfig",
+        "DuplicateEntryError",
         "HAGError",
         "HAGKeys",
         "HAGProfile",
         "InvalidConfigError",
+        "Knob",
+        "LoadedModel",
+        "ModelKey",
         "ModelLoadError",
+        "Registry",
+        "ResolvedConfig",
         "SearchSpace",
         "SelfTuning",
         "TargetParams",
+        "UnknownEntryError",
         "__version__",
+        "default_adapter_path",
+        "default_model_path",
+        "load_model",
         "planner_messages",
+        "read_gguf_metadata",
         "register_target",
+        "split_knob_kwargs",
         "with_self_tuning",
     }
+    for name in hag_chain.__all__:  # every lazily exported name resolves
+        assert getattr(hag_chain, name) is not None, name
+
+
+def _modules_after(code: str) -> set[str]:
+    script = f"import sys; {code}; print(' '.join(sorted(sys.modules)))"
+    out = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, check=True)
+    return set(out.stdout.split())
+
+
+HEAVY = ("langchain_core", "llama_cpp", "torch", "transformers", "peft", "numpy")
+
+
+def test_importing_hag_chain_or_its_errors_loads_nothing_heavy():
+    for code in ("import hag_chain", "import hag_chain.errors", "from hag_chain import DecodingConfig, SearchSpace"):
+        loaded = _modules_after(code)
+        assert not [m for m in HEAVY if m in loaded], code
+    assert "langchain_core" in _modules_after("from hag_chain import ChatHAG")
 
 
 def test_runtime_does_not_import_torch():

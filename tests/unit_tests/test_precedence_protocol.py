@@ -4,6 +4,8 @@ from hag_chain import DEFAULT_PROMPT_VERSION, DecodingConfig, HAGKeys, HAGProfil
 from hag_chain.precedence import resolve_config, without_penalties_under_grammar
 from hag_chain.protocol import PLANNER_PROMPTS, planner_messages
 
+pytestmark = pytest.mark.unit
+
 
 def test_call_beats_init_beats_model_beats_default():
     resolved = resolve_config(
@@ -29,9 +31,9 @@ def test_bounds_cap_model_choice_but_not_call_arguments():
     assert (explicit.config.temperature, explicit.sources["temperature"]) == (1.5, "call")
 
 
-def test_failed_model_choice_is_marked_fallback():
-    resolved = resolve_config(call={}, init={}, model=None, defaults=DecodingConfig(), bounds={})
-    assert set(resolved.sources.values()) == {"fallback"}
+def test_no_model_choice_leaves_every_knob_to_the_defaults():
+    resolved = resolve_config(call={}, init={}, model={}, defaults=DecodingConfig(), bounds={})
+    assert set(resolved.sources.values()) == {"default"}
     assert resolved.config == DecodingConfig()
 
 

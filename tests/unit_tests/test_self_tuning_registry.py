@@ -12,10 +12,21 @@ from langchain_core.runnables import RunnableBinding, RunnableSequence
 from langchain_core.tools import tool
 from pydantic import BaseModel
 
-from hag_chain import ChatHAG, DecodingConfig, SelfTuning, TargetParams, register_target, with_self_tuning
-from hag_chain.config import KNOBS
+from hag_chain import (
+    KNOBS,
+    TARGETS,
+    ChatHAG,
+    DecodingConfig,
+    SelfTuning,
+    TargetParams,
+    register_target,
+    with_self_tuning,
+)
 from hag_chain.precedence import resolve_config
-from hag_chain.self_tuning import TARGETS, _map_config, target_params
+from hag_chain.registry import DuplicateEntryError
+from hag_chain.targets import class_key, map_config, target_params
+
+pytestmark = pytest.mark.unit
 
 
 @tool
@@ -37,8 +48,10 @@ class NarrowerHAG(NarrowHAG):
 
 
 @pytest.fixture
-def narrow_registered(monkeypatch):
-    monkeypatch.setitem(TARGETS, f"{NarrowHAG.__module__}.{NarrowHAG.__qualname__}", TargetParams({"temperature": "t"}))
+def narrow_registered():
+    register_target(NarrowHAG, TargetParams({"temperature": "t"}))
+    yield
+    TARGETS.unregister(class_key(NarrowHAG))
 
 
 def test_target_params_of_the_known_classes():
@@ -70,17 +83,23 @@ def test_unknown_target_raises_with_the_remedy():
     assert dict(tuned.target_params.names) == {"temperature": "t"}
 
 
-def test_register_target_then_the_warning_comes_once_per_class(monkeypatch):
+def test_register_target_rejects_a_second_entry_for_a_class(narrow_registered):
+    with pytest.raises(DuplicateEntryError, match="NarrowHAG' is already registered"):
+        register_target(NarrowHAG, TargetParams({"temperature": "temperature"}))
+    assert dict(target_params(NarrowHAG).names) == {"temperature": "t"}  # the first entry stands
+
+
+def test_register_target_then_the_warning_comes_once_per_class():
     class OddHAG(ChatHAG):
         pass
 
-    monkeypatch.setattr("hag_chain.self_tuning.TARGETS", dict(TARGETS))
     register_target(OddHAG, TargetParams({"temperature": "temperature", "top_p": "top_p"}))
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")  # so that only SelfTuning's own once-only logic can hide a repeat
         SelfTuning(target=OddHAG(), planner=ChatHAG())
         SelfTuning(target=OddHAG(), planner=ChatHAG())
         SelfTuning(target=ChatHAG(), planner=ChatHAG())  # takes every knob: no warning
+    TARGETS.unregister(class_key(OddHAG))
     messages = [str(w.message) for w in caught]
     assert len(messages) == 1, messages
     assert messages[0].startswith("`OddHAG` takes no top_k, repetition_penalty, min_p, typical_p, presence_penalty")
@@ -94,19 +113,19 @@ def test_map_config_sends_only_chosen_knobs_renamed():
         defaults=DecodingConfig(),
         bounds={"temperature": (None, 0.5)},
     )
-    sent, dropped = _map_config(resolved, target_params(ChatLlamaCpp))
+    sent, dropped = map_config(resolved, target_params(ChatLlamaCpp))
     # min_p, typical_p and frequency_penalty were chosen by nobody: the target keeps its own settings
     assert sent == {"temperature": 0.5, "top_p": 0.9, "top_k": 10, "repeat_penalty": 1.1, "presence_penalty": 0.5}
     assert dropped == []
     openai_like = TARGETS["langchain_openai.chat_models.base.BaseChatOpenAI"]
-    sent, dropped = _map_config(resolved, openai_like)
+    sent, dropped = map_config(resolved, openai_like)
     assert sent == {"temperature": 0.5, "top_p": 0.9, "presence_penalty": 0.5}
     assert dropped == ["top_k", "repetition_penalty"]
 
 
-def test_map_config_after_a_planner_fallback_sends_nothing():
-    resolved = resolve_config(call={}, init={}, model=None, defaults=DecodingConfig(), bounds={})
-    assert _map_config(resolved, target_params(ChatHAG)) == ({}, [])
+def test_map_config_with_nothing_chosen_sends_nothing():
+    resolved = resolve_config(call={}, init={}, model={}, defaults=DecodingConfig(), bounds={})
+    assert map_config(resolved, target_params(ChatHAG)) == ({}, [])
 
 
 def test_an_explicit_knob_the_target_cannot_take_is_refused_before_planning(narrow_registered):

@@ -1,8 +1,11 @@
 """LangChain's standard unit suite for ChatHAG (no model is loaded)."""
 
+import pytest
 from langchain_tests.unit_tests import ChatModelUnitTests
 
 from hag_chain import ChatHAG
+
+pytestmark = pytest.mark.unit
 
 
 class TestChatHAGStandard(ChatModelUnitTests):

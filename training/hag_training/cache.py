@@ -1,19 +1,21 @@
 """A persistent cache of generations, so that no search pays twice for the same generation.
 
-Keyed by the SHA-256 of (engine, messages, full decoding configuration, seed, token limit). Every entry is
-committed as soon as it is written: a search killed at any point loses at most the generation in flight.
+Keyed by :meth:`GenerationRequest.digest <hag_training.engines.GenerationRequest.digest>`: the SHA-256 of (engine,
+messages, the knobs off their defaults, seed, token limit). Every entry is committed as soon as it is written: a
+search killed at any point loses at most the generation in flight. A cache written with an older key format is
+re-keyed once when opened (SQLite's ``user_version`` records the format), so no generation is lost to a format
+change.
 """
 
 from __future__ import annotations
 
-import hashlib
 import os
 import sqlite3
 import threading
 from collections.abc import Sequence
 from pathlib import Path
 
-from hag_training.engines import Engine, GenerationRequest
+from hag_training.engines import KEY_VERSION, Engine, GenerationRequest
 
 __all__ = ["CachedEngine", "GenerationCache", "default_cache_path"]
 
@@ -34,6 +36,35 @@ class GenerationCache:
         self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("CREATE TABLE IF NOT EXISTS generations (key TEXT PRIMARY KEY, request TEXT, text TEXT)")
+        self._upgrade_keys()
+
+    def _upgrade_keys(self) -> None:
+        """Re-key entries written with an older :data:`~hag_training.engines.KEY_VERSION`, in one transaction.
+
+        The ``request`` column holds each entry's key preimage, from which the request is rebuilt and keyed anew.
+        """
+        if self._db.execute("PRAGMA user_version").fetchone()[0] >= KEY_VERSION:
+            return
+        self._db.execute("BEGIN IMMEDIATE")  # another process opening the same file waits, then finds it done
+        try:
+            if self._db.execute("PRAGMA user_version").fetchone()[0] < KEY_VERSION:
+                rows = self._db.execute("SELECT key, request, text FROM generations").fetchall()
+                for key, request, text in rows:
+                    try:
+                        engine_id, req = GenerationRequest.from_key(request)
+                    except (ValueError, KeyError, TypeError):  # not a request this code wrote: leave it be
+                        continue
+                    new_key, new_request = req.digest(engine_id), req.key(engine_id)
+                    if new_key != key:
+                        self._db.execute("DELETE FROM generations WHERE key = ?", (key,))
+                        self._db.execute(
+                            "INSERT OR REPLACE INTO generations VALUES (?, ?, ?)", (new_key, new_request, text)
+                        )
+                self._db.execute(f"PRAGMA user_version = {KEY_VERSION}")
+            self._db.execute("COMMIT")
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
 
     def get(self, key: str) -> str | None:
         """The cached reply, or ``None``."""
@@ -77,8 +108,9 @@ class CachedEngine:
 
         What the budget covered is generated and cached, so nothing is lost.
         """
-        preimages = [r.key(self.engine.engine_id) for r in requests]
-        keys = [hashlib.sha256(p.encode()).hexdigest() for p in preimages]
+        engine_id = self.engine.engine_id
+        preimages = [r.key(engine_id) for r in requests]
+        keys = [r.digest(engine_id) for r in requests]
         texts = [self.cache.get(k) for k in keys]
         missing = [i for i, t in enumerate(texts) if t is None]
         self.hits += len(requests) - len(missing)

@@ -88,6 +88,8 @@ def _recipes():
 
 
 def _sft_arguments(sub) -> None:
+    from hag_gguf import ADAPTER_OUTTYPES
+
     from hag_training.sft import SFTConfig
 
     d = SFTConfig()
@@ -120,7 +122,9 @@ def _sft_arguments(sub) -> None:
         help="train the configuration line only, not the base model's own answers (the adapter must then be run "
         "with answer_with_adapter=False, or it answers with configuration lines)",
     )
-    s.add_argument("--outtype", default=d.outtype, help=f"GGUF adapter tensor type: f32, f16, bf16, q8_0 ({d.outtype})")
+    s.add_argument(
+        "--outtype", default=d.outtype, help=f"GGUF adapter tensor type: {', '.join(ADAPTER_OUTTYPES)} ({d.outtype})"
+    )
     s.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
@@ -150,11 +154,13 @@ def _eval_arguments(sub) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``hag-train``; returns the exit status."""
+    from hag_chain import HAGError
+
     args = _parser().parse_args(argv)
     commands = {"search": _search, "sft": _sft, "eval": _eval, "recipe": _recipe}
     try:
         return commands[args.command](args)
-    except (FileNotFoundError, ValueError) as e:
+    except (FileNotFoundError, ValueError, HAGError) as e:  # HAGError: e.g. an unknown task name
         print(f"hag-train {args.command}: error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
@@ -245,7 +251,7 @@ def _sft(args: argparse.Namespace) -> int:
 def _eval(args: argparse.Namespace) -> int:
     from tqdm.auto import tqdm
 
-    from hag_chain._default_model import default_adapter_path
+    from hag_chain import default_adapter_path
     from hag_training.cache import GenerationCache
     from hag_training.evaluate import EvalConfig, evaluate_adapter, write_report
 

@@ -15,14 +15,17 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
-from hag_chain import DecodingConfig
+from hag_chain import KNOBS, DecodingConfig
 
-__all__ = ["Engine", "GenerationRequest", "LlamaCppEngine", "OpenAICompatibleEngine"]
+__all__ = ["KEY_VERSION", "Engine", "GenerationRequest", "LlamaCppEngine", "OpenAICompatibleEngine"]
 
-# llama.cpp's greedy sampler runs after the penalties only; these knobs never matter at temperature 0.
-_IGNORED_WHEN_GREEDY = ("top_p", "top_k", "min_p", "typical_p")
+KEY_VERSION = 2
+"""Version of :meth:`GenerationRequest.key`'s format; bumped whenever the same generation would get a new key.
+
+1 (unversioned) serialised every knob; 2 writes only the knobs off their defaults.
+"""
 
 
 @dataclass(frozen=True)
@@ -43,15 +46,17 @@ class GenerationRequest:
     def key(self, engine_id: str) -> str:
         """Canonical JSON identifying this generation on ``engine_id`` (the cache key's preimage).
 
-        At temperature 0 decoding is greedy: the truncation knobs cannot change the output, so they are left
-        out and such requests share one key.
+        The configuration is written as its knobs off their defaults (:meth:`~hag_chain.DecodingConfig.non_default`),
+        so a knob added to :data:`~hag_chain.KNOBS` later, at its default, leaves every existing key unchanged. At
+        temperature 0 decoding is greedy: the knobs marked ``greedy_irrelevant`` cannot change the output, so they
+        are left out and such requests share one key. ``"v"`` is :data:`KEY_VERSION`.
         """
-        config = self.config.model_dump()
+        config = self.config.non_default()
         if self.config.temperature == 0:
-            for knob in _IGNORED_WHEN_GREEDY:
-                config.pop(knob)
+            config = {k: v for k, v in config.items() if not KNOBS[k].greedy_irrelevant}
         return json.dumps(
             {
+                "v": KEY_VERSION,
                 "engine": engine_id,
                 "messages": self.messages,
                 "config": config,
@@ -61,6 +66,23 @@ class GenerationRequest:
             sort_keys=True,
             separators=(",", ":"),
         )
+
+    def digest(self, engine_id: str) -> str:
+        """The cache key: the SHA-256 (hex) of :meth:`key`."""
+        return hashlib.sha256(self.key(engine_id).encode()).hexdigest()
+
+    @classmethod
+    def from_key(cls, key: str) -> tuple[str, GenerationRequest]:
+        """The engine id and the request a :meth:`key` preimage describes, in any format version so far.
+
+        Version 1 keys (no ``"v"``) hold the whole configuration, version 2 keys the knobs off their defaults;
+        both rebuild the same :class:`~hag_chain.DecodingConfig`, since left-out knobs are at their defaults or,
+        greedy, do not matter.
+        """
+        data = json.loads(key)
+        messages = tuple((role, content) for role, content in data["messages"])
+        config = DecodingConfig.from_values(data["config"])
+        return data["engine"], cls(messages, config, data["seed"], data["max_tokens"])
 
 
 class Engine(Protocol):
@@ -98,7 +120,7 @@ class LlamaCppEngine:
         An adapter is identified by its content too: retraining rewrites the same file name with new weights,
         and its generations must not come back from the cache.
         """
-        from hag_chain._default_model import default_model_path
+        from hag_chain import default_model_path
 
         name = Path(self.model_path or default_model_path()).name
         if not self.adapter_path:
@@ -108,8 +130,7 @@ class LlamaCppEngine:
 
     def generate(self, requests: Sequence[GenerationRequest]) -> list[str]:
         """Generate each request with llama.cpp's sampler chain."""
-        from hag_chain._default_model import default_model_path
-        from hag_chain.llama_backend import ModelKey, load_model
+        from hag_chain import ModelKey, default_model_path, load_model
 
         model = load_model(ModelKey(str(self.model_path or default_model_path()), self.adapter_path, n_ctx=self.n_ctx))
         out = []
@@ -127,8 +148,9 @@ class LlamaCppEngine:
 class OpenAICompatibleEngine:
     """A server speaking the OpenAI chat-completions protocol (llama-server, vLLM, llama-cpp-python's server).
 
-    Requests run concurrently. The sampling fields beyond OpenAI's (``top_k``, ``min_p``, ``typical_p``, the
-    repetition penalty) are sent under both llama.cpp's and vLLM's names; servers ignore names they do not use.
+    Requests run concurrently. Every knob of :data:`~hag_chain.KNOBS` is sent under each of its
+    :attr:`~hag_chain.Knob.server_names` (ours, which vLLM reads, and llama-server's: ``repetition_penalty`` and
+    ``repeat_penalty``); servers ignore names they do not use.
 
     Args:
         base_url: E.g. ``http://127.0.0.1:8080/v1``.
@@ -154,25 +176,22 @@ class OpenAICompatibleEngine:
         with ThreadPoolExecutor(max_workers=self.concurrency) as pool:
             return list(pool.map(self._one, requests))
 
-    def _one(self, req: GenerationRequest) -> str:
-        import httpx
-
-        cfg = req.config
-        body = {
+    def request_body(self, req: GenerationRequest) -> dict[str, Any]:
+        """The JSON body posted for ``req``: model, messages, token limit, seed and every knob by its server names."""
+        body: dict[str, Any] = {
             "model": self.model,
             "messages": [{"role": r, "content": c} for r, c in req.messages],
             "max_tokens": req.max_tokens,
             "seed": req.seed,
-            "temperature": cfg.temperature,
-            "top_p": cfg.top_p,
-            "top_k": cfg.top_k,
-            "min_p": cfg.min_p,
-            "typical_p": cfg.typical_p,
-            "presence_penalty": cfg.presence_penalty,
-            "frequency_penalty": cfg.frequency_penalty,
-            "repeat_penalty": cfg.repetition_penalty,
-            "repetition_penalty": cfg.repetition_penalty,
         }
+        for name, knob in KNOBS.items():
+            body.update(dict.fromkeys(knob.server_names, getattr(req.config, name)))
+        return body
+
+    def _one(self, req: GenerationRequest) -> str:
+        import httpx
+
+        body = self.request_body(req)
         client = getattr(self._local, "client", None)
         if client is None:
             client = self._local.client = httpx.Client(base_url=self.base_url.rstrip("/"), timeout=self.timeout)

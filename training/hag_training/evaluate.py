@@ -34,7 +34,17 @@ from hag_training.engines import GenerationRequest
 from hag_training.search import LLAMA_CPP_DEFAULT, answer_tokens
 from hag_training.tasks import Example, Task, get_task
 
-__all__ = ["CHAT_LLAMA_CPP_DEFAULT", "METHODS", "EvalConfig", "EvalReport", "evaluate_adapter", "run_eval", "summarize"]
+__all__ = [
+    "CHAT_LLAMA_CPP_DEFAULT",
+    "HAG",
+    "METHODS",
+    "EvalConfig",
+    "EvalReport",
+    "evaluate_adapter",
+    "run_eval",
+    "summarize",
+    "write_report",
+]
 
 CHAT_LLAMA_CPP_DEFAULT = DecodingConfig(temperature=0.8, top_p=0.95, top_k=40, repetition_penalty=1.1)
 GREEDY = DecodingConfig(temperature=0.0)

@@ -18,8 +18,9 @@ configuration must score strictly better than the current one to replace it (a t
 against the configuration that did best on the probes); other ties go to the lower temperature, then closer to the
 default.
 
-At temperature 0 llama.cpp decodes greedily and ignores top_p, top_k, min_p and typical_p, so such requests
-share one cache entry: the search never pays twice for the same greedy generation.
+At temperature 0 llama.cpp decodes greedily and ignores top_p, top_k, min_p and typical_p (the knobs
+``hag_chain.KNOBS`` marks ``greedy_irrelevant``), so such requests share one cache entry: the search never pays
+twice for the same greedy generation.
 """
 
 from __future__ import annotations
@@ -37,7 +38,16 @@ from hag_training.cache import CachedEngine
 from hag_training.engines import GenerationRequest
 from hag_training.tasks import Example, Task, get_task
 
-__all__ = ["FAMILY_MAX_TOKENS", "BudgetExhausted", "SearchConfig", "SearchResult", "answer_tokens", "run_search"]
+__all__ = [
+    "FAMILY_MAX_TOKENS",
+    "LLAMA_CPP_DEFAULT",
+    "BudgetExhausted",
+    "SearchConfig",
+    "SearchResult",
+    "answer_tokens",
+    "run_search",
+    "write_outputs",
+]
 
 #: Answer length per task family: enough for a worked answer, no more (generation time is the search's cost).
 FAMILY_MAX_TOKENS = {"mathematics": 160, "reasoning": 48, "creativity": 64, "translation": 64, "code": 192}

@@ -58,13 +58,55 @@ class SFTConfig:
     labels them with the task's best stage-1 configuration. ``keep`` trains on them (the task's prior), ``drop``
     leaves them out."""
     outtype: str = "f16"
-    """Tensor type of the GGUF adapter."""
+    """Tensor type of the GGUF adapter (``hag_gguf.ADAPTER_OUTTYPES``). Export only: a rerun that changes it
+    resumes the finished training and exports again."""
 
     def __post_init__(self) -> None:
-        if self.rank < 1 or self.epochs <= 0 or self.learning_rate <= 0 or self.batch_size < 1 or self.top_layers == 0:
-            raise ValueError(f"rank, epochs, learning_rate and batch_size must be positive, got {self}")
-        if self.ties not in ("keep", "drop"):
-            raise ValueError(f"ties must be 'keep' or 'drop', got {self.ties!r}")
+        self.validate()
+
+    def validate(self) -> None:
+        """Check every setting, so that a bad one fails before any model is loaded.
+
+        Raises:
+            ValueError: A setting is out of range or of the wrong type; the message names it and what it accepts.
+
+        """
+        from hag_gguf import ADAPTER_OUTTYPES
+
+        def number(v: Any) -> bool:
+            return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+        def integer(v: Any, low: int) -> bool:
+            return number(v) and isinstance(v, int) and v >= low
+
+        modules = self.target_modules
+        checks = (
+            ("rank", integer(self.rank, 1), "an integer >= 1"),
+            ("alpha", number(self.alpha) and self.alpha > 0, "a number > 0"),
+            ("dropout", number(self.dropout) and 0 <= self.dropout < 1, "a number in [0, 1)"),
+            (
+                "target_modules",
+                isinstance(modules, (tuple, list)) and bool(modules) and all(isinstance(m, str) and m for m in modules),
+                "a non-empty tuple of module names",
+            ),
+            ("top_layers", self.top_layers is None or integer(self.top_layers, 1), "None (all) or an integer >= 1"),
+            ("epochs", number(self.epochs) and self.epochs > 0, "a number > 0"),
+            ("learning_rate", number(self.learning_rate) and self.learning_rate > 0, "a number > 0"),
+            ("batch_size", integer(self.batch_size, 1), "an integer >= 1"),
+            ("max_length", integer(self.max_length, 1), "an integer >= 1"),
+            ("seed", integer(self.seed, 0), "an integer >= 0"),
+            ("answers", isinstance(self.answers, bool), "True or False"),
+            ("ties", self.ties in ("keep", "drop"), "'keep' or 'drop'"),
+            ("outtype", self.outtype in ADAPTER_OUTTYPES, f"one of {', '.join(ADAPTER_OUTTYPES)}"),
+        )
+        for name, ok, accepted in checks:
+            if not ok:
+                msg = f"SFT setting `{name}` must be {accepted}; got {getattr(self, name)!r}."
+                raise ValueError(msg)
+
+
+#: Settings that only change how the trained adapter is written, not training: left out of the resume fingerprint.
+_EXPORT_ONLY = frozenset({"outtype"})
 
 
 @dataclass
@@ -162,16 +204,10 @@ def prepare_base(base: str | os.PathLike[str] | None, work_dir: str | os.PathLik
     ``base`` is a transformers directory, a GGUF file (loaded by transformers with ``gguf_file=`` and saved once
     under ``work_dir/base-hf``), or ``None`` for hag-chain's default SmolLM2 model.
     """
-    from hag_chain._default_model import default_model_path
-
-    path = Path(base) if base is not None else Path(default_model_path())
+    path = _base_path(base)
     if path.is_dir():
-        if not (path / "config.json").is_file():
-            raise FileNotFoundError(f"{path} is not a transformers checkpoint: it has no config.json")
         return path, None
-    if not path.is_file():
-        raise FileNotFoundError(f"base model {path} not found: pass a transformers directory or a GGUF file")
-    from hag_gguf._hf_from_gguf import hf_checkpoint_from_gguf
+    from hag_gguf import hf_checkpoint_from_gguf
 
     from hag_chain.metadata import read_gguf_metadata
 
@@ -186,6 +222,19 @@ def prepare_base(base: str | os.PathLike[str] | None, work_dir: str | os.PathLik
     return out, name
 
 
+def _base_path(base: str | os.PathLike[str] | None) -> Path:
+    """``base`` as a path (``None``: the default model), checked to be a transformers checkpoint or a file."""
+    from hag_chain import default_model_path
+
+    path = Path(base) if base is not None else Path(default_model_path())
+    if path.is_dir():
+        if not (path / "config.json").is_file():
+            raise FileNotFoundError(f"{path} is not a transformers checkpoint: it has no config.json")
+    elif not path.is_file():
+        raise FileNotFoundError(f"base model {path} not found: pass a transformers directory or a GGUF file")
+    return path
+
+
 def train_adapter(
     data: str | os.PathLike[str],
     out_dir: str | os.PathLike[str],
@@ -196,13 +245,30 @@ def train_adapter(
 ) -> SFTResult:
     """Tune a LoRA on the search's labels and export it; see the module docstring.
 
-    An interrupted run resumes from its last epoch checkpoint when rerun with the same data and settings.
+    Every setting is checked first, before any model is loaded or anything is written. An interrupted run resumes
+    from its last epoch checkpoint when rerun with the same data and training settings (``outtype`` may differ:
+    it only changes the export).
 
     Returns:
         The GGUF adapter (``out_dir/hag-adapter.lora.gguf``), the peft adapter (``out_dir/peft``) and a summary
         (data, hyperparameters, loss per epoch, time, versions).
 
+    Raises:
+        ValueError: A setting of ``config`` is invalid, or ``data`` is not a search's output.
+        FileNotFoundError: ``data`` or ``base`` does not exist.
+
     """
+    config = config or SFTConfig()
+    config.validate()  # again: the dataclass may have been changed since it was built
+    records = load_records(data)
+    provenance = json.loads(records[0].get("provenance") or "{}")
+    space = _space_in_line_order(provenance, records[0]["label_line"])
+    prompt_version = provenance.get("prompt_version", DEFAULT_PROMPT_VERSION)
+    _base_path(base)
+    out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"`out_dir` {out} is a file; pass a folder (it is created if missing)")
+
     import torch
     from hag_gguf import convert_adapter
     from peft import LoraConfig, get_peft_model
@@ -216,13 +282,7 @@ def train_adapter(
     )
     from transformers.trainer_utils import get_last_checkpoint
 
-    config = config or SFTConfig()
-    out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    records = load_records(data)
-    provenance = json.loads(records[0].get("provenance") or "{}")
-    space = _space_in_line_order(provenance, records[0]["label_line"])
-    prompt_version = provenance.get("prompt_version", DEFAULT_PROMPT_VERSION)
     train_records, ties = resolve_ties(records, config.ties)
 
     base_dir, base_name = prepare_base(base, out)
@@ -249,8 +309,9 @@ def train_adapter(
     )
     model = get_peft_model(model, lora)
 
-    # A checkpoint is only resumed when it was made from the same data and settings.
-    fingerprint = json.dumps([asdict(config), str(base_dir), examples], sort_keys=True)
+    # A checkpoint is only resumed when it was made from the same data and training settings.
+    trained_with = {k: v for k, v in asdict(config).items() if k not in _EXPORT_ONLY}
+    fingerprint = json.dumps([trained_with, str(base_dir), examples], sort_keys=True)
     run_id = hashlib.sha256(fingerprint.encode()).hexdigest()[:16]
     trainer_dir = out / "trainer"
     stamp = trainer_dir / "run_id"

@@ -2,27 +2,38 @@
 
 from __future__ import annotations
 
+from hag_chain import Registry
+
 from .base import Task
 
 __all__ = ["TASKS", "get_task", "register"]
 
-TASKS: dict[str, type[Task]] = {}
+TASKS: Registry[type[Task]] = Registry(
+    "task", hint="Add one: a module in hag_training/tasks/ defining a `Task` subclass decorated with `@register`."
+)
+"""Every task class by name (read-only: :func:`register` is the one way in)."""
 
 
 def register(cls: type[Task]) -> type[Task]:
-    """Class decorator adding a task to `TASKS` under its `name` (lower case, unique)."""
+    """Class decorator adding a task to :data:`TASKS` under its ``name``.
+
+    Raises:
+        ValueError: The name is not lower-case snake_case.
+        hag_chain.registry.DuplicateEntryError: The name is taken (a ``ValueError`` too).
+
+    """
     name = cls.name
     if name != name.lower() or not name.replace("_", "").isalnum():
-        raise ValueError(f"task names are lower-case snake_case, got {name!r}")
-    if name in TASKS:
-        raise KeyError(f"task {name!r} is already registered by {TASKS[name].__qualname__}")
-    TASKS[name] = cls
-    return cls
+        msg = f"Task names are lower-case snake_case; got {name!r} ({cls.__qualname__})."
+        raise ValueError(msg)
+    return TASKS.register(name, cls)
 
 
 def get_task(name: str) -> Task:
-    """A fresh instance of the task registered as `name`."""
-    try:
-        return TASKS[name]()
-    except KeyError:
-        raise KeyError(f"unknown task {name!r}; known: {sorted(TASKS)}") from None
+    """A fresh instance of the task registered as ``name``.
+
+    Raises:
+        hag_chain.registry.UnknownEntryError: No such task; the message lists the known ones.
+
+    """
+    return TASKS.lookup(name)()

@@ -1,9 +1,20 @@
-"""Turn a GGUF model back into a transformers checkpoint directory (test and benchmark support).
+"""GGUF model → transformers checkpoint directory: the way back, for training on a model shipped as GGUF.
+
+``hag_training`` fine-tunes a base it only has as a GGUF file (hag-chain's default SmolLM2) by converting it here
+first; the tests and benchmarks use it to get a real float32 checkpoint to convert back with
+:func:`~hag_gguf.convert_model`. Needs torch and transformers (the ``training`` extra).
 
 transformers loads a GGUF with ``gguf_file=`` (dequantizing to float32) but refuses to ``save_pretrained`` the
 result, so the weights are copied into a fresh model. The tokenizer transformers rebuilds from a GGUF is not the
 one the model ships with (byte fallback, no one-digit-at-a-time split, the BOS string as EOS), so the byte-level
 BPE tokenizer is rebuilt here from the GGUF's tokens and merges, as the original ``tokenizer.json`` has it.
+
+Example::
+
+    from hag_chain import default_model_path
+    from hag_gguf import hf_checkpoint_from_gguf
+
+    ckpt = hf_checkpoint_from_gguf(default_model_path(), "smollm2-hf/")  # config.json, model.safetensors, tokenizer
 """
 
 from __future__ import annotations
@@ -17,9 +28,26 @@ __all__ = ["hf_checkpoint_from_gguf"]
 def hf_checkpoint_from_gguf(gguf_path: str | os.PathLike[str], out_dir: str | os.PathLike[str]) -> Path:
     """Save the model in ``gguf_path`` as a float32 safetensors checkpoint with its tokenizer in ``out_dir``.
 
-    Needs torch and transformers.
+    Only GGUF files with a GPT-2 style BPE tokenizer (``tokenizer.ggml.model`` ``gpt2``, as SmolLM2's) are
+    supported. The whole model is dequantized to float32 in memory.
+
+    Args:
+        gguf_path: A GGUF model (any quantization transformers can dequantize).
+        out_dir: Directory to write ``config.json``, ``model.safetensors`` and the tokenizer files into.
+
+    Returns:
+        ``out_dir``.
+
+    Raises:
+        ImportError: torch or transformers is missing.
+        ValueError: The GGUF's tokenizer is not a GPT-2 style BPE.
+
     """
-    from transformers import AutoModelForCausalLM
+    try:
+        from transformers import AutoModelForCausalLM
+    except ImportError as e:
+        msg = f"`hf_checkpoint_from_gguf` needs torch and transformers (`pip install hag-chain[training]`): {e}"
+        raise ImportError(msg) from e
 
     gguf_path, out_dir = Path(gguf_path), Path(out_dir)
     kwargs = {"gguf_file": gguf_path.name}

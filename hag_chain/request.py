@@ -1,0 +1,103 @@
+"""One ``ChatHAG`` call's settings, after merging the constructor's fields with the call's arguments."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from langchain_core.messages import BaseMessage
+
+from hag_chain import tools as _tools
+from hag_chain.config import KNOBS, DecodingConfig, split_knob_kwargs
+from hag_chain.messages import to_chat_dicts
+
+__all__ = ["CALL_OPTIONS", "Request"]
+
+#: Call arguments ``ChatHAG`` takes besides the decoding knobs.
+CALL_OPTIONS = frozenset({"seed", "max_tokens", "tools", "tool_choice", "response_format", "model", "logit_bias"})
+
+
+@dataclass(frozen=True)
+class Request:
+    """One call's settings: the conversation for each phase, the knobs set by the caller, and the answer's limits."""
+
+    chat: list[dict[str, str]]
+    """The conversation, as the planner sees it."""
+    answer_chat: list[dict[str, str]]
+    """The conversation for phase 2 (with tool or JSON instructions when the call needs them)."""
+    call_knobs: dict[str, float]
+    init_knobs: dict[str, float]
+    tools: list[dict[str, Any]]
+    forced_tools: list[dict[str, Any]] | None
+    response_format: dict[str, Any] | None
+    stream_text: bool
+    stop: list[str]
+    max_tokens: int | None
+    seed: int | None
+    logit_bias: dict[int, float] | None
+
+    @classmethod
+    def build(
+        cls,
+        messages: list[BaseMessage],
+        kwargs: Mapping[str, Any],
+        *,
+        pins: Mapping[str, float],
+        stop: list[str] | None,
+        max_tokens: int | None,
+        seed: int | None,
+    ) -> Request:
+        """Merge a call's ``kwargs`` over the chat model's settings (``pins``, ``stop``, ``max_tokens``, ``seed``).
+
+        Raises:
+            ValueError: An argument is neither a knob nor a call option.
+            InvalidConfigError: A knob's value is out of range.
+
+        """
+        call_knobs, options = split_knob_kwargs(kwargs)
+        unknown = [k for k in options if k not in CALL_OPTIONS]
+        if unknown:
+            raise ValueError(
+                f"Unknown argument `{unknown[0]}` for ChatHAG. Decoding knobs: {', '.join(KNOBS)}; "
+                f"other call options: {', '.join(sorted(CALL_OPTIONS))}."
+            )
+        DecodingConfig.from_values(call_knobs)  # fail early, naming the bad knob
+        tools = options.get("tools") or []
+        forced_tools = _tools.required_tool(tools, options.get("tool_choice"))
+        response_format = options.get("response_format")
+        chat = to_chat_dicts(messages)
+        extra = None
+        if tools and options.get("tool_choice") != "none":
+            extra = _tools.tools_instructions(forced_tools or tools)
+        elif response_format is not None:
+            extra = _tools.structured_output_instructions(response_format.get("schema"))
+        return cls(
+            chat=chat,
+            answer_chat=to_chat_dicts(messages, system_extra=extra) if extra else chat,
+            call_knobs=call_knobs,
+            init_knobs=dict(pins),
+            tools=tools,
+            forced_tools=forced_tools,
+            response_format=response_format,
+            stream_text=not tools,
+            stop=list(stop or []),
+            max_tokens=options.get("max_tokens", max_tokens),
+            seed=options.get("seed", seed),
+            logit_bias=options.get("logit_bias"),
+        )
+
+    @property
+    def constrained(self) -> bool:
+        """Whether the answer is generated under a grammar (a forced tool call or structured output)."""
+        return bool(self.forced_tools) or self.response_format is not None
+
+    def grammar(self) -> Any:
+        """The llama.cpp grammar constraining the answer, if the request needs one."""
+        from llama_cpp import LlamaGrammar
+
+        if self.forced_tools:
+            return LlamaGrammar.from_string(_tools.tool_call_grammar(self.forced_tools), verbose=False)
+        if self.response_format is not None:
+            return LlamaGrammar.from_string(_tools.json_grammar(self.response_format.get("schema")), verbose=False)
+        return None

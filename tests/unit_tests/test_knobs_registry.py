@@ -1,0 +1,74 @@
+"""The knob table is the one place a knob lives; the registry shape shared by targets, tasks and architectures."""
+
+import pytest
+
+from hag_chain import KNOBS, TARGETS, ChatHAG, DecodingConfig, InvalidConfigError, Registry, split_knob_kwargs
+from hag_chain.precedence import resolve_config, without_penalties_under_grammar
+from hag_chain.registry import DuplicateEntryError, UnknownEntryError
+
+pytestmark = pytest.mark.unit
+
+
+def test_every_knob_row_is_a_config_field_with_its_default_and_bounds():
+    assert list(DecodingConfig.model_fields) == list(KNOBS)
+    config = DecodingConfig()
+    for name, knob in KNOBS.items():
+        assert getattr(config, name) == knob.default and isinstance(getattr(config, name), knob.kind)
+        assert DecodingConfig.model_fields[name].description == knob.description
+        for op, limit in knob.bounds.items():  # the first value beyond each bound is refused
+            beyond = {"ge": limit - 1, "gt": limit, "le": limit + 1, "lt": limit}[op]
+            with pytest.raises(InvalidConfigError, match=f"`{name}`"):
+                DecodingConfig.from_values({name: knob.kind(beyond)})
+
+
+def test_every_knob_row_is_a_chat_hag_pin():
+    for name, knob in KNOBS.items():
+        field = ChatHAG.model_fields[name]
+        assert field.default is None and knob.description in field.description
+    pinned = ChatHAG(temperature=0.2, min_p=0.1)
+    assert pinned.pins == {"temperature": 0.2, "min_p": 0.1}
+    assert ChatHAG(repeat_penalty=1.1).pins == {"repetition_penalty": 1.1}  # llama.cpp's name is an alias
+
+
+def test_targets_take_the_names_in_the_knob_table():
+    assert dict(TARGETS["langchain_community.chat_models.llamacpp.ChatLlamaCpp"].names) == {
+        k: knob.llama_name for k, knob in KNOBS.items()
+    }
+    openai = TARGETS["langchain_openai.chat_models.base.BaseChatOpenAI"].names
+    assert set(openai) == {k for k, knob in KNOBS.items() if knob.openai_name}
+
+
+def test_grammar_neutral_values_come_from_the_knob_table():
+    chosen = {k: knob.default for k, knob in KNOBS.items()}
+    chosen.update(repetition_penalty=1.3, presence_penalty=0.4, frequency_penalty=0.4, temperature=0.3)
+    resolved = without_penalties_under_grammar(
+        resolve_config(call={}, init={}, model=chosen, defaults=DecodingConfig(), bounds={})
+    )
+    for name, knob in KNOBS.items():
+        if knob.grammar_neutral is not None:
+            assert (getattr(resolved.config, name), resolved.sources[name]) == (knob.grammar_neutral, "grammar")
+    assert resolved.config.temperature == 0.3 and resolved.sources["temperature"] == "model"
+
+
+def test_split_knob_kwargs_normalises_names_and_drops_unset_knobs():
+    knobs, rest = split_knob_kwargs({"temp": 0.1, "top_k": None, "seed": 3, "repeat_penalty": 1.2})
+    assert knobs == {"temperature": 0.1, "repetition_penalty": 1.2}
+    assert rest == {"seed": 3}
+
+
+def test_non_default_is_the_canonical_content_of_a_config():
+    assert DecodingConfig().non_default() == {}
+    assert DecodingConfig(temperature=0.8, top_k=10).non_default() == {"top_k": 10}  # 0.8 is the default
+
+
+def test_registry_rejects_duplicates_and_explains_unknown_names():
+    registry: Registry[int] = Registry("widget", "Register one with `register_widget`.")
+    registry.register("a", 1)
+    with pytest.raises(DuplicateEntryError, match="widget named 'a' is already registered"):
+        registry.register("a", 2)
+    assert registry.lookup("a") == 1 and dict(registry) == {"a": 1}
+    with pytest.raises(UnknownEntryError, match=r"Unknown widget 'b'\. Known: a\. Register one"):
+        registry.lookup("b")
+    with pytest.raises(TypeError):
+        registry["b"] = 3  # read-only: `register` is the one way in
+    assert registry.unregister("a") == 1 and "a" not in registry
