@@ -2,9 +2,12 @@
 
 Each backend runs in its own process (so peak RSS is its own) over the same prompts with 128-token answers;
 generation is kept going to exactly 128 tokens by banning the end-of-sequence token, so both sides produce the
-same amount of text. Writes bench/results/runtime.json.
+same amount of text. Two machine states, side by side: idle, and with another process keeping one core busy (a
+laptop rarely idles). Thread settings compared: ChatHAG's default (the CPUs other processes leave free, per call),
+every CPU for both backends (the idle comparison's baseline), and llama.cpp's own default (half the CPUs for
+decoding, all for prompts). Writes bench/results/runtime.json.
 
-    python bench/runtime.py            # needs: pip install -e ".[bench]"
+    python bench/runtime.py            # needs: pip install -e ".[bench]"; run it on an otherwise idle machine
 """
 
 from __future__ import annotations
@@ -34,11 +37,21 @@ REPEATS = 2
 RESULTS = Path(__file__).parent / "results" / "runtime.json"
 
 
-def _worker(kind: str) -> dict:
+# kind -> (backend, threads): None is the backend's own default.
+KINDS = {
+    "plain": ("plain", "all"),
+    "plain-llama-default": ("plain", None),
+    "hag": ("hag", None),
+    "hag-all": ("hag", "all"),
+}
+
+
+def _worker(kind: str, repeats: int) -> dict:
     from hag_chain import ChatHAG, default_model_path
 
-    threads = os.cpu_count() or 1
-    if kind == "hag":
+    backend, threads_setting = KINDS[kind]
+    threads = (os.cpu_count() or 1) if threads_setting == "all" else None
+    if backend == "hag":
         chat = ChatHAG(max_tokens=ANSWER_TOKENS, n_threads=threads)
         eos = chat.load().llm.token_eos()
 
@@ -64,7 +77,7 @@ def _worker(kind: str) -> dict:
 
     call("Hello")  # warm-up: load the model, touch the weights
     seconds, planner_ms, tokens = [], [], []
-    for _ in range(REPEATS):
+    for _ in range(repeats):
         for prompt in PROMPTS:
             start = time.perf_counter()
             msg = call(prompt)
@@ -74,7 +87,7 @@ def _worker(kind: str) -> dict:
             usage = msg.usage_metadata or {}
             tokens.append(
                 usage.get("output_tokens") or len(chat.load().tokenize(msg.content, special=False))
-                if kind == "hag"
+                if backend == "hag"
                 else len(chat.client.tokenize(msg.content.encode(), add_bos=False))
             )
     return {
@@ -85,29 +98,40 @@ def _worker(kind: str) -> dict:
     }
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--worker", choices=["hag", "plain"], help=argparse.SUPPRESS)
-    args = parser.parse_args()
-    if args.worker:
-        print(json.dumps(_worker(args.worker)))
-        return
-    runs = {}
-    for kind in ("plain", "hag"):
-        out = subprocess.run([sys.executable, __file__, "--worker", kind], capture_output=True, text=True, check=True)
-        runs[kind] = json.loads(out.stdout.strip().splitlines()[-1])
+def _run(kind: str, repeats: int) -> dict:
+    cmd = [sys.executable, __file__, "--worker", kind, "--repeats", str(repeats)]
+    out = subprocess.run(cmd, capture_output=True, text=True, check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def _summary(runs: dict[str, dict], repeats: int) -> dict:
     ratios = [h / p for h, p in zip(runs["hag"]["seconds"], runs["plain"]["seconds"])]
-    result = {
-        "answer_tokens": ANSWER_TOKENS,
-        "prompts": len(PROMPTS),
-        "repeats": REPEATS,
-        "cpu_count": os.cpu_count(),
+    return {
+        "repeats": repeats,
         "median_ratio_hag_over_plain": round(statistics.median(ratios), 3),
         "median_seconds": {k: round(statistics.median(v["seconds"]), 3) for k, v in runs.items()},
-        "median_planner_ms": round(statistics.median(runs["hag"]["planner_ms"]), 1),
+        "median_planner_ms": {k: round(statistics.median(v["planner_ms"]), 1) for k, v in runs.items() if "hag" in k},
         "median_answer_tokens": {k: statistics.median(v["answer_tokens"]) for k, v in runs.items()},
         "peak_rss_mb": {k: round(v["peak_rss_mb"], 1) for k, v in runs.items()},
     }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--worker", choices=sorted(KINDS), help=argparse.SUPPRESS)
+    parser.add_argument("--repeats", type=int, default=REPEATS, help=f"passes over the prompts ({REPEATS})")
+    args = parser.parse_args()
+    if args.worker:
+        print(json.dumps(_worker(args.worker, args.repeats)))
+        return
+    result = {"answer_tokens": ANSWER_TOKENS, "prompts": len(PROMPTS), "cpu_count": os.cpu_count()}
+    result["idle"] = _summary({kind: _run(kind, args.repeats) for kind in KINDS}, args.repeats)
+    # Another process keeps one core busy for the whole run (one pass: every call is slower).
+    spinner = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    try:
+        result["one_core_busy"] = _summary({kind: _run(kind, 1) for kind in KINDS}, 1)
+    finally:
+        spinner.kill()
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps(result, indent=2))

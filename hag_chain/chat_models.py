@@ -85,8 +85,9 @@ class ChatHAG(BaseChatModel, _KnobPins):  # type: ignore[misc,valid-type]
     n_ctx: int = 4096
     """Context window in tokens, shared by the planner and the answer."""
     n_threads: int | None = None
-    """CPU threads for llama.cpp. Default: every CPU (llama.cpp's own default uses half of them for decoding,
-    which is about 25% slower on a 2-core laptop)."""
+    """CPU threads for llama.cpp. Default: every CPU that other processes are not keeping busy, re-measured before
+    each call (on a 2-core machine, both threads when idle, one when another process keeps a core busy; see
+    :mod:`hag_chain.threads` and ``bench/runtime.py``)."""
     max_tokens: int | None = 512
     """Maximum number of tokens in the answer; ``None`` lets it fill the context."""
     stop: list[str] | None = None
@@ -102,8 +103,10 @@ class ChatHAG(BaseChatModel, _KnobPins):  # type: ignore[misc,valid-type]
     """Grid the planner chooses from. Default: the one in the model's ``hag.search_space`` metadata, else
     :data:`hag_chain.DEFAULT_SEARCH_SPACE`."""
     answer_with_adapter: bool = True
-    """Keep the LoRA adapter on for the answer (phase 2). ``False`` answers with the bare base model, at the cost
-    of re-evaluating the prompt, since KV entries are never shared between adapter states."""
+    """Keep a plain LoRA adapter on for the answer (phase 2). ``False`` answers with the bare base model, at the
+    cost of re-evaluating the prompt, since KV entries are never shared between adapter states. An activated LoRA
+    (one whose GGUF carries ``adapter.alora.invocation_tokens``) is only ever on for the planner turn: the answer is
+    the bare base model's, and it continues the conversation's cache."""
     streaming: bool = False
     """Make ``invoke`` stream internally, so streaming callbacks receive tokens."""
     timeout: float | None = None
@@ -214,9 +217,8 @@ class ChatHAG(BaseChatModel, _KnobPins):  # type: ignore[misc,valid-type]
             resolved = self._choose(model, request)
             hag_meta = resolved.metadata()
             emit(hag_meta)
-            stream = AnswerStream(
-                model, request, resolved.config, with_adapter=self.answer_with_adapter, timeout=self.timeout
-            )
+            with_adapter = self.answer_with_adapter and not model.is_alora
+            stream = AnswerStream(model, request, resolved.config, with_adapter=with_adapter, timeout=self.timeout)
             for piece in stream:
                 if request.stream_text:
                     yield ChatGenerationChunk(message=AIMessageChunk(content=piece))

@@ -19,6 +19,7 @@ import numpy as np
 
 from hag_chain.errors import AdapterMismatchError, ContextLengthError, ModelLoadError
 from hag_chain.metadata import HAGKeys, read_gguf_metadata
+from hag_chain.threads import CpuMeter, available_cpus
 
 __all__ = ["LoadedModel", "ModelKey", "load_model"]
 
@@ -38,6 +39,7 @@ class ModelKey:
     adapter_path: str | None = None
     n_ctx: int = 4096
     n_threads: int | None = None
+    """llama.cpp's threads; ``None`` follows the machine's load call by call (:mod:`hag_chain.threads`)."""
 
 
 @dataclass
@@ -49,9 +51,14 @@ class LoadedModel:
     metadata: dict[str, str]
     adapter_metadata: dict[str, str] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    invocation: tuple[int, ...] = ()
+    """The adapter's aLoRA invocation tokens (``adapter.alora.invocation_tokens``); empty for a plain LoRA."""
     _adapter: Any = None
     _adapter_on: bool = False
+    _adapted_from: int = 0
     _formatter: Any = None
+    _meter: CpuMeter | None = None
+    _threads: int = 0
 
     @property
     def has_adapter(self) -> bool:
@@ -63,8 +70,18 @@ class LoadedModel:
         """The context window in tokens."""
         return int(self.llm.n_ctx())
 
+    @property
+    def is_alora(self) -> bool:
+        """Whether the adapter is an activated LoRA: active only from its invocation tokens on."""
+        return bool(self.invocation)
+
     def use_adapter(self, on: bool) -> None:
-        """Switch the LoRA adapter on or off. Switching drops the KV cache: it was computed under the other state."""
+        """Switch the LoRA adapter on or off, never reusing a KV entry computed under the other state.
+
+        A plain LoRA changes every position, so switching drops the KV cache. An aLoRA leaves the positions before
+        its invocation to the base model: switching on keeps the cache (the adapted part starts at the current
+        end), switching off removes only the entries computed with the adapter on.
+        """
         if not self.has_adapter or on == self._adapter_on:
             return
         import llama_cpp
@@ -78,22 +95,46 @@ class LoadedModel:
         if status != 0:
             raise ModelLoadError(f"llama.cpp could not switch the LoRA adapter {'on' if on else 'off'}.")
         self._adapter_on = on
-        self.llm.reset()  # never reuse KV entries computed under another adapter state
+        if not self.is_alora:
+            self.llm.reset()
+        elif on:
+            self._adapted_from = self.llm.n_tokens
+        else:
+            self._truncate(self._adapted_from)
 
-    def prompt_tokens(self, messages: list[dict[str, str]]) -> list[int]:
-        """Render ``messages`` with the model's chat template (ending where the assistant's reply begins)."""
+    def render(self, messages: list[dict[str, Any]], add_generation_prompt: bool = True) -> str:
+        """``messages`` as the model's chat template writes them (with the assistant header when asked)."""
         if self._formatter is None:
             from llama_cpp.llama_chat_format import Jinja2ChatFormatter
 
             template = self.metadata.get("tokenizer.chat_template", _CHATML_TEMPLATE)
             bos, eos = self.llm.token_bos(), self.llm.token_eos()
-            self._formatter = Jinja2ChatFormatter(
-                template,
-                eos_token=self.token_text(eos) if eos >= 0 else "",
-                bos_token=self.token_text(bos) if bos >= 0 else "",
-            )
-        text = self._formatter(messages=messages).prompt
-        bos_text = self._formatter.bos_token
+            self._formatter = {
+                flag: Jinja2ChatFormatter(
+                    template,
+                    eos_token=self.token_text(eos) if eos >= 0 else "",
+                    bos_token=self.token_text(bos) if bos >= 0 else "",
+                    add_generation_prompt=flag,
+                )
+                for flag in (True, False)
+            }
+        return self._formatter[add_generation_prompt](messages=messages).prompt
+
+    def fit_threads(self) -> int:
+        """Set llama.cpp's threads for the next call (see :mod:`hag_chain.threads`) and return how many."""
+        if self._meter is not None:
+            threads = self._meter.threads(self._threads)
+            if threads != self._threads:
+                import llama_cpp
+
+                llama_cpp.llama_set_n_threads(self.llm.ctx, threads, threads)
+                self._threads = threads
+        return self._threads
+
+    def prompt_tokens(self, messages: list[dict[str, str]]) -> list[int]:
+        """Render ``messages`` with the model's chat template (ending where the assistant's reply begins)."""
+        text = self.render(messages)
+        bos_text = self._formatter[True].bos_token
         return self.tokenize(text, add_bos=not (bos_text and text.startswith(bos_text)))
 
     def tokenize(self, text: str, *, special: bool = True, add_bos: bool = False) -> list[int]:
@@ -123,21 +164,35 @@ class LoadedModel:
         import llama_cpp
 
         llm = self.llm
-        cached = llm._input_ids
+        n = min(self._cached_prefix(tokens), len(tokens) - 1)  # the last token's logits are not kept: evaluate it
+        self._truncate(n)
+        llm.eval(list(tokens[self.llm.n_tokens :]))
+        ptr = llama_cpp.llama_get_logits_ith(llm.ctx, -1)
+        return np.ctypeslib.as_array(ptr, shape=(llm.n_vocab(),)).copy()
+
+    def prefill(self, tokens: Sequence[int]) -> None:
+        """Make the KV cache hold exactly ``tokens``, reusing its longest matching prefix."""
+        self._truncate(self._cached_prefix(tokens))
+        if len(tokens) > self.llm.n_tokens:
+            self.llm.eval(list(tokens[self.llm.n_tokens :]))
+
+    def _cached_prefix(self, tokens: Sequence[int]) -> int:
         n = 0
-        for a, b in zip(cached, tokens):
+        for a, b in zip(self.llm._input_ids[: self.llm.n_tokens], tokens):
             if a != b:
                 break
             n += 1
-        if n == len(tokens):  # the logits of the last token are not kept: evaluate it again
-            n -= 1
+        return n
+
+    def _truncate(self, n: int) -> None:
+        """Drop the KV entries from position ``n`` on (everything, if llama.cpp cannot remove a tail)."""
+        llm = self.llm
+        if n >= llm.n_tokens:
+            return
         if not llm._ctx.kv_cache_seq_rm(-1, n, -1):
-            n = 0
             llm.reset()
+            return
         llm.n_tokens = n
-        llm.eval(list(tokens[n:]))
-        ptr = llama_cpp.llama_get_logits_ith(llm.ctx, -1)
-        return np.ctypeslib.as_array(ptr, shape=(llm.n_vocab(),)).copy()
 
     def complete(
         self,
@@ -152,6 +207,7 @@ class LoadedModel:
     ) -> Generator[dict[str, Any], None, None]:
         """Stream a completion of ``prompt_tokens`` with llama-cpp-python's sampler chain."""
         self.check_fits(len(prompt_tokens), "prompt")
+        self.fit_threads()
         room = self.n_ctx - len(prompt_tokens)
         max_tokens = room if max_tokens is None else min(max_tokens, room)
         return self.llm.create_completion(
@@ -202,7 +258,7 @@ def _load(key: ModelKey) -> LoadedModel:
     _check_gguf_file(
         key.model_path, "model", "Pass `model_path=` a GGUF file, or omit it to use the default SmolLM2 model."
     )
-    n_threads = key.n_threads or os.cpu_count() or 1
+    n_threads = key.n_threads or available_cpus()
     kwargs: dict[str, Any] = {
         "n_ctx": key.n_ctx,
         "n_threads": n_threads,
@@ -218,7 +274,9 @@ def _load(key: ModelKey) -> LoadedModel:
             "architecture or quantisation this llama.cpp build does not support; re-download or re-convert it."
         )
         raise ModelLoadError(msg) from e
-    model = LoadedModel(key=key, llm=llm, metadata=dict(llm.metadata))
+    model = LoadedModel(key=key, llm=llm, metadata=dict(llm.metadata), _threads=n_threads)
+    if key.n_threads is None:
+        model._meter = CpuMeter()
     if key.adapter_path is not None:
         _attach_adapter(model, key.adapter_path)
     return model
@@ -233,6 +291,10 @@ def _attach_adapter(model: LoadedModel, path: str) -> None:
         raise _explain_adapter_failure(model, path)
     model._adapter = adapter
     model.adapter_metadata = _adapter_metadata(adapter)
+    n = llama_cpp.llama_adapter_get_alora_n_invocation_tokens(adapter)
+    if n:
+        ptr = llama_cpp.llama_adapter_get_alora_invocation_tokens(adapter)
+        model.invocation = tuple(int(ptr[i]) for i in range(n))
     model.use_adapter(True)
     expected = model.adapter_metadata.get(HAGKeys.BASE_MODEL)
     actual = model.metadata.get("general.name")

@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 from hag_chain.config import DecodingConfig
+from hag_chain.errors import AdapterMismatchError
 from hag_chain.llama_backend import LoadedModel
 from hag_chain.metadata import HAGProfile
-from hag_chain.planner import plan
+from hag_chain.planner import PlannerResult, plan
 from hag_chain.precedence import Bounds, ResolvedConfig, resolve_config, without_penalties_under_grammar
-from hag_chain.protocol import planner_messages
+from hag_chain.protocol import invocation_text, planner_messages
 from hag_chain.request import Request
 from hag_chain.space import SearchSpace
 
-__all__ = ["choose"]
+__all__ = ["choose", "invocation_start"]
 
 
 def choose(
@@ -24,17 +25,18 @@ def choose(
 ) -> ResolvedConfig:
     """The configuration ``request`` is answered with. The caller holds ``model.lock``.
 
-    The planner runs (with the adapter on) unless the call and the constructor pin every knob of the search
-    space: ``search_space``, else the one the model's metadata carries. Under a grammar, penalties nobody set are
-    neutralised (:func:`~hag_chain.precedence.without_penalties_under_grammar`).
+    The planner runs unless the call and the constructor pin every knob of the search space: ``search_space``,
+    else the one the model's metadata carries. Under a grammar, penalties nobody set are neutralised
+    (:func:`~hag_chain.precedence.without_penalties_under_grammar`).
     """
     profile = HAGProfile.from_metadata(model.metadata, model.adapter_metadata)
     space = search_space or profile.search_space
     pinned = {**request.init_knobs, **request.call_knobs}
     planned = None
     if any(k not in pinned for k in space.knobs):
-        model.use_adapter(True)
-        planned = plan(model, model.prompt_tokens(planner_messages(request.chat, profile.prompt_version)), space)
+        model.fit_threads()
+        prompt = model.prompt_tokens(planner_messages(request.chat, profile.prompt_version))
+        planned = _plan_alora(model, prompt, space, profile) if model.is_alora else _plan_lora(model, prompt, space)
     resolved = resolve_config(
         call=request.call_knobs,
         init=request.init_knobs,
@@ -44,3 +46,46 @@ def choose(
         planner=planned,
     )
     return without_penalties_under_grammar(resolved) if request.constrained else resolved
+
+
+def _plan_lora(model: LoadedModel, prompt: list[int], space: SearchSpace) -> PlannerResult:
+    """A plain LoRA (or none): the adapter is on for the whole planner prompt."""
+    model.use_adapter(True)
+    return plan(model, prompt, space)
+
+
+def _plan_alora(model: LoadedModel, prompt: list[int], space: SearchSpace, profile: HAGProfile) -> PlannerResult:
+    """An aLoRA: the conversation is the base model's (shared with the answer), the planner turn the adapter's.
+
+    The KV entries of the planner turn are removed afterwards, and the adapter is left off, so the answer's
+    prompt continues the base model's own cache of the conversation.
+    """
+    start = invocation_start(model, prompt, profile.prompt_version)
+    model.use_adapter(False)
+    model.prefill(prompt[:start])
+    model.use_adapter(True)
+    try:
+        return plan(model, prompt, space)
+    finally:
+        model.use_adapter(False)
+
+
+def invocation_start(model: LoadedModel, prompt: list[int], prompt_version: str) -> int:
+    """Where the aLoRA invocation, which ends the planner prompt, starts.
+
+    Raises:
+        AdapterMismatchError: The adapter's invocation tokens are not how this model's chat template and
+            tokenizer render the planner turn of ``prompt_version`` (another base model, template or version).
+
+    """
+    invocation = model.invocation
+    if tuple(prompt[-len(invocation) :]) != invocation:
+        text = invocation_text(model.render, prompt_version)
+        ours = model.tokenize(text)
+        msg = (
+            f"The adapter's aLoRA invocation tokens {list(invocation)} are not how this model renders the planner "
+            f"turn of prompt version {prompt_version!r} ({text!r} -> {ours}). The adapter was tuned on another base "
+            "model, chat template or prompt version; use the base it was trained on, or retune it."
+        )
+        raise AdapterMismatchError(msg)
+    return len(prompt) - len(invocation)

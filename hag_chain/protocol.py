@@ -4,14 +4,25 @@ Phase 1 appends one planner turn to the conversation; the model replies with a s
 (:meth:`SearchSpace.format`). Phase 2 answers the original conversation with that configuration. Training
 (``hag_training``) builds its examples with the same functions, so the prompt a model is tuned on is the prompt
 the runtime sends. Prompts are versioned: a tuned model records its version in ``hag.prompt_version``.
+
+For an activated LoRA (aLoRA) the planner turn, as the chat template renders it after any conversation
+(:func:`invocation_text`), is also the adapter's *invocation*: the adapter is active from its first token on, so
+everything before it is the base model's own computation, shared by the planner and the answer.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
-__all__ = ["DEFAULT_PROMPT_VERSION", "PLANNER_PROMPTS", "planner_messages", "planner_prompt"]
+__all__ = [
+    "DEFAULT_PROMPT_VERSION",
+    "PLANNER_PROMPTS",
+    "TUNED_PROMPT_VERSION",
+    "invocation_text",
+    "planner_messages",
+    "planner_prompt",
+]
 
 PLANNER_PROMPTS: dict[str, str] = {
     # Kept short on purpose: every planner token is evaluated on each call (about 3 ms per token on a laptop
@@ -19,8 +30,19 @@ PLANNER_PROMPTS: dict[str, str] = {
     "hag-v1": (
         "Choose decoding settings for your reply: low temperature for facts and math, high for creative writing."
     ),
+    # For tuned models: the model learned what the turn asks, so the turn only has to mark where the planner
+    # starts (and where an aLoRA adapter switches on). One word keeps the turn at a few tokens.
+    "hag-v2": "settings",
 }
+#: The version an untuned model is asked with: its instruction text is the only guidance such a model has.
 DEFAULT_PROMPT_VERSION = "hag-v1"
+#: The version ``hag-train sft`` tunes with by default.
+TUNED_PROMPT_VERSION = "hag-v2"
+
+#: ``render(messages, add_generation_prompt) -> text``: a chat template, as the runtime or a tokenizer applies it.
+Render = Callable[[list[dict[str, Any]], bool], str]
+
+_PROBE = [{"role": "user", "content": "Hello."}]
 
 
 def planner_prompt(version: str = DEFAULT_PROMPT_VERSION) -> str:
@@ -34,3 +56,25 @@ def planner_messages(messages: Sequence[dict[str, Any]], version: str = DEFAULT_
     The model's reply to these messages is the configuration line (:meth:`SearchSpace.format`).
     """
     return [*messages, {"role": "user", "content": planner_prompt(version)}]
+
+
+def invocation_text(render: Render, version: str = DEFAULT_PROMPT_VERSION) -> str:
+    r"""The planner turn as ``render`` writes it after a conversation, up to where the model's reply begins.
+
+    It is what the planner prompt adds to the rendered conversation (for ChatML:
+    ``"<|im_start|>user\nsettings<|im_end|>\n<|im_start|>assistant\n"``), and an aLoRA adapter's invocation.
+
+    Raises:
+        ValueError: The template does not render the conversation as a prefix of the planner prompt (it changes
+            earlier turns when one is added), so no invocation can mark where the planner turn starts.
+
+    """
+    before = render(_PROBE, False)
+    after = render(planner_messages(_PROBE, version), True)
+    if not after.startswith(before):
+        msg = (
+            "The chat template renders a conversation differently once the planner turn is appended, so the "
+            "planner turn cannot serve as an activated LoRA's invocation; train a plain LoRA (`--mode lora`)."
+        )
+        raise ValueError(msg)
+    return after[len(before) :]

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from gguf import GGUFWriter, Keys
+from gguf import GGUFValueType, GGUFWriter, Keys
 from hag_chain.metadata import HAGKeys
 from hag_gguf._safetensors import SafetensorsIndex
 from hag_gguf._writer import ConversionReport, TensorSource, write_gguf
@@ -22,7 +22,7 @@ from hag_gguf.errors import GGUFExportError, UnsupportedModelError
 from hag_gguf.hag_metadata import build_hag_metadata, write_hag_metadata
 from hag_gguf.hf_config import default_model_name, load_hparams
 from hag_gguf.outtypes import ADAPTER_OUTTYPES, check_outtype, plan_tensor
-from hag_gguf.peft_lora import LoraPair, check_adapter_config, load_adapter_config, lora_pairs
+from hag_gguf.peft_lora import LoraPair, alora_invocation_tokens, check_adapter_config, load_adapter_config, lora_pairs
 
 __all__ = ["convert_adapter"]
 
@@ -66,6 +66,7 @@ def convert_adapter(
     pairs = lora_pairs(weights, cfg)
     _check_shapes(weights, pairs, base_dir)
     alpha = float(cfg["lora_alpha"])
+    invocation = alora_invocation_tokens(cfg)
     sources = [src for pair in pairs for src in _pair_sources(weights, pair, hp, alpha, outtype)]
     name = name or default_model_name(peft_dir)
     report = ConversionReport(path=Path(out_path), kind="adapter", outtype=outtype)
@@ -74,11 +75,19 @@ def convert_adapter(
         writer.add_type("adapter")
         writer.add_string(Keys.Adapter.TYPE, "lora")
         writer.add_float32(Keys.Adapter.LORA_ALPHA, alpha)
+        if invocation:
+            # llama.cpp reads this key as UINT32 only (an INT32 array, add_array's choice, makes
+            # llama_adapter_lora_init refuse the file), hence the explicit element type.
+            writer.add_key_value(
+                Keys.Adapter.ALORA_INVOCATION_TOKENS, invocation, GGUFValueType.ARRAY, GGUFValueType.UINT32
+            )
         writer.add_name(name)
         write_hag_metadata(writer, meta)
 
     report.details.update({"general.name": name, Keys.Adapter.LORA_ALPHA: str(alpha), **meta})
     report.details["adapted"] = f"{len(pairs)} linear layers, ranks {sorted({p.rank for p in pairs})}"
+    if invocation:
+        report.details[Keys.Adapter.ALORA_INVOCATION_TOKENS] = str(invocation)
     return write_gguf(out_path, hp.arch.name, add_metadata, sources, report, progress=progress)
 
 

@@ -6,7 +6,7 @@ import os
 from collections import Counter
 from typing import Any
 
-from gguf import GGUFReader, GGUFValueType, LlamaFileType
+from gguf import GGUFReader, GGUFValueType, Keys, LlamaFileType
 from hag_gguf.errors import GGUFExportError
 from hag_gguf.hag_metadata import HAG_KEYS
 
@@ -17,6 +17,7 @@ _SHOWN_KEYS = (
     "general.file_type",
     "adapter.type",
     "adapter.lora.alpha",
+    "adapter.alora.invocation_tokens",
     "tokenizer.ggml.model",
     "tokenizer.ggml.pre",
 )
@@ -42,7 +43,9 @@ def inspect_gguf(path: str | os.PathLike[str]) -> dict[str, Any]:
     for key, fld in reader.fields.items():
         if key.startswith("GGUF."):
             continue
-        if fld.types and fld.types[0] == GGUFValueType.ARRAY:
+        if key == Keys.Adapter.ALORA_INVOCATION_TOKENS:
+            metadata[key] = [int(t) for t in fld.contents()]  # short, and what a user checks an aLoRA by
+        elif fld.types and fld.types[0] == GGUFValueType.ARRAY:
             metadata[key] = f"<array of {len(fld.data)}>"
         else:
             metadata[key] = fld.contents()

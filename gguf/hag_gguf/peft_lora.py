@@ -13,7 +13,7 @@ from hag_gguf._safetensors import SafetensorsIndex
 from hag_gguf.architecture import HParams
 from hag_gguf.errors import GGUFExportError, UnsupportedModelError
 
-__all__ = ["LoraPair", "check_adapter_config", "load_adapter_config", "lora_pairs"]
+__all__ = ["LoraPair", "alora_invocation_tokens", "check_adapter_config", "load_adapter_config", "lora_pairs"]
 
 _PREFIX = "base_model.model."
 _MERGE_HINT = "`hag-gguf merge` bakes such an adapter into a full model instead."
@@ -65,6 +65,13 @@ def check_adapter_config(cfg: dict[str, Any], hp: HParams, *, for_merge: bool = 
         )
         raise UnsupportedModelError(msg)
     if for_merge:
+        if alora_invocation_tokens(cfg):
+            msg = (
+                "The adapter is an activated LoRA (`alora_invocation_tokens`): it applies only from its invocation "
+                "tokens on, which a merged model cannot express (every token would be adapted). Export it with "
+                "`hag-gguf adapter` and run it as an adapter."
+            )
+            raise UnsupportedModelError(msg)
         return
     problems = {
         "use_dora": "DoRA (`use_dora=True`) has a magnitude vector llama.cpp cannot apply",
@@ -84,6 +91,19 @@ def check_adapter_config(cfg: dict[str, Any], hp: HParams, *, for_merge: bool = 
     if any(t in ("embed_tokens",) or t.endswith(".embed_tokens") for t in targets):
         msg = f"The adapter targets `embed_tokens`; hag-gguf exports LoRA on linear layers only. {_MERGE_HINT}"
         raise UnsupportedModelError(msg)
+
+
+def alora_invocation_tokens(cfg: dict[str, Any]) -> list[int]:
+    """The token ids of an activated LoRA's invocation (peft's ``alora_invocation_tokens``); empty for a LoRA.
+
+    Raises:
+        GGUFExportError: The config lists something other than non-negative token ids.
+
+    """
+    tokens = cfg.get("alora_invocation_tokens") or []
+    if not all(isinstance(t, int) and not isinstance(t, bool) and t >= 0 for t in tokens):
+        raise GGUFExportError(f"`alora_invocation_tokens` must be token ids (integers >= 0); got {tokens!r}.")
+    return list(tokens)
 
 
 def lora_pairs(weights: SafetensorsIndex, cfg: dict[str, Any]) -> list[LoraPair]:

@@ -59,10 +59,15 @@ def base_gguf(base_dir, tmp_path_factory) -> Path:
     return convert_model(base_dir, tmp_path_factory.mktemp("gguf") / "tiny.gguf", "f32").path
 
 
+# top_layers=1: only the second of the two layers is adapted, as the default adapts only the top of SmolLM2.
+TRAINING = {"epochs": 30, "learning_rate": 1e-2, "batch_size": 4, "top_layers": 1, "outtype": "f32"}
+# The plain-LoRA mode, with the untuned model's planner prompt: the adapter stays on for the answer.
+LORA = {**TRAINING, "mode": "lora", "prompt_version": "hag-v1"}
+
+
 @pytest.fixture(scope="module")
 def tuned(labels, base_dir, tmp_path_factory):
-    # top_layers=1: only the second of the two layers is adapted, as the default adapts only the top of SmolLM2.
-    config = SFTConfig(epochs=30, learning_rate=1e-2, batch_size=4, top_layers=1, outtype="f32")
+    config = SFTConfig(**LORA)
     return train_adapter(labels, tmp_path_factory.mktemp("sft"), config, base=base_dir, progress=False)
 
 
@@ -72,12 +77,12 @@ def test_only_the_configuration_line_or_the_answer_carries_loss(labels, base_dir
 
     tokenizer = AutoTokenizer.from_pretrained(base_dir)
     records = load_records(labels)
-    examples, skipped = build_examples(records, tokenizer, max_length=512)
+    examples, skipped = build_examples(records, tokenizer, prompt_version="hag-v1", max_length=512)
     assert skipped == 0 and len(examples) == 2 * len(records)
     model = load_model(ModelKey(str(base_gguf), n_ctx=512))
     for rec, line_ex, answer_ex in zip(records, examples[::2], examples[1::2]):
         for ex, messages, target in (
-            (line_ex, planner_messages(rec["messages"]), rec["label_line"]),
+            (line_ex, planner_messages(rec["messages"], "hag-v1"), rec["label_line"]),
             (answer_ex, rec["messages"], rec["label_answer"] + "<|im_end|>"),  # an answer ends with EOS
         ):
             labelled = [t for t in ex["labels"] if t != IGNORE_INDEX]
@@ -87,7 +92,7 @@ def test_only_the_configuration_line_or_the_answer_carries_loss(labels, base_dir
             assert tokenizer.decode(labelled) == target
             # The tuned prompt is token for token the prompt the runtime sends (llama.cpp's own template).
             assert ex["input_ids"][:n_prompt] == model.prompt_tokens(messages)
-    line_only, _ = build_examples(records, tokenizer, max_length=512, answers=False)
+    line_only, _ = build_examples(records, tokenizer, prompt_version="hag-v1", max_length=512, answers=False)
     assert line_only == examples[::2]
 
 
@@ -129,7 +134,7 @@ def test_rerun_resumes_from_the_last_checkpoint_and_trains_nothing(tuned, labels
     before = tuned.adapter_path.read_bytes()
     (state,) = (out / "trainer").glob("checkpoint-*/trainer_state.json")
     saved = state.stat().st_mtime_ns
-    config = SFTConfig(epochs=30, learning_rate=1e-2, batch_size=4, top_layers=1, outtype="f32")
+    config = SFTConfig(**LORA)
     again = train_adapter(labels, out, config, base=base_dir, progress=False)
     assert state.stat().st_mtime_ns == saved  # no step was trained, so no checkpoint was written again
     assert again.adapter_path.read_bytes() == before
@@ -141,7 +146,7 @@ def test_rerun_that_changes_only_the_outtype_resumes_and_exports_again(tuned, la
     out = shutil.copytree(tuned.adapter_path.parent, tmp_path / "sft")
     (state,) = (out / "trainer").glob("checkpoint-*/trainer_state.json")
     saved = state.stat().st_mtime_ns
-    config = SFTConfig(epochs=30, learning_rate=1e-2, batch_size=4, top_layers=1, outtype="f16")
+    config = SFTConfig(**(LORA | {"outtype": "f16"}))
     again = train_adapter(labels, out, config, base=base_dir, progress=False)
     assert state.stat().st_mtime_ns == saved  # resumed: no step was trained, so no checkpoint was written again
     assert again.summary["loss_per_epoch"] == tuned.summary["loss_per_epoch"]

@@ -12,9 +12,7 @@ pytestmark = pytest.mark.integration
 
 
 def hag_chain(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "hag_chain.cli", *args], capture_output=True, text=True, timeout=300
-    )
+    return subprocess.run([sys.executable, "-m", "hag_chain.cli", *args], capture_output=True, text=True, timeout=300)
 
 
 def test_run_prints_config_then_answer():

@@ -117,10 +117,23 @@ def _sft_arguments(sub) -> None:
         "configuration): keep them (default) or drop them",
     )
     s.add_argument(
+        "--mode",
+        choices=["alora", "lora"],
+        default=d.mode,
+        help="alora (default): an activated LoRA, on from the planner turn only, so the answer is the bare base "
+        "model's; lora: a plain LoRA, on for the whole context (it also learns the base model's own answers)",
+    )
+    s.add_argument(
+        "--prompt-version",
+        default=d.prompt_version,
+        help=f"planner prompt to tune on ({d.prompt_version}: a one-word turn; hag-v1: the untuned model's "
+        "instruction)",
+    )
+    s.add_argument(
         "--no-answers",
         action="store_true",
-        help="train the configuration line only, not the base model's own answers (the adapter must then be run "
-        "with answer_with_adapter=False, or it answers with configuration lines)",
+        help="lora mode: train the configuration line only, not the base model's own answers (the adapter must "
+        "then be run with answer_with_adapter=False, or it answers with configuration lines)",
     )
     s.add_argument(
         "--outtype", default=d.outtype, help=f"GGUF adapter tensor type: {', '.join(ADAPTER_OUTTYPES)} ({d.outtype})"
@@ -239,6 +252,8 @@ def _sft(args: argparse.Namespace) -> int:
         batch_size=args.batch_size,
         seed=args.seed,
         ties=args.ties,
+        mode=args.mode,
+        prompt_version=args.prompt_version,
         answers=not args.no_answers,
         outtype=args.outtype,
     )

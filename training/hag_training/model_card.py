@@ -13,12 +13,19 @@ def write_model_card(out_dir: str | Path, summary: dict[str, Any], evaluation: s
     """Write ``out_dir/README.md`` from an SFT summary and, optionally, the evaluation's markdown table."""
     data, sft = summary["data"], summary["sft"]
     search = data["search"].get("search", {})
+    kind = "activated LoRA (aLoRA)" if sft.get("mode") == "alora" else "LoRA"
     lines = [
-        "# hag-adapter: a HAG LoRA adapter",
+        f"# hag-adapter: a HAG {kind} adapter",
         "",
-        f"A GGUF LoRA adapter for `{summary['base']['general.name'] or summary['base']['path']}` that makes the model "
-        "write its own decoding configuration before answering (Hyperparameter Aware Generation). It carries its "
-        "search space and planner prompt version in `hag.*` metadata.",
+        f"A GGUF {kind} adapter for `{summary['base']['general.name'] or summary['base']['path']}` that makes the "
+        "model write its own decoding configuration before answering (Hyperparameter Aware Generation). It carries its "
+        "search space and planner prompt version in `hag.*` metadata."
+        + (
+            " As an aLoRA it is active only from the planner turn on (its invocation tokens), so the answer is the "
+            "bare base model's own."
+            if sft.get("mode") == "alora"
+            else ""
+        ),
         "",
         "```python",
         "from hag_chain import ChatHAG",
@@ -32,8 +39,8 @@ def write_model_card(out_dir: str | Path, summary: dict[str, Any], evaluation: s
         f"{search.get('n_probe', '?')} probes and {search.get('n_train', '?')} labelled inputs per task): "
         f"{data['records']} labelled inputs, {data['uninformative']} on which every tried configuration scored the "
         f"same (policy `{data['ties']}`), {data['examples']} training examples ({data['answer_examples']} of them "
-        f"the base model's own answers, so the adapter can stay on for the answer), {data['skipped_too_long']} "
-        "skipped as too long.",
+        f"the base model's own answers, so that a plain LoRA can stay on for the answer), "
+        f"{data['skipped_too_long']} skipped as too long.",
         "",
         "| task | examples | most frequent labels |",
         "|---|---|---|",
@@ -44,7 +51,8 @@ def write_model_card(out_dir: str | Path, summary: dict[str, Any], evaluation: s
     lines += ["", "## Hyperparameters", "", "| setting | value |", "|---|---|"]
     names = {"rank": "LoRA rank", "alpha": "LoRA alpha", "dropout": "LoRA dropout", "target_modules": "target modules"}
     for key, value in sft.items():
-        lines.append(f"| {names.get(key, key)} | {value if not isinstance(value, list) else ', '.join(value)} |")
+        shown = ", ".join(str(v) for v in value) if isinstance(value, list) else value
+        lines.append(f"| {names.get(key, key)} | {shown} |")
     lines += [
         "",
         "Loss is on the configuration line's tokens in configuration examples and on the answer's tokens in answer "

@@ -4,6 +4,11 @@ One training example is the task's conversation plus the planner turn (:func:`ha
 rendered with the base model's chat template exactly as the runtime renders it, followed by the label's
 configuration line. Only the line's tokens carry loss; the prompt is masked with ``-100``.
 
+Two modes. ``alora`` (the default) trains an activated LoRA (peft's ``alora_invocation_tokens``) whose invocation
+is the rendered planner turn (:func:`hag_chain.protocol.invocation_text`): the adapter acts from the planner turn
+on, so the conversation stays the base model's computation and the answer is the bare base model's. ``lora``
+trains a plain LoRA that also learns the base model's own answers, so that it can stay on for the answer.
+
 Training is transformers' ``Trainer`` with a peft LoRA; the result is exported with :mod:`hag_gguf` as a GGUF
 LoRA adapter carrying the ``hag.*`` metadata the runtime reads (search space, prompt version, base model,
 provenance). The same code runs on several GPUs under ``accelerate launch``.
@@ -23,7 +28,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from hag_chain import DEFAULT_PROMPT_VERSION, HAGKeys, SearchSpace, planner_messages
+from hag_chain import HAGKeys, SearchSpace, planner_messages
+from hag_chain.protocol import PLANNER_PROMPTS, TUNED_PROMPT_VERSION, invocation_text
 
 __all__ = ["SFTConfig", "SFTResult", "build_examples", "load_records", "prepare_base", "train_adapter"]
 
@@ -50,9 +56,15 @@ class SFTConfig:
     max_length: int = 1024
     """Longer examples are skipped (and counted)."""
     seed: int = 0
+    mode: Literal["alora", "lora"] = "alora"
+    """``alora``: an activated LoRA, on from the planner turn only; the answer is the bare base model's, so
+    answer examples are not made. ``lora``: a plain LoRA, on for the whole context."""
+    prompt_version: str = TUNED_PROMPT_VERSION
+    """The planner prompt tuned on (a key of ``hag_chain.protocol.PLANNER_PROMPTS``), recorded in the adapter."""
     answers: bool = True
-    """Also train on the base model's own answers (see :func:`build_examples`), so the adapter can stay on for the
-    answer. ``False`` trains the configuration line only; run such an adapter with ``answer_with_adapter=False``."""
+    """``lora`` mode: also train on the base model's own answers (see :func:`build_examples`), so the adapter can
+    stay on for the answer. ``False`` trains the configuration line only; run such an adapter with
+    ``answer_with_adapter=False``. Ignored in ``alora`` mode."""
     ties: Literal["keep", "drop"] = "keep"
     """Inputs on which every tried configuration scored the same carry no preference of their own; the search
     labels them with the task's best stage-1 configuration. ``keep`` trains on them (the task's prior), ``drop``
@@ -95,6 +107,8 @@ class SFTConfig:
             ("batch_size", integer(self.batch_size, 1), "an integer >= 1"),
             ("max_length", integer(self.max_length, 1), "an integer >= 1"),
             ("seed", integer(self.seed, 0), "an integer >= 0"),
+            ("mode", self.mode in ("alora", "lora"), "'alora' or 'lora'"),
+            ("prompt_version", self.prompt_version in PLANNER_PROMPTS, f"one of {', '.join(PLANNER_PROMPTS)}"),
             ("answers", isinstance(self.answers, bool), "True or False"),
             ("ties", self.ties in ("keep", "drop"), "'keep' or 'drop'"),
             ("outtype", self.outtype in ADAPTER_OUTTYPES, f"one of {', '.join(ADAPTER_OUTTYPES)}"),
@@ -149,9 +163,10 @@ def build_examples(
     records: Iterable[dict[str, Any]],
     tokenizer,
     *,
-    prompt_version: str = DEFAULT_PROMPT_VERSION,
+    prompt_version: str = TUNED_PROMPT_VERSION,
     max_length: int,
     answers: bool = True,
+    invocation: list[int] | None = None,
 ) -> tuple[list[dict[str, list[int]]], int]:
     """Tokenised training examples; returns (examples, skipped as longer than ``max_length``).
 
@@ -164,6 +179,13 @@ def build_examples(
 
     Prompts are rendered as the runtime renders them: the chat template with the generation prompt, then the BOS
     token only where the tokenizer adds one and the template did not write it.
+
+    With ``invocation`` (aLoRA token ids), every configuration example's prompt must end with it: peft adapts from
+    the last occurrence of the invocation on, and a row without it trains nothing.
+
+    Raises:
+        ValueError: A configuration example's prompt does not end with ``invocation``.
+
     """
     from hag_training.search import answer_tokens
     from hag_training.tasks import TASKS, get_task
@@ -187,6 +209,15 @@ def build_examples(
     for rec in records:
         line = tokenizer(rec["label_line"], add_special_tokens=False).input_ids
         encoded = [encode(planner_messages(rec["messages"], prompt_version), line)]
+        if invocation and encoded[0] is not None:
+            prompt_end = len(encoded[0]["input_ids"]) - len(line)
+            if encoded[0]["input_ids"][prompt_end - len(invocation) : prompt_end] != invocation:
+                msg = (
+                    f"The planner prompt of input {rec.get('id', '?')!r} ({rec['task']}) does not end with the aLoRA "
+                    f"invocation {invocation}: the chat template renders the planner turn differently in context. "
+                    "Train a plain LoRA (`--mode lora`)."
+                )
+                raise ValueError(msg)
         if answers and rec.get("label_answer"):
             answer = tokenizer(rec["label_answer"], add_special_tokens=False).input_ids
             limit = answer_tokens(get_task(rec["task"])) if rec["task"] in TASKS else None
@@ -263,7 +294,7 @@ def train_adapter(
     records = load_records(data)
     provenance = json.loads(records[0].get("provenance") or "{}")
     space = _space_in_line_order(provenance, records[0]["label_line"])
-    prompt_version = provenance.get("prompt_version", DEFAULT_PROMPT_VERSION)
+    prompt_version = config.prompt_version
     _base_path(base)
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
@@ -289,8 +320,15 @@ def train_adapter(
     tokenizer = AutoTokenizer.from_pretrained(base_dir)
     if tokenizer.pad_token_id is None:
         tokenizer.pad_token = tokenizer.eos_token
+    invocation = alora_invocation(tokenizer, prompt_version) if config.mode == "alora" else None
+    imitate_answers = config.answers and config.mode == "lora"
     examples, skipped = build_examples(
-        train_records, tokenizer, prompt_version=prompt_version, max_length=config.max_length, answers=config.answers
+        train_records,
+        tokenizer,
+        prompt_version=prompt_version,
+        max_length=config.max_length,
+        answers=imitate_answers,
+        invocation=invocation,
     )
     if not examples:
         raise ValueError(f"no training example fits max_length={config.max_length}; raise it")
@@ -306,6 +344,7 @@ def train_adapter(
         target_modules=list(config.target_modules),
         layers_to_transform=layers,
         task_type="CAUSAL_LM",
+        alora_invocation_tokens=invocation,
     )
     model = get_peft_model(model, lora)
 
@@ -358,7 +397,11 @@ def train_adapter(
             "uninformative": ties,
             "ties": config.ties,
             "examples": len(examples),
-            "answer_examples": sum(bool(r.get("label_answer")) for r in train_records) if config.answers else 0,
+            "answer_examples": (
+                sum(bool(r.get("label_answer")) for r in train_records)
+                if config.mode == "lora" and config.answers
+                else 0
+            ),
             "skipped_too_long": skipped,
             "tasks": dict(Counter(r["task"] for r in train_records)),
             "label_lines": {
@@ -367,7 +410,7 @@ def train_adapter(
             },
             "search": provenance,
         },
-        "sft": asdict(config) | {"target_modules": list(config.target_modules)},
+        "sft": asdict(config) | {"target_modules": list(config.target_modules), "alora_invocation_tokens": invocation},
         "base": {"path": str(base) if base else "default (SmolLM2-135M-Instruct Q4_1)", "general.name": base_name},
         "loss_per_epoch": losses,
         "train_seconds": round(seconds, 1),
@@ -382,6 +425,15 @@ def train_adapter(
     )
     (out / "sft_summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     return SFTResult(adapter_path=adapter_path, peft_dir=peft_dir, summary=summary)
+
+
+def alora_invocation(tokenizer, prompt_version: str) -> list[int]:
+    """The aLoRA invocation: the planner turn of ``prompt_version`` as ``tokenizer``'s chat template renders it."""
+
+    def render(messages: list[dict[str, Any]], add_generation_prompt: bool) -> str:
+        return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=add_generation_prompt)
+
+    return tokenizer(invocation_text(render, prompt_version), add_special_tokens=False).input_ids
 
 
 def _space_in_line_order(provenance: dict[str, Any], line: str) -> SearchSpace | None:

@@ -1,0 +1,137 @@
+"""Activated LoRA: `hag-train sft --mode alora` on a tiny random llama, its GGUF export, and the runtime's switching.
+
+The adapter is active from its invocation (the rendered planner turn) on: the conversation before it is the base
+model's computation, in peft and in llama.cpp, and the answer is the bare base model's.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import json
+import shutil
+
+import numpy as np
+import pytest
+from hag_gguf import UnsupportedModelError, convert_adapter, inspect_gguf, merge_adapter
+from hag_training.sft import SFTConfig, alora_invocation, load_records, train_adapter
+
+from hag_chain import AdapterMismatchError, ChatHAG, ModelKey, load_model, planner_messages
+from hag_chain.protocol import TUNED_PROMPT_VERSION
+
+from .conftest import hf_logits, load_hf
+from .test_adapter import ADAPTER_TOLERANCE
+from .test_sft import COOL, MATH, POEMS, TRAINING, base_dir, base_gguf, labels  # noqa: F401  (fixtures)
+
+#: llama.cpp (f32 GGUF) against transformers on the same weights, without any adapter (measured: about 0.01).
+BASE_TOLERANCE = 0.02
+
+
+@pytest.fixture(scope="module")
+def tuned_alora(labels, base_dir, tmp_path_factory):  # noqa: F811
+    config = SFTConfig(**TRAINING)  # the default mode: alora, prompt version hag-v2
+    assert config.mode == "alora" and config.prompt_version == TUNED_PROMPT_VERSION
+    return train_adapter(labels, tmp_path_factory.mktemp("sft-alora"), config, base=base_dir, progress=False)
+
+
+def _invocation(base_dir):  # noqa: F811
+    from transformers import AutoTokenizer
+
+    return alora_invocation(AutoTokenizer.from_pretrained(base_dir), TUNED_PROMPT_VERSION)
+
+
+def test_alora_adapter_carries_its_invocation_for_llama_cpp(tuned_alora, base_dir, base_gguf):  # noqa: F811
+    import llama_cpp
+
+    invocation = _invocation(base_dir)
+    model = load_model(ModelKey(str(base_gguf), str(tuned_alora.adapter_path), n_ctx=512))
+    n = llama_cpp.llama_adapter_get_alora_n_invocation_tokens(model._adapter)
+    ptr = llama_cpp.llama_adapter_get_alora_invocation_tokens(model._adapter)
+    assert [ptr[i] for i in range(n)] == invocation  # read back through llama.cpp's own function
+    assert model.is_alora and list(model.invocation) == invocation
+    # ... and it is the runtime's own tokenisation of the planner turn
+    assert model.tokenize("<|im_start|>user\nsettings<|im_end|>\n<|im_start|>assistant\n") == invocation
+    assert inspect_gguf(tuned_alora.adapter_path)["metadata"]["adapter.alora.invocation_tokens"] == invocation
+    data = tuned_alora.summary["data"]
+    assert data["examples"] == 8 and data["answer_examples"] == 0  # no answer imitation in aLoRA mode
+
+
+def test_peft_alora_and_llama_cpp_agree_on_the_planner_turn_and_the_base_before_it(
+    tuned_alora,
+    base_dir,  # noqa: F811
+    base_gguf,  # noqa: F811
+    labels,  # noqa: F811
+):
+    import llama_cpp
+    from peft import PeftModel
+
+    record = load_records(labels)[0]
+    model = load_model(ModelKey(str(base_gguf), n_ctx=512))
+    prompt = model.prompt_tokens(planner_messages(record["messages"], TUNED_PROMPT_VERSION))
+    ids = prompt + model.tokenize(record["label_line"], special=False)
+    start = len(prompt) - len(_invocation(base_dir))
+    base = hf_logits(load_hf(base_dir), ids)
+    peft_logits = hf_logits(PeftModel.from_pretrained(load_hf(base_dir), tuned_alora.peft_dir).eval(), ids)
+    np.testing.assert_array_equal(peft_logits[:start], base[:start])  # peft: the conversation is the bare base
+
+    llm = llama_cpp.Llama(model_path=str(base_gguf), logits_all=True, n_ctx=512, n_threads=1, verbose=False)
+    adapter = llama_cpp.llama_adapter_lora_init(llm.model, str(tuned_alora.adapter_path).encode())
+    try:
+        llm.eval(ids[:start])  # adapter off: the base model's own computation
+        arr = (llama_cpp.llama_adapter_lora_p_ctypes * 1)(adapter)
+        assert llama_cpp.llama_set_adapters_lora(llm.ctx, arr, 1, (ctypes.c_float * 1)(1.0)) == 0
+        llm.eval(ids[start:])  # adapter on from the invocation's first token, as peft
+        got = np.array(llm.scores[: len(ids)], dtype=np.float32)
+    finally:
+        llm.close()
+    conversation, planner = np.abs(got[:start] - base[:start]).max(), np.abs(got[start:] - peft_logits[start:]).max()
+    effect = np.abs(peft_logits[start:] - base[start:]).max()
+    print(
+        f"llama.cpp vs base before the invocation {conversation:.4f}; vs peft after {planner:.4f}; effect {effect:.2f}"
+    )
+    assert conversation <= BASE_TOLERANCE
+    assert planner <= ADAPTER_TOLERANCE < effect
+
+
+GREEDY = {"temperature": 0.0, "repetition_penalty": 1.0}
+ASSISTANT_HEADER = "<|im_start|>assistant\n"
+
+
+def test_alora_planner_writes_the_labels_and_the_answer_is_the_bare_models(tuned_alora, base_gguf):  # noqa: F811
+    chat = ChatHAG(model_path=str(base_gguf), adapter_path=str(tuned_alora.adapter_path), n_ctx=512, max_tokens=12)
+    chosen = {q: chat.choose_config(q).config.temperature for q in MATH + POEMS}
+    assert chosen == {**dict.fromkeys(MATH, 0.0), **dict.fromkeys(POEMS, 1.0)}
+    assert chat.choose_config(MATH[0]).planner.line == COOL
+    bare = ChatHAG(model_path=str(base_gguf), n_ctx=512, max_tokens=12)
+    for question in (MATH[0], POEMS[1]):
+        answer = chat.invoke(question, **GREEDY)
+        assert answer.response_metadata["hag"]["line"] is not None  # the planner ran (top_k was its to choose)
+        # The bare model (every knob pinned, so no planner), its prompt evaluated in the same two batches as the
+        # aLoRA flow evaluates it (the conversation, then the assistant header): with flash attention on, as the
+        # runtime sets it, logits depend on how a prompt is split into batches.
+        model = bare.load()
+        prompt = model.prompt_tokens([{"role": "user", "content": question}])
+        with model.lock:
+            model.prefill(prompt[: len(prompt) - len(model.tokenize(ASSISTANT_HEADER))])
+        expected = bare.invoke(question, top_p=0.9, top_k=10, **GREEDY)
+        assert expected.response_metadata["hag"]["line"] is None
+        assert answer.content == expected.content
+
+
+def test_alora_cannot_be_merged(tuned_alora, base_dir, tmp_path):  # noqa: F811
+    with pytest.raises(UnsupportedModelError, match="activated LoRA"):
+        merge_adapter(tuned_alora.peft_dir, tmp_path / "merged.gguf", base_dir)
+
+
+def test_an_invocation_the_runtime_does_not_render_is_explained(tuned_alora, base_dir, base_gguf, tmp_path):  # noqa: F811
+    # The same weights, exported with the invocation of another prompt version: a real file that does not match.
+    peft_dir = shutil.copytree(tuned_alora.peft_dir, tmp_path / "peft")
+    config = json.loads((peft_dir / "adapter_config.json").read_text())
+    from transformers import AutoTokenizer
+
+    config["alora_invocation_tokens"] = alora_invocation(AutoTokenizer.from_pretrained(base_dir), "hag-v1")
+    (peft_dir / "adapter_config.json").write_text(json.dumps(config))
+    meta = {"hag.prompt_version": TUNED_PROMPT_VERSION}
+    adapter = convert_adapter(peft_dir, tmp_path / "wrong.gguf", base_dir, "f32", hag_metadata=meta).path
+    chat = ChatHAG(model_path=str(base_gguf), adapter_path=str(adapter), n_ctx=512)
+    with pytest.raises(AdapterMismatchError, match="not how this model renders the planner turn of prompt version"):
+        chat.choose_config(MATH[0])
