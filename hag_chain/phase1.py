@@ -12,7 +12,10 @@ from hag_chain.protocol import invocation_text, planner_messages
 from hag_chain.request import Request
 from hag_chain.space import SearchSpace
 
-__all__ = ["choose", "invocation_start"]
+__all__ = ["PLANNER_ROOM", "choose", "invocation_start"]
+
+#: Tokens the planner's line needs beyond its prompt (the longest default line is 34 tokens).
+PLANNER_ROOM = 64
 
 
 def choose(
@@ -36,6 +39,7 @@ def choose(
     if any(k not in pinned for k in space.knobs):
         model.fit_threads()
         prompt = model.prompt_tokens(planner_messages(request.chat, profile.prompt_version))
+        model.check_fits(len(prompt) + PLANNER_ROOM, "planner prompt")
         planned = _plan_alora(model, prompt, space, profile) if model.is_alora else _plan_lora(model, prompt, space)
     resolved = resolve_config(
         call=request.call_knobs,

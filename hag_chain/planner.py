@@ -39,10 +39,9 @@ class PlannerResult:
 def plan(model: LoadedModel, prompt_tokens: list[int], space: SearchSpace) -> PlannerResult:
     """Ask ``model`` for a configuration; ``prompt_tokens`` ends where the assistant's reply begins.
 
-    The caller holds ``model.lock``.
+    The caller holds ``model.lock`` and has checked that the prompt and the line fit the context.
     """
     start = time.perf_counter()
-    model.check_fits(len(prompt_tokens) + 64, "planner prompt")
     chosen: dict[str, float] = {}
     for name, options in space.values.items():
         candidates = [space.line({**chosen, name: v}) for v in options]

@@ -135,3 +135,15 @@ def test_an_invocation_the_runtime_does_not_render_is_explained(tuned_alora, bas
     chat = ChatHAG(model_path=str(base_gguf), adapter_path=str(adapter), n_ctx=512)
     with pytest.raises(AdapterMismatchError, match="not how this model renders the planner turn of prompt version"):
         chat.choose_config(MATH[0])
+
+
+def test_an_engine_with_an_alora_answers_as_the_base_and_shares_its_cache(tuned_alora, base_gguf, tmp_path):  # noqa: F811
+    from hag_training.engines import GenerationRequest, LlamaCppEngine
+
+    from hag_chain import DecodingConfig
+
+    base = LlamaCppEngine(str(base_gguf), n_ctx=512)
+    with_alora = LlamaCppEngine(str(base_gguf), str(tuned_alora.adapter_path), n_ctx=512)
+    assert with_alora.answering_adapter is None and with_alora.engine_id == base.engine_id
+    request = GenerationRequest.build([{"role": "user", "content": MATH[0]}], DecodingConfig(temperature=0), 0, 8)
+    assert with_alora.generate([request]) == base.generate([request])

@@ -1,12 +1,14 @@
 """The HAG adapter shipped with hag-chain, on the embedded default model: it loads, and its choices follow the input."""
 
 import json
+from pathlib import Path
 
 import pytest
 from hag_training.tasks import get_task
 
 from hag_chain import ChatHAG, HAGKeys, default_adapter_path, default_model_path
 from hag_chain.metadata import read_gguf_metadata
+from hag_chain.protocol import TUNED_PROMPT_VERSION, invocation_text
 
 pytestmark = pytest.mark.integration
 
@@ -32,8 +34,37 @@ def test_adapter_ships_with_its_provenance():
     assert {"hag-chain", "torch", "transformers", "peft", "llama-cpp-python"} <= set(provenance["versions"])
 
 
-def test_chat_hag_loads_it_by_default(tuned):
-    assert tuned.load().adapter_metadata[HAGKeys.PROMPT_VERSION] == "hag-v1"
+def test_chat_hag_loads_it_by_default_as_an_activated_lora(tuned):
+    model = tuned.load()
+    assert model.adapter_metadata[HAGKeys.PROMPT_VERSION] == TUNED_PROMPT_VERSION
+    assert model.is_alora
+    text = invocation_text(model.render, TUNED_PROMPT_VERSION)
+    assert text == "<|im_start|>user\nsettings<|im_end|>\n<|im_start|>assistant\n"
+    assert list(model.invocation) == model.tokenize(text)
+
+
+def test_the_answer_is_the_bare_base_models_answer(tuned):
+    """At temperature 0 the tuned model answers as the bare model does: the adapter is on for the planner only.
+
+    Compared: the answer text, against the bare base model (no adapter, every knob pinned so no planner runs)
+    with its prompt evaluated in the same two batches as the aLoRA flow evaluates it, the conversation and then
+    the assistant header, because with flash attention on (as the runtime sets it) logits depend on how a prompt
+    is split into batches. The planner's choice, meanwhile, is the adapter's, not the bare model's.
+    """
+    bare = ChatHAG(model_path=default_model_path(), max_tokens=48)
+    model = bare.load()
+    header = len(model.tokenize("<|im_start|>assistant\n"))
+    answers = []
+    for messages in _prompts("gsm8k", 2) + _prompts("common_gen", 2):
+        msg = tuned.invoke(messages, temperature=0.0, repetition_penalty=1.0, max_tokens=48)
+        assert msg.response_metadata["hag"]["sources"]["top_k"] == "model"  # the planner ran
+        prompt = model.prompt_tokens(messages)
+        with model.lock:
+            model.prefill(prompt[: len(prompt) - header])
+        expected = bare.invoke(messages, temperature=0.0, top_p=0.9, top_k=50, repetition_penalty=1.0)
+        assert expected.response_metadata["hag"]["line"] is None
+        answers.append((msg.content, expected.content))
+    assert all(ours == theirs for ours, theirs in answers), answers
 
 
 def test_adapter_changes_the_planners_choices(tuned):
@@ -44,8 +75,8 @@ def test_adapter_changes_the_planners_choices(tuned):
 
 
 def test_valid_choices_that_differ_between_math_and_writing(tuned):
-    """The shipped adapter answers GSM8K without a repetition penalty (worked arithmetic repeats numbers) and
-    CommonGen sentences with one; both greedily, which the search found best for a 135M model on every task."""
+    """The shipped adapter answers GSM8K greedily without a repetition penalty (worked arithmetic repeats numbers)
+    and CommonGen sentences with one, warmer on about half of them (docs/eval/results.md)."""
     space = tuned.hag_profile().search_space
     math = [tuned.choose_config(p) for p in _prompts("gsm8k", 6)]
     writing = [tuned.choose_config(p) for p in _prompts("common_gen", 6)]
@@ -65,8 +96,25 @@ def test_forced_tool_call_parses_with_the_penalty_neutral_under_the_grammar(tune
         """Get the current weather at a location."""
         return location
 
-    msg = tuned.bind_tools([get_weather], tool_choice="get_weather").invoke("What's the weather in Lisbon?", seed=0)
+    # A request the shipped adapter answers with penalty 1.15 (for "What's the weather in Lisbon?" it picks 1.0).
+    prompt = "Describe today's weather in Lisbon in one sentence."
+    msg = tuned.bind_tools([get_weather], tool_choice="get_weather").invoke(prompt, seed=0)
     assert msg.tool_calls[0]["args"] == {"location": "Lisbon"}
     hag = msg.response_metadata["hag"]
     assert tuned.hag_profile().search_space.parse(hag["line"]).repetition_penalty == 1.15  # the model's choice
     assert (hag["config"]["repetition_penalty"], hag["sources"]["repetition_penalty"]) == (1.0, "grammar")
+
+
+#: The adapter shipped before the activated LoRA: a plain LoRA of the same base (hag-v1 prompt, rank 8, top 8 layers).
+PLAIN_LORA = Path(__file__).parents[1] / "data" / "hag-smollm2-135m-plain-lora.gguf"
+
+
+def test_a_plain_lora_adapter_still_works():
+    plain = ChatHAG(model_path=default_model_path(), adapter_path=str(PLAIN_LORA), max_tokens=24)
+    model = plain.load()
+    assert not model.is_alora and model.adapter_metadata[HAGKeys.PROMPT_VERSION] == "hag-v1"
+    bare = ChatHAG(model_path=default_model_path())
+    prompts = _prompts("gsm8k") + _prompts("common_gen")
+    assert [plain.choose_config(p).config for p in prompts] != [bare.choose_config(p).config for p in prompts]
+    msg = plain.invoke(prompts[0], temperature=0.0)
+    assert msg.content and not msg.content.lstrip().startswith("{")  # an answer, not a configuration line

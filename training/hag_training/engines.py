@@ -114,16 +114,31 @@ class LlamaCppEngine:
     n_ctx: int = 4096
 
     @cached_property
+    def answering_adapter(self) -> str | None:
+        """The adapter that shapes this engine's answers: ``adapter_path``, unless it is an activated LoRA.
+
+        An aLoRA is active only from its invocation (the planner turn) on, which no answer prompt contains, so an
+        engine with one answers exactly as the base model: it generates without it and shares the base's cache.
+        """
+        if not self.adapter_path:
+            return None
+        from gguf import GGUFReader, Keys
+
+        alora = Keys.Adapter.ALORA_INVOCATION_TOKENS in GGUFReader(self.adapter_path).fields
+        return None if alora else self.adapter_path
+
+    @cached_property
     def engine_id(self) -> str:
         """``llama.cpp:<model file name>[+<adapter file name>@<sha256 prefix>]``.
 
         An adapter is identified by its content too: retraining rewrites the same file name with new weights,
-        and its generations must not come back from the cache.
+        and its generations must not come back from the cache. An activated LoRA does not change answers
+        (:attr:`answering_adapter`), so it is not part of the id.
         """
         from hag_chain import default_model_path
 
         name = Path(self.model_path or default_model_path()).name
-        if not self.adapter_path:
+        if not self.answering_adapter:
             return f"llama.cpp:{name}"
         digest = hashlib.sha256(Path(self.adapter_path).read_bytes()).hexdigest()[:12]
         return f"llama.cpp:{name}+{Path(self.adapter_path).name}@{digest}"
@@ -132,7 +147,8 @@ class LlamaCppEngine:
         """Generate each request with llama.cpp's sampler chain."""
         from hag_chain import ModelKey, default_model_path, load_model
 
-        model = load_model(ModelKey(str(self.model_path or default_model_path()), self.adapter_path, n_ctx=self.n_ctx))
+        path = str(self.model_path or default_model_path())
+        model = load_model(ModelKey(path, self.answering_adapter, n_ctx=self.n_ctx))
         out = []
         for req in requests:
             with model.lock:

@@ -69,9 +69,11 @@ class SFTConfig:
     """Inputs on which every tried configuration scored the same carry no preference of their own; the search
     labels them with the task's best stage-1 configuration. ``keep`` trains on them (the task's prior), ``drop``
     leaves them out."""
-    outtype: str = "f16"
+    outtype: str = "f32"
     """Tensor type of the GGUF adapter (``hag_gguf.ADAPTER_OUTTYPES``). Export only: a rerun that changes it
-    resumes the finished training and exports again."""
+    resumes the finished training and exports again. f32 by default: with a rank-8 adapter on SmolLM2-135M the
+    planner took 231 ms against 334 ms for the same adapter in f16 (llama.cpp's batched LoRA products are slower
+    on f16 weights here), for 1.3 MB more on disk."""
 
     def __post_init__(self) -> None:
         self.validate()
