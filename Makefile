@@ -51,7 +51,7 @@ test: $(VENV)/.test
 	$(BIN)/python -m pytest
 
 unit: $(VENV)/.unit
-	$(BIN)/python -m pytest -m unit
+	$(BIN)/python -m pytest -m unit tests/unit_tests
 
 typecheck: $(VENV)/.unit
 	$(BIN)/python -m mypy
