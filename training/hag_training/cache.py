@@ -15,7 +15,7 @@ import threading
 from collections.abc import Sequence
 from pathlib import Path
 
-from hag_training.engines import KEY_VERSION, Engine, GenerationRequest
+from hag_training.engines import KEY_VERSION, Engine, GenerationRequest, key_digest
 
 __all__ = ["CachedEngine", "GenerationCache", "default_cache_path"]
 
@@ -54,7 +54,8 @@ class GenerationCache:
                         engine_id, req = GenerationRequest.from_key(request)
                     except (ValueError, KeyError, TypeError):  # not a request this code wrote: leave it be
                         continue
-                    new_key, new_request = req.digest(engine_id), req.key(engine_id)
+                    new_request = req.key(engine_id)
+                    new_key = key_digest(new_request)
                     if new_key != key:
                         self._db.execute("DELETE FROM generations WHERE key = ?", (key,))
                         self._db.execute(
@@ -110,7 +111,7 @@ class CachedEngine:
         """
         engine_id = self.engine.engine_id
         preimages = [r.key(engine_id) for r in requests]
-        keys = [r.digest(engine_id) for r in requests]
+        keys = [key_digest(p) for p in preimages]  # each preimage serialised once
         texts = [self.cache.get(k) for k in keys]
         missing = [i for i, t in enumerate(texts) if t is None]
         self.hits += len(requests) - len(missing)

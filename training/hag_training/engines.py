@@ -19,7 +19,7 @@ from typing import Any, Protocol
 
 from hag_chain import KNOBS, DecodingConfig
 
-__all__ = ["KEY_VERSION", "Engine", "GenerationRequest", "LlamaCppEngine", "OpenAICompatibleEngine"]
+__all__ = ["KEY_VERSION", "Engine", "GenerationRequest", "LlamaCppEngine", "OpenAICompatibleEngine", "key_digest"]
 
 KEY_VERSION = 2
 """Version of :meth:`GenerationRequest.key`'s format; bumped whenever the same generation would get a new key.
@@ -69,7 +69,7 @@ class GenerationRequest:
 
     def digest(self, engine_id: str) -> str:
         """The cache key: the SHA-256 (hex) of :meth:`key`."""
-        return hashlib.sha256(self.key(engine_id).encode()).hexdigest()
+        return key_digest(self.key(engine_id))
 
     @classmethod
     def from_key(cls, key: str) -> tuple[str, GenerationRequest]:
@@ -83,6 +83,11 @@ class GenerationRequest:
         messages = tuple((role, content) for role, content in data["messages"])
         config = DecodingConfig.from_values(data["config"])
         return data["engine"], cls(messages, config, data["seed"], data["max_tokens"])
+
+
+def key_digest(preimage: str) -> str:
+    """The cache key of a :meth:`GenerationRequest.key` preimage already at hand: its SHA-256 (hex)."""
+    return hashlib.sha256(preimage.encode()).hexdigest()
 
 
 class Engine(Protocol):
