@@ -29,9 +29,12 @@ def test_key_is_pinned():
     # A change to this string changes every cache key: bump KEY_VERSION and upgrade old keys in GenerationCache.
     assert _request(temperature=0.7, top_k=10).key("e") == (
         '{"config":{"temperature":0.7,"top_k":10},"engine":"e","max_tokens":8,'
-        '"messages":[["user","hi"]],"seed":1,"v":2}'
+        '"messages":[["user","hi"]],"seed":1,"v":3}'
     )
-    assert json.loads(_request().key("e"))["v"] == KEY_VERSION == 2
+    assert json.loads(_request().key("e"))["v"] == KEY_VERSION == 3
+    assert _request(temperature=0.0, seed=5).key("e") == (
+        '{"config":{"temperature":0.0},"engine":"e","max_tokens":8,"messages":[["user","hi"]],"v":3}'
+    )
 
 
 def test_key_leaves_out_knobs_at_their_defaults():
@@ -50,10 +53,12 @@ def test_greedy_twins_share_a_key_and_penalties_still_count():
     twin = _request(temperature=0.0, top_p=0.5, top_k=3, min_p=0.2, typical_p=0.9)
     assert twin.key("e") == greedy.key("e")
     assert json.loads(twin.key("e"))["config"] == {"temperature": 0.0}
-    # Sampled, the same knobs are different generations; greedy, the penalties and the seed still count.
+    # Sampled, the same knobs and other seeds are different generations; greedy, the penalties still count, the
+    # seed does not (greedy decoding draws nothing).
     assert _request(temperature=0.7, top_k=3).key("e") != _request(temperature=0.7).key("e")
+    assert _request(temperature=0.7, seed=2).key("e") != _request(temperature=0.7).key("e")
     assert _request(temperature=0.0, repetition_penalty=1.1).key("e") != greedy.key("e")
-    assert _request(temperature=0.0, seed=2).key("e") != greedy.key("e")
+    assert _request(temperature=0.0, seed=2).key("e") == greedy.key("e")
     assert greedy.key("other engine") != greedy.key("e")
 
 
@@ -124,3 +129,23 @@ def test_openai_body_sends_every_knob_under_its_server_names():
 def test_from_key_refuses_what_is_not_a_key(bad):
     with pytest.raises((KeyError, ValueError)):
         GenerationRequest.from_key(bad)
+
+
+def test_greedy_entries_of_several_seeds_become_one_on_upgrade(tmp_path):
+    path = tmp_path / "v2.sqlite"
+    db = sqlite3.connect(path)
+    db.execute("CREATE TABLE generations (key TEXT PRIMARY KEY, request TEXT, text TEXT)")
+    for seed in (0, 1, 2):  # version 2 kept the seed of a greedy request: three entries of one generation
+        key = json.dumps(
+            {"config": {"temperature": 0.0}, "engine": "e", "max_tokens": 8, "messages": [["user", "hi"]], "seed": seed}
+            | {"v": 2},
+            sort_keys=True,
+            separators=(",", ":"),
+        )
+        db.execute("INSERT INTO generations VALUES (?, ?, ?)", (f"old-{seed}", key, "greedy text"))
+    db.execute("PRAGMA user_version = 2")
+    db.commit()
+    db.close()
+    cache = GenerationCache(path)
+    assert len(cache) == 1
+    assert CachedEngine(_Refusing(), cache).generate([_request(temperature=0.0, seed=7)]) == ["greedy text"]

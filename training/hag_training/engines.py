@@ -21,10 +21,11 @@ from hag_chain import KNOBS, DecodingConfig
 
 __all__ = ["KEY_VERSION", "Engine", "GenerationRequest", "LlamaCppEngine", "OpenAICompatibleEngine", "key_digest"]
 
-KEY_VERSION = 2
+KEY_VERSION = 3
 """Version of :meth:`GenerationRequest.key`'s format; bumped whenever the same generation would get a new key.
 
-1 (unversioned) serialised every knob; 2 writes only the knobs off their defaults.
+1 (unversioned) serialised every knob; 2 writes only the knobs off their defaults; 3 leaves out the seed of a
+greedy request (greedy decoding draws nothing, so the k samples of a greedy configuration are one generation).
 """
 
 
@@ -48,24 +49,18 @@ class GenerationRequest:
 
         The configuration is written as its knobs off their defaults (:meth:`~hag_chain.DecodingConfig.non_default`),
         so a knob added to :data:`~hag_chain.KNOBS` later, at its default, leaves every existing key unchanged. At
-        temperature 0 decoding is greedy: the knobs marked ``greedy_irrelevant`` cannot change the output, so they
-        are left out and such requests share one key. ``"v"`` is :data:`KEY_VERSION`.
+        temperature 0 decoding is greedy (llama.cpp's greedy sampler, which draws no random number): the knobs marked
+        ``greedy_irrelevant`` and the seed cannot change the output, so they are left out and such requests share
+        one key. ``"v"`` is :data:`KEY_VERSION`.
         """
         config = self.config.non_default()
+        fields: dict[str, Any] = {"v": KEY_VERSION, "engine": engine_id, "messages": self.messages}
         if self.config.temperature == 0:
             config = {k: v for k, v in config.items() if not KNOBS[k].greedy_irrelevant}
-        return json.dumps(
-            {
-                "v": KEY_VERSION,
-                "engine": engine_id,
-                "messages": self.messages,
-                "config": config,
-                "seed": self.seed,
-                "max_tokens": self.max_tokens,
-            },
-            sort_keys=True,
-            separators=(",", ":"),
-        )
+        else:
+            fields["seed"] = self.seed
+        fields |= {"config": config, "max_tokens": self.max_tokens}
+        return json.dumps(fields, sort_keys=True, separators=(",", ":"))
 
     def digest(self, engine_id: str) -> str:
         """The cache key: the SHA-256 (hex) of :meth:`key`."""
@@ -75,14 +70,14 @@ class GenerationRequest:
     def from_key(cls, key: str) -> tuple[str, GenerationRequest]:
         """The engine id and the request a :meth:`key` preimage describes, in any format version so far.
 
-        Version 1 keys (no ``"v"``) hold the whole configuration, version 2 keys the knobs off their defaults;
-        both rebuild the same :class:`~hag_chain.DecodingConfig`, since left-out knobs are at their defaults or,
-        greedy, do not matter.
+        Version 1 keys (no ``"v"``) hold the whole configuration, later ones the knobs off their defaults; all
+        rebuild the same :class:`~hag_chain.DecodingConfig`, since left-out knobs are at their defaults or, greedy,
+        do not matter. A greedy version 3 key has no seed (it does not matter either): the request gets seed 0.
         """
         data = json.loads(key)
         messages = tuple((role, content) for role, content in data["messages"])
         config = DecodingConfig.from_values(data["config"])
-        return data["engine"], cls(messages, config, data["seed"], data["max_tokens"])
+        return data["engine"], cls(messages, config, data.get("seed", 0), data["max_tokens"])
 
 
 def key_digest(preimage: str) -> str:
