@@ -66,8 +66,8 @@ def test_peft_alora_and_llama_cpp_agree_on_the_planner_turn_and_the_base_before_
 
     record = load_records(labels)[0]
     model = load_model(ModelKey(str(base_gguf), n_ctx=512))
-    prompt = model.prompt_tokens(planner_messages(record["messages"], TUNED_PROMPT_VERSION))
-    ids = prompt + model.tokenize(record["label_line"], special=False)
+    prompt = model.prompt_tokens(planner_messages(record.messages, TUNED_PROMPT_VERSION))
+    ids = prompt + model.tokenize(record.label_line, special=False)
     start = len(prompt) - len(_invocation(base_dir))
     base = hf_logits(load_hf(base_dir), ids)
     peft_logits = hf_logits(PeftModel.from_pretrained(load_hf(base_dir), tuned_alora.peft_dir).eval(), ids)

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from hag_gguf import convert_model
 from hag_training.cli import main as hag_train
+from hag_training.search import Label
 from hag_training.sft import IGNORE_INDEX, SFTConfig, build_examples, resolve_ties, train_adapter
 
 from gguf import GGUFReader
@@ -26,16 +27,16 @@ POEMS = ["Write a poem about rain.", "Write a story about a fox.", "Write a song
 ANSWERS = dict(zip(MATH + POEMS, ["7", "84", "9", "13", "Rain on the lake.", "The fox ran.", "Waves.", "Old pond."]))
 
 
-def _record(task: str, question: str, line: str, scores: dict, answer: str = "") -> dict:
+def _record(task: str, question: str, line: str, scores: dict, answer: str = "") -> Label:
     provenance = {"space": json.loads(SPACE.to_json()), "prompt_version": "hag-v1", "engine": "test"}
-    return {
-        "task": task,
-        "messages": [{"role": "user", "content": question}],
-        "label_line": line,
-        "label_answer": answer,
-        "scores": scores,
-        "provenance": json.dumps(provenance, sort_keys=True),
-    }
+    return Label(
+        task=task,
+        messages=[{"role": "user", "content": question}],
+        label_line=line,
+        label_answer=answer,
+        scores=scores,
+        provenance=json.dumps(provenance, sort_keys=True),
+    )
 
 
 @pytest.fixture(scope="module")
@@ -44,7 +45,7 @@ def labels(tmp_path_factory) -> Path:
     records = [_record("math", q, COOL, {COOL: 1.0, WARM: 0.0}, ANSWERS[q]) for q in MATH]
     records += [_record("poem", q, WARM, {COOL: 0.2, WARM: 0.9}, ANSWERS[q]) for q in POEMS]
     out = tmp_path_factory.mktemp("search")
-    (out / "labels.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+    (out / "labels.jsonl").write_text("".join(json.dumps(r.to_dict()) + "\n" for r in records))
     return out
 
 
@@ -82,8 +83,8 @@ def test_only_the_configuration_line_or_the_answer_carries_loss(labels, base_dir
     model = load_model(ModelKey(str(base_gguf), n_ctx=512))
     for rec, line_ex, answer_ex in zip(records, examples[::2], examples[1::2]):
         for ex, messages, target in (
-            (line_ex, planner_messages(rec["messages"], "hag-v1"), rec["label_line"]),
-            (answer_ex, rec["messages"], rec["label_answer"] + "<|im_end|>"),  # an answer ends with EOS
+            (line_ex, planner_messages(rec.messages, "hag-v1"), rec.label_line),
+            (answer_ex, rec.messages, rec.label_answer + "<|im_end|>"),  # an answer ends with EOS
         ):
             labelled = [t for t in ex["labels"] if t != IGNORE_INDEX]
             n_prompt = len(ex["input_ids"]) - len(labelled)

@@ -25,4 +25,4 @@ class CountingEngine:
 
 @pytest.fixture
 def tiny_config() -> SearchConfig:
-    return SearchConfig(tasks=("coinflip",), n_probe=2, n_train=2, space=TINY_SPACE)
+    return SearchConfig(tasks=("coinflip",), n_probe=2, n_train=2, k=2, survivors=2, space=TINY_SPACE)

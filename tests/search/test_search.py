@@ -13,31 +13,71 @@ from datasets import load_from_disk
 from hag_training.cache import CachedEngine, GenerationCache
 from hag_training.cli import main
 from hag_training.engines import GenerationRequest
-from hag_training.search import BudgetExhausted, SearchConfig, run_search, write_outputs
+from hag_training.scoring import GroupScore
+from hag_training.search import (
+    BudgetExhausted,
+    Label,
+    SearchConfig,
+    choose_label,
+    halving_rungs,
+    run_search,
+    write_outputs,
+)
 
 from .conftest import TINY_SPACE, CountingEngine
 
 
-def test_search_labels_inputs_on_the_grid_and_keeps_every_score(tmp_path, tiny_config):
+def test_search_races_the_grid_and_labels_on_expected_scores(tmp_path, tiny_config):
     engine = CachedEngine(CountingEngine(), GenerationCache(tmp_path / "cache.sqlite"))
     result = run_search(tiny_config, engine)
     assert len(result.records) == 2
     summary = result.stage1["coinflip"]
+    # Successive halving: all four configurations answer the first probe, the better two both probes.
+    assert halving_rungs(4, 2, 2) == [(4, 1), (2, 2)]
     assert set(summary["scores"]) == {TINY_SPACE.format(c) for c in TINY_SPACE}
-    assert summary["survivors"] and set(summary["survivors"]) <= set(summary["scores"])
+    assert sorted(summary["probes"].values()) == [1, 1, 2, 2]
+    assert len(summary["survivors"]) == 2 and all(summary["probes"][line] == 2 for line in summary["survivors"])
+    assert summary["task_best"] in summary["survivors"]
     for rec in result.records:
-        label = TINY_SPACE.parse(rec["label_line"])
-        assert rec["label_line"] in rec["scores"] and rec["label_score"] == max(rec["scores"].values())
-        assert 0.0 <= rec["default_score"] <= 1.0
-        assert rec["messages"][-1]["role"] == "user"
-        assert label.temperature in (0.0, 0.7)
-        assert json.loads(rec["provenance"])["engine"].startswith("llama.cpp:SmolLM2")
+        assert isinstance(rec, Label)
+        assert set(rec.scores) == set(summary["survivors"]) and rec.label_line in rec.scores
+        assert rec.rule in ("task best", "input evidence")
+        assert rec.rule != "task best" or rec.label_line == summary["task_best"]
+        assert rec.label_score == rec.scores[rec.label_line]
+        assert rec.messages[-1]["role"] == "user" and rec.label_answer
+        assert json.loads(rec.provenance)["engine"].startswith("llama.cpp:SmolLM2")
+        assert json.loads(rec.provenance)["search"]["k"] == 2
     out = write_outputs(result, tmp_path / "out")
-    assert len((out / "labels.jsonl").read_text().splitlines()) == 2
+    assert [Label.from_dict(json.loads(line)) for line in (out / "labels.jsonl").read_text().splitlines()] == (
+        result.records
+    )
     assert load_from_disk(str(out / "dataset")).num_rows == 2
-    # Greedy requests that differ only in top_k share one generation.
-    greedy_keys = {r.key("x") for r in engine.engine.requests if r.config.temperature == 0}
-    assert len(greedy_keys) == len([r for r in engine.engine.requests if r.config.temperature == 0])
+    # k replies per (configuration, input): sampled ones with k seeds; greedy ones, whatever the seed or top_k,
+    # share one generation.
+    requests = engine.engine.requests
+    assert {r.seed for r in requests if r.config.temperature > 0} == {0, 1}
+    greedy_keys = [r.key("x") for r in requests if r.config.temperature == 0]
+    assert len(set(greedy_keys)) == len(greedy_keys)
+    assert len(requests) <= tiny_config.estimated_generations()
+
+
+def test_labels_shrink_to_the_task_best_unless_an_input_clearly_earns_another():
+    def group(scores, greedy):
+        return GroupScore(sum(scores) / len(scores), tuple(scores), tuple(map(str, scores)), greedy=greedy)
+
+    def label(groups):
+        return choose_label(groups, "greedy", z=1.645, tie_key=len)
+
+    # The task's best is greedy; on this input one of four sampled replies did better: not evidence enough.
+    assert label({"greedy": group([0.0], True), "warm": group([1.0, 0.0, 0.0, 0.0], False)}) == ("greedy", False)
+    # Every sampled reply is right where greedy is wrong: the input earns its own label.
+    assert label({"greedy": group([0.0], True), "warm": group([1.0, 1.0, 1.0, 1.0], False)}) == ("warm", True)
+    # Two configurations earn it: the higher score wins; equal scores go to the smaller tie key.
+    two = {"greedy": group([0.0], True), "hot": group([1.0] * 4, False), "warm": group([1.0, 1.0, 1.0, 0.9], False)}
+    assert label(two) == ("hot", True)
+    assert label(two | {"warm": group([1.0] * 4, False)}) == ("hot", True)  # len("hot") < len("warm")
+    # A worse configuration never takes the label.
+    assert label({"greedy": group([1.0], True), "warm": group([0.0] * 4, False)}) == ("greedy", False)
 
 
 def test_repeated_search_generates_nothing(tmp_path, tiny_config):
@@ -46,7 +86,7 @@ def test_repeated_search_generates_nothing(tmp_path, tiny_config):
     again = CachedEngine(CountingEngine(), cache)
     second = run_search(tiny_config, again)
     assert first.generated > 0 and again.generated == 0 and again.engine.requests == []
-    assert [r["label_line"] for r in first.records] == [r["label_line"] for r in second.records]
+    assert [r.label_line for r in first.records] == [r.label_line for r in second.records]
 
 
 def test_budget_stops_and_resumes_without_regenerating(tmp_path, tiny_config):
@@ -118,4 +158,4 @@ def test_generation_request_key_ignores_truncation_only_when_greedy():
     s2 = GenerationRequest.build(msgs, DecodingConfig(temperature=0.7, top_k=50), 0, 8)
     assert g1.key("e") == g2.key("e")
     assert s1.key("e") != s2.key("e")
-    assert g1.key("e") != GenerationRequest.build(msgs, DecodingConfig(temperature=0.0), 1, 8).key("e")
+    assert g1.key("e") == GenerationRequest.build(msgs, DecodingConfig(temperature=0.0), 1, 8).key("e")

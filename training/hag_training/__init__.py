@@ -8,11 +8,15 @@ by step:
 - generation: :class:`GenerationRequest`, the :class:`Engine` protocol, :class:`LlamaCppEngine`,
   :class:`OpenAICompatibleEngine`; the persistent cache :class:`GenerationCache`, :class:`CachedEngine`,
   :func:`default_cache_path`;
-- the search: :func:`run_search`, :class:`SearchConfig`, :class:`SearchResult`, :func:`write_outputs`,
-  :exc:`BudgetExhausted`, :func:`answer_tokens`, :data:`LLAMA_CPP_DEFAULT`;
+- scoring (shared by the search, the evaluation and the room): :class:`Scorer` (``k`` replies per input and
+  configuration, scored as a group), :class:`GroupScore`, :exc:`BudgetExhausted`, :func:`answer_tokens`;
+- the search: :func:`run_search`, :class:`SearchConfig`, :class:`SearchResult`, :class:`Label`,
+  :func:`write_outputs`, :data:`LLAMA_CPP_DEFAULT`;
 - tuning: :func:`train_adapter`, :class:`SFTConfig`, :class:`SFTResult`, :func:`write_model_card`;
 - evaluation: :func:`evaluate_adapter`, :class:`EvalConfig`, :class:`EvalReport`, :func:`write_report`,
   :data:`METHODS`;
+- the room (how much decoding moves each task's score): :func:`run_room`, :class:`RoomConfig`,
+  :class:`RoomReport`, :func:`write_room`;
 - recipes: :data:`RECIPES`, :class:`Recipe`, :func:`run_recipe`.
 
 Names are imported on first use (PEP 562), so ``import hag_training`` loads neither torch, transformers, peft,
@@ -45,11 +49,14 @@ _EXPORTS: dict[str, tuple[str, str]] = {
     "CachedEngine": ("cache", "CachedEngine"),
     "GenerationCache": ("cache", "GenerationCache"),
     "default_cache_path": ("cache", "default_cache_path"),
-    "BudgetExhausted": ("search", "BudgetExhausted"),
+    "BudgetExhausted": ("scoring", "BudgetExhausted"),
+    "GroupScore": ("scoring", "GroupScore"),
+    "Scorer": ("scoring", "Scorer"),
+    "Label": ("search", "Label"),
     "LLAMA_CPP_DEFAULT": ("search", "LLAMA_CPP_DEFAULT"),
     "SearchConfig": ("search", "SearchConfig"),
     "SearchResult": ("search", "SearchResult"),
-    "answer_tokens": ("search", "answer_tokens"),
+    "answer_tokens": ("scoring", "answer_tokens"),
     "run_search": ("search", "run_search"),
     "write_outputs": ("search", "write_outputs"),
     "SFTConfig": ("sft", "SFTConfig"),
@@ -64,6 +71,10 @@ _EXPORTS: dict[str, tuple[str, str]] = {
     "RECIPES": ("recipe", "RECIPES"),
     "Recipe": ("recipe", "Recipe"),
     "run_recipe": ("recipe", "run_recipe"),
+    "RoomConfig": ("room", "RoomConfig"),
+    "RoomReport": ("room", "RoomReport"),
+    "run_room": ("room", "run_room"),
+    "write_room": ("room", "write_room"),
 }
 
 __all__ = [
@@ -75,14 +86,19 @@ __all__ = [
     "Example",
     "GenerationCache",
     "GenerationRequest",
+    "GroupScore",
     "LLAMA_CPP_DEFAULT",
+    "Label",
     "LlamaCppEngine",
     "METHODS",
     "OpenAICompatibleEngine",
     "RECIPES",
     "Recipe",
+    "RoomConfig",
+    "RoomReport",
     "SFTConfig",
     "SFTResult",
+    "Scorer",
     "SearchConfig",
     "SearchResult",
     "Split",
@@ -94,11 +110,13 @@ __all__ = [
     "get_task",
     "register_task",
     "run_recipe",
+    "run_room",
     "run_search",
     "train_adapter",
     "write_model_card",
     "write_outputs",
     "write_report",
+    "write_room",
 ]
 
 
@@ -121,15 +139,9 @@ if TYPE_CHECKING:
     from hag_training.evaluate import METHODS, EvalConfig, EvalReport, evaluate_adapter, write_report
     from hag_training.model_card import write_model_card
     from hag_training.recipe import RECIPES, Recipe, run_recipe
-    from hag_training.search import (
-        LLAMA_CPP_DEFAULT,
-        BudgetExhausted,
-        SearchConfig,
-        SearchResult,
-        answer_tokens,
-        run_search,
-        write_outputs,
-    )
+    from hag_training.room import RoomConfig, RoomReport, run_room, write_room
+    from hag_training.scoring import BudgetExhausted, GroupScore, Scorer, answer_tokens
+    from hag_training.search import LLAMA_CPP_DEFAULT, Label, SearchConfig, SearchResult, run_search, write_outputs
     from hag_training.sft import SFTConfig, SFTResult, train_adapter
     from hag_training.tasks import TASKS, Example, Split, Task, get_task
     from hag_training.tasks import register as register_task

@@ -13,9 +13,11 @@ __all__ = ["main"]
 _DESCRIPTION = """\
 Build, tune and evaluate HAG models.
 
-  search   label training inputs with good decoding configurations (two-stage search, cached generations)
+  search   label training inputs with good decoding configurations (a racing search on expected scores over k
+           replies per configuration, cached generations)
   sft      LoRA-tune a model to write those configurations, export a GGUF LoRA adapter and a model card
   eval     score HAG against fixed decoding configurations on the tasks' test splits (table + plots)
+  room     per task, how much decoding moves the expected score: defaults, greedy, best and worst static
   recipe   all three in one command; `recipe default` rebuilds the adapter that ships with hag-chain
 
 examples:
@@ -26,6 +28,7 @@ examples:
   accelerate launch -m hag_training.cli sft --data runs/search --base HuggingFaceTB/SmolLM2-135M-Instruct \\
       --out runs/sft                                           # several GPUs
   hag-train eval --adapter runs/sft/hag-adapter.lora.gguf --search runs/search --out runs/eval
+  hag-train room --tasks gsm8k,pig_latin,common_gen --n-inputs 16 --out runs/room
 
 Every generation is cached (--cache): an interrupted command resumes where it stopped, a repeated one is free.
 """
@@ -48,9 +51,34 @@ def _parser() -> argparse.ArgumentParser:
     s = sub.add_parser("search", help="label training inputs with good decoding configurations")
     s.add_argument("--out", required=True, help="output folder")
     s.add_argument("--tasks", default=",".join(defaults.tasks), help="comma-separated task names")
-    s.add_argument("--n-probe", type=int, default=defaults.n_probe, help="stage-1 probe inputs per task (5)")
-    s.add_argument("--n-train", type=int, default=defaults.n_train, help="inputs labelled per task (16)")
-    s.add_argument("--repeats", type=int, default=defaults.repeats, help="generations per configuration (1)")
+    s.add_argument(
+        "--n-probe",
+        type=int,
+        default=defaults.n_probe,
+        help=f"stage-1 probe inputs per task, on which successive halving races the grid ({defaults.n_probe})",
+    )
+    s.add_argument(
+        "--n-train", type=int, default=defaults.n_train, help=f"inputs labelled per task ({defaults.n_train})"
+    )
+    s.add_argument(
+        "--k",
+        type=int,
+        default=defaults.k,
+        help=f"replies per configuration and input, scored as a group: the expected score ({defaults.k})",
+    )
+    s.add_argument(
+        "--survivors",
+        type=int,
+        default=defaults.survivors,
+        help=f"configurations that survive stage 1 and compete on every labelled input ({defaults.survivors})",
+    )
+    s.add_argument(
+        "--evidence-z",
+        type=float,
+        default=defaults.evidence_z,
+        help="standard errors by which an input's own best configuration must beat the task's best to become "
+        f"its label ({defaults.evidence_z})",
+    )
     s.add_argument("--seed", type=int, default=defaults.seed, help="split, order and sampling seed (0)")
     s.add_argument(
         "--space",
@@ -72,6 +100,7 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--no-progress", action="store_true", help="no progress bar")
     _sft_arguments(sub)
     _eval_arguments(sub)
+    _room_arguments(sub)
     r = sub.add_parser("recipe", help="search, tune, evaluate and export in one command")
     r.add_argument("name", choices=sorted(_recipes()), help="recipe name")
     r.add_argument("--out", default=None, help="output folder (default: runs/<name>)")
@@ -160,9 +189,35 @@ def _eval_arguments(sub) -> None:
     e.add_argument("--tasks", default=",".join(_recipes()["default"].eval.tasks), help="comma-separated task names")
     e.add_argument("--n-test", type=int, default=d.n_test, help=f"test inputs per task ({d.n_test})")
     e.add_argument("--n-dev", type=int, default=d.n_dev, help=f"dev inputs per task for best static ({d.n_dev})")
+    e.add_argument("--k", type=int, default=d.k, help=f"replies per method and input, scored as a group ({d.k})")
     e.add_argument("--seed", type=int, default=d.seed, help=f"split and sampling seed ({d.seed})")
     e.add_argument("--cache", type=Path, default=None, help="generation cache file (default: as for search)")
     e.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def _room_arguments(sub) -> None:
+    from hag_training.room import RoomConfig
+
+    d = RoomConfig(tasks=("gsm8k",))
+    r = sub.add_parser(
+        "room",
+        help="per task: the expected score of the defaults, greedy, and the best and worst static configuration",
+        description="Every configuration of the search space and the fixed baselines (llama.cpp's default, "
+        "ChatLlamaCpp's defaults, greedy) answer the first N inputs of a split K times each, scored as groups. "
+        "Writes room.json (every score), room.md (means with 95% bootstrap intervals, the best and worst static "
+        "configuration and their paired gap) and room.png. The room HAG has: a task where the gap's interval "
+        "includes 0, or whose best is at its floor, gives the planner nothing to learn.",
+    )
+    r.add_argument("--out", required=True, help="output folder")
+    r.add_argument("--tasks", default=",".join(_recipes()["default"].eval.tasks), help="comma-separated task names")
+    r.add_argument("--n-inputs", type=int, default=d.n_inputs, help=f"inputs per task ({d.n_inputs})")
+    r.add_argument("--k", type=int, default=d.k, help=f"replies per configuration and input ({d.k})")
+    r.add_argument("--split", choices=["train", "dev", "test"], default=d.split, help=f"inputs from ({d.split})")
+    r.add_argument("--seed", type=int, default=d.seed, help=f"split and sampling seed ({d.seed})")
+    r.add_argument("--space", help="search space as JSON (default: hag_chain.DEFAULT_SEARCH_SPACE, 32 configurations)")
+    r.add_argument("--model", help="base GGUF (default: the embedded SmolLM2-135M)")
+    r.add_argument("--cache", type=Path, default=None, help="generation cache file (default: as for search)")
+    r.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -170,7 +225,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from hag_chain import HAGError
 
     args = _parser().parse_args(argv)
-    commands = {"search": _search, "sft": _sft, "eval": _eval, "recipe": _recipe}
+    commands = {"search": _search, "sft": _sft, "eval": _eval, "room": _room, "recipe": _recipe}
     try:
         return commands[args.command](args)
     except (FileNotFoundError, ValueError, HAGError) as e:  # HAGError: e.g. an unknown task name
@@ -190,7 +245,8 @@ def _search(args: argparse.Namespace) -> int:
 
     from hag_training.cache import CachedEngine, GenerationCache
     from hag_training.engines import LlamaCppEngine, OpenAICompatibleEngine
-    from hag_training.search import BudgetExhausted, SearchConfig, run_search, write_outputs
+    from hag_training.scoring import BudgetExhausted
+    from hag_training.search import SearchConfig, run_search, write_outputs
 
     extra = {}
     if args.space:
@@ -202,7 +258,9 @@ def _search(args: argparse.Namespace) -> int:
         tasks=tuple(t.strip() for t in args.tasks.split(",") if t.strip()),
         n_probe=args.n_probe,
         n_train=args.n_train,
-        repeats=args.repeats,
+        k=args.k,
+        survivors=args.survivors,
+        evidence_z=args.evidence_z,
         seed=args.seed,
     )
     if args.engine == "openai":
@@ -277,6 +335,7 @@ def _eval(args: argparse.Namespace) -> int:
         tasks=tuple(t.strip() for t in args.tasks.split(",") if t.strip()),
         n_test=args.n_test,
         n_dev=args.n_dev,
+        k=args.k,
         seed=args.seed,
     )
     stage1 = json.loads((Path(args.search) / "stage1.json").read_text()) if args.search else None
@@ -284,6 +343,31 @@ def _eval(args: argparse.Namespace) -> int:
     with tqdm(unit="gen", desc="eval", disable=args.no_progress) as bar:
         report = evaluate_adapter(config, adapter, cache, model_path=args.model, stage1=stage1, progress=bar.update)
     paths = write_report(report, args.out)
+    print(paths["table"].read_text() + "\n" + "\n".join(str(p) for p in paths.values()))
+    return 0
+
+
+def _room(args: argparse.Namespace) -> int:
+    from tqdm.auto import tqdm
+
+    from hag_chain import DEFAULT_SEARCH_SPACE, SearchSpace
+    from hag_training.cache import CachedEngine, GenerationCache
+    from hag_training.engines import LlamaCppEngine
+    from hag_training.room import RoomConfig, run_room, write_room
+
+    config = RoomConfig(
+        tasks=tuple(t.strip() for t in args.tasks.split(",") if t.strip()),
+        n_inputs=args.n_inputs,
+        k=args.k,
+        split=args.split,
+        seed=args.seed,
+    )
+    space = SearchSpace(values=json.loads(args.space)) if args.space else DEFAULT_SEARCH_SPACE
+    engine = CachedEngine(LlamaCppEngine(model_path=args.model), GenerationCache(args.cache or _default_cache()))
+    total = len(config.tasks) * config.n_inputs * config.k * (space.size + 3)
+    with tqdm(total=total, unit="req", desc="room", disable=args.no_progress) as bar:
+        report = run_room(config, engine, space, progress=bar.update)
+    paths = write_room(report, args.out)
     print(paths["table"].read_text() + "\n" + "\n".join(str(p) for p in paths.values()))
     return 0
 

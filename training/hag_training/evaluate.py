@@ -1,6 +1,7 @@
 """Does the model's own choice of decoding configuration beat fixed ones? Scored on each task's test split.
 
-Methods, all answering the same test inputs with the same seed:
+Methods, all answering the same test inputs with the same seeds; each (method, input) gets ``k`` replies scored as a
+group (:meth:`~hag_training.tasks.Task.score_group`), the expected score the search labels with:
 
 * ``HAG``: the tuned model picks a configuration per input (the runtime's planner) and answers with it, with the
   adapter on, as :class:`~hag_chain.ChatHAG` does by default;
@@ -9,8 +10,8 @@ Methods, all answering the same test inputs with the same seed:
 * ``random``: a configuration drawn uniformly from the search space per input;
 * ``greedy``: temperature 0;
 * ``best static``: per task, the fixed configuration that scores best on the dev split, among the search's
-  ``static_candidates`` best stage-1 configurations and greedy (or every configuration of the space without a
-  search): the best any single setting does on that task.
+  ``static_candidates`` best stage-1 survivors and greedy (or every configuration of the space without a search):
+  the best any single setting does on that task.
 
 Means come with 95% percentile bootstrap intervals (inputs resampled within each task; the suite mean is the mean
 of the task means). Differences to HAG are paired: each replicate resamples the same inputs for every method.
@@ -21,7 +22,7 @@ from __future__ import annotations
 import json
 import random
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -30,9 +31,9 @@ import numpy as np
 
 from hag_chain import DecodingConfig, SearchSpace
 from hag_training.cache import CachedEngine, GenerationCache
-from hag_training.engines import GenerationRequest
-from hag_training.search import LLAMA_CPP_DEFAULT, answer_tokens
-from hag_training.tasks import Example, Task, get_task
+from hag_training.scoring import Scorer
+from hag_training.search import LLAMA_CPP_DEFAULT
+from hag_training.tasks import get_task
 
 __all__ = [
     "CHAT_LLAMA_CPP_DEFAULT",
@@ -41,6 +42,7 @@ __all__ = [
     "EvalConfig",
     "EvalReport",
     "evaluate_adapter",
+    "percentile_interval",
     "run_eval",
     "summarize",
     "write_report",
@@ -62,14 +64,16 @@ class EvalConfig:
     """Test inputs per task (the first ones of the seeded test split)."""
     n_dev: int = 16
     """Dev inputs per task on which the best static configuration is chosen."""
-    static_candidates: int = 4
-    """How many of the search's best stage-1 configurations compete for best static (plus greedy)."""
+    static_candidates: int = 3
+    """How many of the search's stage-1 survivors compete for best static (plus greedy)."""
+    k: int = 4
+    """Replies per (method, input), scored as a group."""
     seed: int = 0
     bootstrap: int = 2000
 
     def __post_init__(self) -> None:
-        if not self.tasks or self.n_test < 1 or self.n_dev < 1 or self.static_candidates < 1:
-            raise ValueError(f"tasks must be non-empty and n_test, n_dev, static_candidates >= 1, got {self}")
+        if not self.tasks or min(self.n_test, self.n_dev, self.static_candidates, self.k) < 1:
+            raise ValueError(f"tasks must be non-empty and n_test, n_dev, static_candidates, k >= 1, got {self}")
 
 
 @dataclass
@@ -111,22 +115,23 @@ def run_eval(
         task = get_task(name)
         split = task.split(config.seed)
         dev, test = split.dev[: config.n_dev], split.test[: config.n_test]
-        run = _Runner(task, config.seed, progress)
+        base = Scorer(task, base_engine, k=config.k, seed=config.seed, progress=progress)
         candidates = _static_candidates(name, space, stage1, config.static_candidates)
         dev_means = {}
         for cfg in candidates:
-            scores = run.scores(base_engine, [(ex, cfg) for ex in dev])
+            scores = [g.score for g in base.score([(ex, cfg) for ex in dev])]
             dev_means[space.format(cfg) if cfg != GREEDY else "greedy"] = float(np.mean(scores))
         best = max(range(len(candidates)), key=lambda i: (list(dev_means.values())[i], -i))
         static[name] = {"line": list(dev_means)[best], "dev_scores": dev_means}
         fixed = {**_FIXED, BEST_STATIC: candidates[best]}
         rng, grid = random.Random(f"{config.seed}:{name}"), list(space)
         plans = {HAG: [choose(task.messages(ex)) for ex in test], "random": [rng.choice(grid) for _ in test]}
+        hag = Scorer(task, hag_engine, k=config.k, seed=config.seed, progress=progress)
         for method in METHODS:
             configs = plans.get(method) or [fixed[method]] * len(test)
-            engine = hag_engine if method == HAG else base_engine
-            scores = run.scores(engine, list(zip(test, configs)))
-            for ex, cfg, score in zip(test, configs, scores):
+            scorer = hag if method == HAG else base
+            scores = [g.score for g in scorer.score(list(zip(test, configs, strict=True)))]
+            for ex, cfg, score in zip(test, configs, scores, strict=True):
                 rows.append(
                     {
                         "task": name,
@@ -168,38 +173,23 @@ def evaluate_adapter(
     )
 
 
-class _Runner:
-    """Generates through a cached engine and scores with the task's metric."""
-
-    def __init__(self, task: Task, seed: int, progress: Callable[[int], None] | None) -> None:
-        self.task, self.seed, self.progress = task, seed, progress
-        self.max_tokens = answer_tokens(task)
-
-    def scores(self, engine: CachedEngine, items: Sequence[tuple[Example, DecodingConfig]]) -> list[float]:
-        requests = [
-            GenerationRequest.build(self.task.messages(ex), cfg, self.seed, self.max_tokens) for ex, cfg in items
-        ]
-        texts = engine.generate(requests)
-        if texts is None:  # only a budgeted engine returns None; evaluation engines have no budget
-            raise RuntimeError("the evaluation engine ran out of budget")
-        if self.progress:
-            self.progress(len(requests))
-        return [self.task.score(ex, text) for (ex, _), text in zip(items, texts)]
-
-
 def _static_candidates(task: str, space: SearchSpace, stage1: dict | None, k: int) -> list[DecodingConfig]:
-    """The ``k`` best distinct stage-1 configurations, and greedy; greedy twins (same penalty) count once."""
+    """The ``k`` best stage-1 survivors, and greedy; greedy twins (same penalty) count once."""
     if stage1 is None or task not in stage1:
         return [*space]
-    ranked = sorted(stage1[task]["scores"].items(), key=lambda kv: (-kv[1], space.parse(kv[0]).temperature))
     out: list[DecodingConfig] = []
     seen: set[str] = set()
-    for cfg in [*(space.parse(line) for line, _ in ranked[: 4 * k]), GREEDY]:
+    for cfg in [*(space.parse(line) for line in stage1[task]["survivors"]), GREEDY]:
         key = f"greedy:{cfg.repetition_penalty}" if cfg.temperature == 0 else space.format(cfg)
         if key not in seen and (len(out) < k or cfg is GREEDY):
             seen.add(key)
             out.append(cfg)
     return out
+
+
+def percentile_interval(replicates: np.ndarray) -> list[float]:
+    """The 95% percentile bootstrap interval of ``replicates`` (rounded to 4 places)."""
+    return [round(float(np.percentile(replicates, 2.5)), 4), round(float(np.percentile(replicates, 97.5)), 4)]
 
 
 def summarize(report: EvalReport) -> dict[str, Any]:
@@ -220,20 +210,18 @@ def summarize(report: EvalReport) -> dict[str, Any]:
         reps[t] = {m: scores[(t, m)][idx].mean(axis=1) for m in METHODS}
     suite = {m: np.mean([reps[t][m] for t in tasks], axis=0) for m in METHODS}
 
-    def interval(values: np.ndarray) -> list[float]:
-        return [round(float(np.percentile(values, 2.5)), 4), round(float(np.percentile(values, 97.5)), 4)]
-
     out: dict[str, Any] = {"tasks": {}, "suite": {}, "hag_minus": {}}
     for t in tasks:
         out["tasks"][t] = {
-            m: {"mean": round(float(scores[(t, m)].mean()), 4), "ci95": interval(reps[t][m])} for m in METHODS
+            m: {"mean": round(float(scores[(t, m)].mean()), 4), "ci95": percentile_interval(reps[t][m])}
+            for m in METHODS
         }
     for m in METHODS:
         mean = float(np.mean([scores[(t, m)].mean() for t in tasks]))
-        out["suite"][m] = {"mean": round(mean, 4), "ci95": interval(suite[m])}
+        out["suite"][m] = {"mean": round(mean, 4), "ci95": percentile_interval(suite[m])}
         if m != HAG:
             diff = out["suite"][HAG]["mean"] - mean  # HAG comes first in METHODS
-            out["hag_minus"][m] = {"mean": round(diff, 4), "ci95": interval(suite[HAG] - suite[m])}
+            out["hag_minus"][m] = {"mean": round(diff, 4), "ci95": percentile_interval(suite[HAG] - suite[m])}
     out["choices"] = _choices(report)
     out["static"] = report.static
     out["config"] = asdict(report.config)

@@ -40,9 +40,9 @@ class Recipe:
 RECIPES: dict[str, Recipe] = {
     "default": Recipe(
         name="default",
-        search=SearchConfig(tasks=_TASKS, n_probe=5, n_train=24, seed=0),
+        search=SearchConfig(tasks=_TASKS, n_train=24, seed=0),
         sft=SFTConfig(),
-        eval=EvalConfig(tasks=_TASKS, n_test=32, n_dev=16, static_candidates=4, seed=0),
+        eval=EvalConfig(tasks=_TASKS, n_test=32, n_dev=16, static_candidates=3, seed=0),
     ),
 }
 
@@ -89,7 +89,7 @@ def run_recipe(
     log(f"      loss per epoch {tuned.summary['loss_per_epoch']} -> {tuned.adapter_path}")
 
     start = time.perf_counter()
-    log(f"[3/3] eval: {recipe.eval.n_test} test inputs per task, 6 methods")
+    log(f"[3/3] eval: {recipe.eval.n_test} test inputs per task, {recipe.eval.k} replies each, 6 methods")
     stage1 = json.loads((out / "search" / "stage1.json").read_text())
     with tqdm(unit="gen", desc="eval", disable=not progress) as bar:
         report = evaluate_adapter(recipe.eval, tuned.adapter_path, cache, stage1=stage1, progress=bar.update)

@@ -1,67 +1,60 @@
-"""The two-stage search (prune, then greedy) that labels task inputs with good decoding configurations.
+"""The racing search that labels task inputs with good decoding configurations, on expected scores.
 
-Stage 1, per task: every configuration of the search space, and the default configuration, answers the same
-``n_probe`` training inputs; configurations whose mean score is below the default's are pruned (if none reaches
-it, the single best survives).
+Every score is a *group score*: ``k`` replies of one configuration to one input (seeds ``seed .. seed+k-1``),
+scored together by the task (:class:`~hag_training.scoring.Scorer`), so a sampled configuration is judged by what it
+does on average, not by the luck of one draw.
 
-Stage 2, per labelled training input: start from the stage-1 best configuration; for each knob in the space's
-order (temperature, top_p, top_k, repetition_penalty), try every surviving configuration that differs from the
-current one in that knob only, and move to the best. Each configuration is generated ``repeats`` times (seeds
-``seed .. seed+repeats-1``) and scored by its mean. The distance to the default is the sum over knobs of the
-distance normalised by the knob's range on the grid. Stage 2 stops as
-soon as the current configuration scores 1 (the maximum), since nothing can beat it. The label is the best
-configuration found; every score is kept, along with the default configuration's score.
+Stage 1, per task: **successive halving** over the grid on ``n_probe`` training inputs. Every configuration answers
+the first probe(s); the better half (``1/eta``) goes on to twice as many probes, and so on until ``survivors``
+configurations remain, ranked on all probes. llama.cpp's default configuration answers every probe as the
+reference. Successive halving rather than confidence bounds: with a handful of probes and bounded, often 0/1
+scores, confidence intervals overlap for nearly every pair, so a bound-based race drops almost nothing until late,
+while halving spends a budget fixed in advance (the progress bar and ``--budget`` are exact) and is the standard
+best-arm identification race (Karnin et al., ICML 2013; Jamieson & Talwalkar, AISTATS 2016).
 
-Ties. In stage 1, equal probe means go to the lower temperature (a sampled configuration's score is partly the luck
-of one draw; a greedy one's is exact for those probes), then to the configuration closer to the default. In stage 2 a
-configuration must score strictly better than the current one to replace it (a tie on one input is no evidence
-against the configuration that did best on the probes); other ties go to the lower temperature, then closer to the
-default.
+Stage 2, per labelled training input: every survivor answers it. The task's best configuration is the
+survivor with the best mean over the probes and all labelled inputs. An input's label is that configuration unless
+the input's own evidence clearly favours another survivor: its group score is higher by more than ``evidence_z``
+standard errors of the paired difference (a one-sided test at 95% by default; greedy replies have no error, sampled
+ones the error of their ``k`` replies, :attr:`~hag_training.scoring.GroupScore.stderr`). This shrinks labels to the
+task's configuration unless an input earns its own, so noise cannot pick a label; every score is kept in the record.
 
-At temperature 0 llama.cpp decodes greedily and ignores top_p, top_k, min_p and typical_p (the knobs
-``hag_chain.KNOBS`` marks ``greedy_irrelevant``), so such requests share one cache entry: the search never pays
-twice for the same greedy generation.
+Ties go to the lower temperature (a greedy score is exact), then to the configuration closer to the default.
+Greedy requests share a cache entry whatever their seed and greedy-irrelevant knobs (``hag_chain.KNOBS``), so the
+search never pays twice for one greedy generation; an interrupted search resumes from the cache.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import platform
 import random
+import statistics
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import MISSING, asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 from hag_chain import DEFAULT_PROMPT_VERSION, DEFAULT_SEARCH_SPACE, DecodingConfig, SearchSpace
 from hag_training.cache import CachedEngine
-from hag_training.engines import GenerationRequest
-from hag_training.tasks import Example, Task, get_task
+from hag_training.scoring import BudgetExhausted, GroupScore, Scorer
+from hag_training.tasks import Example, get_task
 
 __all__ = [
-    "FAMILY_MAX_TOKENS",
     "LLAMA_CPP_DEFAULT",
     "BudgetExhausted",
+    "Label",
     "SearchConfig",
     "SearchResult",
-    "answer_tokens",
+    "choose_label",
+    "halving_rungs",
     "run_search",
     "write_outputs",
 ]
 
-#: Answer length per task family: enough for a worked answer, no more (generation time is the search's cost).
-FAMILY_MAX_TOKENS = {"mathematics": 160, "reasoning": 48, "creativity": 64, "translation": 64, "code": 192}
-#: llama.cpp's own sampling defaults: the baseline every configuration must beat in stage 1.
+#: llama.cpp's own sampling defaults: the reference every configuration is compared with.
 LLAMA_CPP_DEFAULT = DecodingConfig(temperature=0.8, top_p=0.95, top_k=40, repetition_penalty=1.0)
-
-
-def answer_tokens(task: Task) -> int:
-    """The answer length a task is generated with: its own ``max_tokens``, else its family's."""
-    return getattr(task, "max_tokens", FAMILY_MAX_TOKENS[task.family])
-
-
-class BudgetExhausted(Exception):
-    """The ``budget`` of new generations is spent; everything generated so far is cached."""
 
 
 @dataclass
@@ -69,35 +62,108 @@ class SearchConfig:
     """Settings of one search run (all recorded in the output's provenance)."""
 
     tasks: tuple[str, ...] = ("gsm8k", "arc_easy", "commonsense_qa", "pig_latin", "common_gen")
-    """Task names from ``hag_training.tasks.TASKS``. The default covers mathematics, multiple choice and creative
-    writing; CoinFlip is left out because SmolLM2-135M gives the same answer to every question (no signal)."""
-    n_probe: int = 5
-    """Training inputs per task that every configuration answers in stage 1 (the paper's n = 5)."""
+    """Task names from ``hag_training.tasks.TASKS``."""
+    n_probe: int = 8
+    """Training inputs per task on which stage 1 races the grid."""
     n_train: int = 16
     """Training inputs per task labelled in stage 2 (disjoint from the probes)."""
-    repeats: int = 1
-    """Generations per (configuration, input), with consecutive seeds."""
+    k: int = 4
+    """Replies per (configuration, input), with consecutive seeds, scored as a group."""
+    survivors: int = 3
+    """Configurations that leave stage 1 (fewer if the grid is smaller); each answers every labelled input."""
+    eta: int = 2
+    """Successive halving keeps ``1/eta`` of the configurations per rung."""
+    evidence_z: float = 1.645
+    """Standard errors by which an input's own best must beat the task's best to become its label."""
     seed: int = 0
-    """Seed of the split, the input order and the first generation."""
+    """Seed of the split, the input order and the first reply."""
     space: SearchSpace = field(default_factory=lambda: DEFAULT_SEARCH_SPACE)
     default: DecodingConfig = field(default_factory=lambda: LLAMA_CPP_DEFAULT)
 
     def __post_init__(self) -> None:
-        if self.n_probe < 1 or self.n_train < 0 or self.repeats < 1:
-            raise ValueError(f"n_probe and repeats must be >= 1 and n_train >= 0, got {self}")
+        if self.n_probe < 1 or self.n_train < 0 or self.k < 1 or self.survivors < 1 or self.eta < 2:
+            raise ValueError(
+                f"n_probe, k and survivors must be >= 1, n_train >= 0 and eta >= 2; got n_probe={self.n_probe}, "
+                f"n_train={self.n_train}, k={self.k}, survivors={self.survivors}, eta={self.eta}"
+            )
 
     def estimated_generations(self) -> int:
-        """Upper bound on generations (before cache hits and greedy deduplication)."""
-        per_input = 2 + sum(len(v) - 1 for v in self.space.values.values())
-        per_task = (self.space.size + 1) * self.n_probe + self.n_train * per_input
-        return per_task * self.repeats * len(self.tasks)
+        """Requests the search makes (an upper bound on generations: cache hits and greedy twins are free)."""
+        rungs = halving_rungs(self.space.size, self.n_probe, self.survivors, self.eta)
+        # the default answers every probe; a configuration reaching a rung answers the probes it had not seen yet
+        seen_before = [0] + [probes for _, probes in rungs[:-1]]
+        stage1 = self.n_probe + sum(alive * (probes - seen) for (alive, probes), seen in zip(rungs, seen_before))
+        stage2 = self.n_train * min(self.survivors, self.space.size)
+        return (stage1 + stage2) * self.k * len(self.tasks)
+
+
+def halving_rungs(n_configs: int, n_probe: int, survivors: int, eta: int = 2) -> list[tuple[int, int]]:
+    """Successive halving's schedule: per rung, (configurations alive, probes they have answered by its end).
+
+    The last rung has at most ``survivors`` configurations on all ``n_probe`` probes; each earlier one has ``eta``
+    times as many configurations on ``1/eta`` as many probes (at least one).
+    """
+    alive = [n_configs]
+    while alive[-1] > survivors:
+        alive.append(max(survivors, math.ceil(alive[-1] / eta)))
+    last = len(alive) - 1
+    return [(a, max(1, math.ceil(n_probe / eta ** (last - j)))) for j, a in enumerate(alive)]
+
+
+@dataclass
+class Label:
+    """One labelled training input: the configuration it is taught, and every score behind the choice."""
+
+    task: str
+    messages: list[dict[str, str]]
+    label_line: str
+    """The label as the planner writes it (``SearchSpace.format``)."""
+    scores: dict[str, float]
+    """Group score of every survivor on this input, by line."""
+    family: str = ""
+    example_id: str = ""
+    label: dict[str, Any] = field(default_factory=dict)
+    """The label's knob values."""
+    label_score: float = 0.0
+    """The label's group score on this input."""
+    label_answer: str = ""
+    """The first of the label's replies to this input (taught as the base model's own answer in ``lora`` mode)."""
+    stderrs: dict[str, float] = field(default_factory=dict)
+    """Standard error of each of those scores."""
+    rule: str = "task best"
+    """``task best`` (the task's configuration) or ``input evidence`` (this input clearly earned another)."""
+    provenance: str = ""
+    """JSON: engine, search settings, space, versions."""
+
+    def to_dict(self) -> dict[str, Any]:
+        """The record as written to ``labels.jsonl``."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Label:
+        """Read a ``labels.jsonl`` record; fields older searches did not write take their defaults.
+
+        Raises:
+            ValueError: A field every search writes is missing.
+
+        """
+        names = {f.name for f in fields(cls)}
+        required = {f.name for f in fields(cls) if f.default is MISSING and f.default_factory is MISSING}
+        if missing := required - set(data):
+            raise ValueError(f"not a `hag-train search` record: it lacks {sorted(missing)}")
+        known = {k: v for k, v in data.items() if k in names}
+        if isinstance(known["scores"], str):  # the `datasets` copy stores scores as JSON text
+            known["scores"] = json.loads(known["scores"])
+        if isinstance(known["label"], str):
+            known["label"] = json.loads(known["label"])
+        return cls(**known)
 
 
 @dataclass
 class SearchResult:
-    """Labelled records plus what stage 1 found per task."""
+    """Labelled inputs plus what stage 1 found per task."""
 
-    records: list[dict[str, Any]]
+    records: list[Label]
     stage1: dict[str, dict[str, Any]]
     generated: int
     cache_hits: int
@@ -115,7 +181,7 @@ def run_search(
         BudgetExhausted: ``engine``'s budget ran out; rerunning with a larger budget resumes from the cache.
 
     """
-    records: list[dict[str, Any]] = []
+    records: list[Label] = []
     stage1: dict[str, dict[str, Any]] = {}
     provenance = _provenance(config, engine)
     for name in config.tasks:
@@ -123,99 +189,118 @@ def run_search(
         train = task.split(config.seed).train
         random.Random(f"{config.seed}:{name}").shuffle(train)
         probes, inputs = train[: config.n_probe], train[config.n_probe : config.n_probe + config.n_train]
-        scorer = _Scorer(task, config, engine, progress)
-        survivors, summary = _stage1(scorer, probes, config)
+        scorer = Scorer(task, engine, k=config.k, seed=config.seed, progress=progress)
+        survivors, probe_scores, summary = _stage1(scorer, probes, config)
+        labels, summary["task_best"], summary["survivor_scores"] = _stage2(
+            scorer, inputs, survivors, probe_scores, config, provenance
+        )
         stage1[name] = summary
-        for example in inputs:
-            records.append(_stage2(scorer, example, survivors, config) | {"provenance": provenance})
+        records += labels
     return SearchResult(records, stage1, engine.generated, engine.hits)
 
 
-class _Scorer:
-    """Mean score of a configuration on examples of one task, through the cached engine."""
-
-    def __init__(self, task: Task, config: SearchConfig, engine: CachedEngine, progress) -> None:
-        self.task, self.config, self.engine, self.progress = task, config, engine, progress
-        self.max_tokens = answer_tokens(task)
-        self._answers: dict[tuple[str, str], str] = {}
-
-    def answer(self, cfg: DecodingConfig, example: Example) -> str:
-        """The (first) answer generated for ``example`` under ``cfg``."""
-        return self._answers[(cfg.model_dump_json(), example.id)]
-
-    def scores(self, configs: Sequence[DecodingConfig], example: Example) -> list[float]:
-        requests = [
-            GenerationRequest.build(self.task.messages(example), cfg, self.config.seed + r, self.max_tokens)
-            for cfg in configs
-            for r in range(self.config.repeats)
-        ]
-        texts = self.engine.generate(requests)
-        if texts is None:
-            raise BudgetExhausted(f"budget of {self.engine.budget} new generations spent")
-        if self.progress:
-            self.progress(len(requests))
-        n = self.config.repeats
-        for i, cfg in enumerate(configs):
-            self._answers[(cfg.model_dump_json(), example.id)] = texts[i * n]
-        per = [self.task.score(example, t) for t in texts]
-        return [sum(per[i * n : (i + 1) * n]) / n for i in range(len(configs))]
-
-
-def _stage1(scorer: _Scorer, probes: list[Example], config: SearchConfig):
-    candidates = [config.default, *config.space]
-    totals = [0.0] * len(candidates)
-    for example in probes:
-        for i, s in enumerate(scorer.scores(candidates, example)):
-            totals[i] += s
-    means = [t / len(probes) for t in totals]
-    default_mean, grid = means[0], list(zip(candidates[1:], means[1:], strict=True))
-    survivors = [(cfg, m) for cfg, m in grid if m >= default_mean] or [max(grid, key=lambda cm: cm[1])]
-    ranked = [cfg for cfg, _ in sorted(survivors, key=lambda cm: (-cm[1], cm[0].temperature, _distance(cm[0], config)))]
-    summary = {
-        "default_score": default_mean,
-        "scores": {config.space.format(cfg): m for cfg, m in grid},
-        "survivors": [config.space.format(c) for c in ranked],
-    }
-    return ranked, summary
-
-
-def _stage2(scorer: _Scorer, example: Example, survivors: list[DecodingConfig], config: SearchConfig):
+def _stage1(scorer: Scorer, probes: list[Example], config: SearchConfig):
+    """Successive halving on the probes; returns the ranked survivors, their probe scores, and a summary."""
     space = config.space
-    tried: dict[str, float] = {}
-
-    def evaluate(cfgs: list[DecodingConfig]) -> None:
-        new = [c for c in cfgs if space.format(c) not in tried]
-        if new:
-            for cfg, s in zip(new, scorer.scores(new, example), strict=True):
-                tried[space.format(cfg)] = s
-
-    default_score = scorer.scores([config.default], example)[0]
-    current = survivors[0]
-    evaluate([current])
-    for knob in space.knobs:
-        if tried[space.format(current)] >= 1.0:  # a perfect score cannot be beaten: stop paying for generations
-            break
-        line = [c for c in survivors if all(getattr(c, k) == getattr(current, k) for k in space.knobs if k != knob)]
-        evaluate(line)
-        incumbent = current
-        current = max(
-            line, key=lambda c: (tried[space.format(c)], c == incumbent, -c.temperature, -_distance(c, config))
-        )
-    return {
-        "task": scorer.task.name,
-        "family": scorer.task.family,
-        "example_id": example.id,
-        "messages": scorer.task.messages(example),
-        "label": {k: getattr(current, k) for k in space.knobs},
-        "label_line": space.format(current),
-        "label_score": tried[space.format(current)],
-        "label_answer": scorer.answer(current, example),
-        "scores": tried,
-        "default_score": default_score,
+    grid = list(space)
+    scores: dict[str, list[GroupScore]] = {space.format(c): [] for c in grid}
+    default = [g.score for g in scorer.score([(ex, config.default) for ex in probes])]
+    alive = grid
+    for n_alive, n_seen in halving_rungs(len(grid), len(probes), config.survivors, config.eta):
+        alive = _ranked(alive, {line: [g.score for g in s] for line, s in scores.items()}, config)[:n_alive]
+        todo = [(cfg, ex) for cfg in alive for ex in probes[len(scores[space.format(cfg)]) : n_seen]]
+        for (cfg, _), group in zip(todo, scorer.score([(ex, cfg) for cfg, ex in todo]), strict=True):
+            scores[space.format(cfg)].append(group)
+    means = {line: [g.score for g in s] for line, s in scores.items() if s}
+    survivors = _ranked(alive, means, config)
+    summary = {
+        "default_score": statistics.fmean(default),
+        "scores": {line: statistics.fmean(s) for line, s in means.items()},
+        "probes": {line: len(s) for line, s in means.items()},
+        "survivors": [space.format(c) for c in survivors],
     }
+    return survivors, {space.format(c): scores[space.format(c)] for c in survivors}, summary
+
+
+def _ranked(configs: Sequence[DecodingConfig], scores: dict[str, list[float]], config: SearchConfig):
+    """Best mean first; ties to the lower temperature, then closer to the default."""
+    space = config.space
+
+    def key(cfg: DecodingConfig):
+        s = scores.get(space.format(cfg)) or [0.0]
+        return (-statistics.fmean(s), cfg.temperature, _distance(cfg, config))
+
+    return sorted(configs, key=key)
+
+
+def _stage2(
+    scorer: Scorer,
+    inputs: list[Example],
+    survivors: list[DecodingConfig],
+    probe_scores: dict[str, list[GroupScore]],
+    config: SearchConfig,
+    provenance: str,
+) -> tuple[list[Label], str, dict[str, float]]:
+    space, task = config.space, scorer.task
+    per_input = [scorer.score([(ex, cfg) for cfg in survivors]) for ex in inputs]  # one call per input: progress
+    pooled = {
+        space.format(c): [g.score for g in probe_scores[space.format(c)]] + [row[j].score for row in per_input]
+        for j, c in enumerate(survivors)
+    }
+    best = _ranked(survivors, pooled, config)[0]
+    best_line = space.format(best)
+
+    def tie_key(line: str) -> tuple[float, float]:
+        cfg = space.parse(line)
+        return (cfg.temperature, _distance(cfg, config))
+
+    labels = []
+    for example, row in zip(inputs, per_input, strict=True):
+        by_line = {space.format(c): g for c, g in zip(survivors, row, strict=True)}
+        chosen_line, earned = choose_label(by_line, best_line, z=config.evidence_z, tie_key=tie_key)
+        chosen, group = space.parse(chosen_line), by_line[chosen_line]
+        labels.append(
+            Label(
+                task=task.name,
+                family=task.family,
+                example_id=example.id,
+                messages=task.messages(example),
+                label={k: getattr(chosen, k) for k in space.knobs},
+                label_line=chosen_line,
+                label_score=group.score,
+                label_answer=group.texts[0],
+                scores={line: g.score for line, g in by_line.items()},
+                stderrs={line: round(g.stderr, 6) for line, g in by_line.items()},
+                rule="input evidence" if earned else "task best",
+                provenance=provenance,
+            )
+        )
+    return labels, best_line, {line: statistics.fmean(s) for line, s in pooled.items()}
+
+
+def choose_label(
+    groups: dict[str, GroupScore], best: str, *, z: float, tie_key: Callable[[str], Any]
+) -> tuple[str, bool]:
+    """An input's label among ``groups`` (its group score per configuration line): ``(line, earned)``.
+
+    ``best`` (the task's best configuration) unless another configuration beats it on this input by more than
+    ``z`` standard errors of the paired difference; among those that do, the highest score wins, ties going to the
+    smaller ``tie_key``. ``earned`` tells whether the input's own evidence chose.
+    """
+    incumbent = groups[best]
+
+    def z_score(group: GroupScore) -> float:
+        diff, se = group.score - incumbent.score, math.hypot(group.stderr, incumbent.stderr)
+        return diff / se if se > 0 else (math.inf if diff > 0 else 0.0)
+
+    earned = [line for line, g in groups.items() if line != best and z_score(g) > z]
+    if not earned:
+        return best, False
+    return min(earned, key=lambda line: (-groups[line].score, tie_key(line))), True
 
 
 def _distance(cfg: DecodingConfig, config: SearchConfig) -> float:
+    """Sum over the space's knobs of the distance to the default, normalised by the knob's range on the grid."""
     total = 0.0
     for knob, values in config.space.values.items():
         span = (max(values) - min(values)) or 1.0
@@ -246,10 +331,13 @@ def write_outputs(result: SearchResult, out_dir: str | Path) -> Path:
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    rows = [rec.to_dict() for rec in result.records]
     with open(out / "labels.jsonl", "w", encoding="utf-8") as f:
-        for rec in result.records:
-            f.write(json.dumps(rec, ensure_ascii=False) + "\n")
+        for row in rows:
+            f.write(json.dumps(row, ensure_ascii=False) + "\n")
     (out / "stage1.json").write_text(json.dumps(result.stage1, indent=2) + "\n")
-    rows = [rec | {"scores": json.dumps(rec["scores"]), "label": json.dumps(rec["label"])} for rec in result.records]
-    Dataset.from_list(rows).save_to_disk(str(out / "dataset"))
+    flat = [
+        row | {k: json.dumps(row[k]) for k in ("scores", "stderrs", "label")} for row in rows
+    ]  # per-input dicts of varying keys are stored as JSON text
+    Dataset.from_list(flat).save_to_disk(str(out / "dataset"))
     return out

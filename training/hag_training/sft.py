@@ -30,6 +30,7 @@ from typing import Any, Literal
 
 from hag_chain import HAGKeys, SearchSpace, planner_messages
 from hag_chain.protocol import PLANNER_PROMPTS, TUNED_PROMPT_VERSION, invocation_text
+from hag_training.search import Label
 
 __all__ = ["SFTConfig", "SFTResult", "build_examples", "load_records", "prepare_base", "train_adapter"]
 
@@ -134,35 +135,31 @@ class SFTResult:
     summary: dict[str, Any]
 
 
-def load_records(data: str | os.PathLike[str]) -> list[dict[str, Any]]:
+def load_records(data: str | os.PathLike[str]) -> list[Label]:
     """Read the search's ``labels.jsonl`` (``data`` is the file or the search's output folder)."""
     path = Path(data)
     if path.is_dir():
         path = path / "labels.jsonl"
     if not path.is_file():
         raise FileNotFoundError(f"{path} not found: pass the output folder of `hag-train search` or its labels.jsonl")
-    records = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-    if not records:
+    lines = [line for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    if not lines:
         raise ValueError(f"{path} holds no labelled inputs; run `hag-train search` with --n-train > 0")
-    missing = {"messages", "label_line", "scores", "task"} - set(records[0])
-    if missing:
-        raise ValueError(f"{path} is not a `hag-train search` output: records lack {sorted(missing)}")
-    return records
+    try:
+        return [Label.from_dict(json.loads(line)) for line in lines]
+    except ValueError as e:
+        raise ValueError(f"{path} is not a `hag-train search` output: {e}") from e
 
 
-def resolve_ties(records: list[dict[str, Any]], mode: str) -> tuple[list[dict[str, Any]], int]:
+def resolve_ties(records: list[Label], mode: str) -> tuple[list[Label], int]:
     """Apply the ``ties`` policy; returns the records to train on and how many were uninformative."""
-    flat = [len(set(json.loads(_json(r["scores"])).values())) <= 1 for r in records]
-    kept = records if mode == "keep" else [r for r, f in zip(records, flat) if not f]
+    flat = [len(set(r.scores.values())) <= 1 for r in records]
+    kept = records if mode == "keep" else [r for r, f in zip(records, flat, strict=True) if not f]
     return kept, sum(flat)
 
 
-def _json(value: Any) -> str:
-    return value if isinstance(value, str) else json.dumps(value)
-
-
 def build_examples(
-    records: Iterable[dict[str, Any]],
+    records: Iterable[Label],
     tokenizer,
     *,
     prompt_version: str = TUNED_PROMPT_VERSION,
@@ -189,7 +186,7 @@ def build_examples(
         ValueError: A configuration example's prompt does not end with ``invocation``.
 
     """
-    from hag_training.search import answer_tokens
+    from hag_training.scoring import answer_tokens
     from hag_training.tasks import TASKS, get_task
 
     def encode(messages: list[dict[str, Any]], target: list[int]) -> dict[str, list[int]] | None:
@@ -209,23 +206,23 @@ def build_examples(
 
     examples, skipped = [], 0
     for rec in records:
-        line = tokenizer(rec["label_line"], add_special_tokens=False).input_ids
-        encoded = [encode(planner_messages(rec["messages"], prompt_version), line)]
+        line = tokenizer(rec.label_line, add_special_tokens=False).input_ids
+        encoded = [encode(planner_messages(rec.messages, prompt_version), line)]
         if invocation and encoded[0] is not None:
             prompt_end = len(encoded[0]["input_ids"]) - len(line)
             if encoded[0]["input_ids"][prompt_end - len(invocation) : prompt_end] != invocation:
                 msg = (
-                    f"The planner prompt of input {rec.get('id', '?')!r} ({rec['task']}) does not end with the aLoRA "
+                    f"The planner prompt of input {rec.example_id or '?'!r} ({rec.task}) does not end with the aLoRA "
                     f"invocation {invocation}: the chat template renders the planner turn differently in context. "
                     "Train a plain LoRA (`--mode lora`)."
                 )
                 raise ValueError(msg)
-        if answers and rec.get("label_answer"):
-            answer = tokenizer(rec["label_answer"], add_special_tokens=False).input_ids
-            limit = answer_tokens(get_task(rec["task"])) if rec["task"] in TASKS else None
+        if answers and rec.label_answer:
+            answer = tokenizer(rec.label_answer, add_special_tokens=False).input_ids
+            limit = answer_tokens(get_task(rec.task)) if rec.task in TASKS else None
             if limit is None or len(answer) < limit:
                 answer.append(tokenizer.eos_token_id)
-            encoded.append(encode(rec["messages"], answer))
+            encoded.append(encode(rec.messages, answer))
         skipped += sum(e is None for e in encoded)
         examples.extend(e for e in encoded if e is not None)
     return examples, skipped
@@ -294,8 +291,8 @@ def train_adapter(
     config = config or SFTConfig()
     config.validate()  # again: the dataclass may have been changed since it was built
     records = load_records(data)
-    provenance = json.loads(records[0].get("provenance") or "{}")
-    space = _space_in_line_order(provenance, records[0]["label_line"])
+    provenance = json.loads(records[0].provenance or "{}")
+    space = _space_in_line_order(provenance, records[0].label_line)
     prompt_version = config.prompt_version
     _base_path(base)
     out = Path(out_dir)
@@ -400,15 +397,13 @@ def train_adapter(
             "ties": config.ties,
             "examples": len(examples),
             "answer_examples": (
-                sum(bool(r.get("label_answer")) for r in train_records)
-                if config.mode == "lora" and config.answers
-                else 0
+                sum(bool(r.label_answer) for r in train_records) if config.mode == "lora" and config.answers else 0
             ),
             "skipped_too_long": skipped,
-            "tasks": dict(Counter(r["task"] for r in train_records)),
+            "tasks": dict(Counter(r.task for r in train_records)),
             "label_lines": {
-                task: dict(Counter(r["label_line"] for r in train_records if r["task"] == task).most_common())
-                for task in sorted({r["task"] for r in train_records})
+                task: dict(Counter(r.label_line for r in train_records if r.task == task).most_common())
+                for task in sorted({r.task for r in train_records})
             },
             "search": provenance,
         },

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal
 
@@ -51,6 +52,9 @@ class Task(ABC):
     source: ClassVar[str]
     """Where the data comes from (package, path, license) for documentation and provenance."""
     fractions: ClassVar[tuple[float, float, float]] = (0.8, 0.1, 0.1)
+    chance: ClassVar[float] = 0.0
+    """The expected score of guessing (1/options for a choice, 1/2 for yes/no, 0 for open answers): the task's
+    floor in ``hag-train room``."""
 
     def __init__(self) -> None:
         self._examples: list[Example] | None = None
@@ -79,6 +83,10 @@ class Task(ABC):
     @abstractmethod
     def score(self, example: Example, text: str) -> float:
         """Quality of a model reply in [0, 1]."""
+
+    def score_group(self, example: Example, texts: Sequence[str]) -> float:
+        """Quality of ``k`` replies one configuration gave ``example``, in [0, 1]: by default their mean score."""
+        return sum(self.score(example, t) for t in texts) / len(texts)
 
     def split(self, seed: int = 0) -> Split:
         """Deterministic, disjoint train/dev/test split of `load()`."""

