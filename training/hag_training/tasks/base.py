@@ -1,12 +1,19 @@
-"""The `Task` contract: real data, chat prompt, answer extraction, a score in [0, 1] and a fixed split."""
+"""The `Task` contract: real data, chat prompt, answer extraction, a score in [0, 1] and a fixed split.
+
+A reply is scored alone (`Task.score`); the `k` replies one decoding configuration gives one input are scored
+together (`Task.score_group`): their mean, or for an open-ended task their mean quality discounted for sameness.
+"""
 
 from __future__ import annotations
 
 import hashlib
+import statistics
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal
+
+from ..metrics import group_diversity
 
 __all__ = ["Example", "Family", "Split", "Task"]
 
@@ -45,6 +52,9 @@ class Task(ABC):
 
     `split(seed)` assigns each example by a SHA-256 of `"{seed}:{task}:{group}"`: deterministic, disjoint,
     and stable when examples are added or removed. Fractions default to 80/10/10.
+
+    `score_group(example, texts)` scores the replies one configuration gave one input: the mean of `score`, or, for
+    an open-ended task (`diversity_weight` > 0), that mean combined with the replies' diversity.
     """
 
     name: ClassVar[str]
@@ -52,6 +62,11 @@ class Task(ABC):
     source: ClassVar[str]
     """Where the data comes from (package, path, license) for documentation and provenance."""
     fractions: ClassVar[tuple[float, float, float]] = (0.8, 0.1, 0.1)
+    diversity_weight: ClassVar[float] = 0.0
+    """Share of a group's score that rewards diversity among its replies, in [0, 1]; 0 for a closed task.
+
+    An open-ended task (several good replies per input) sets it above 0; see :meth:`score_group`.
+    """
     chance: ClassVar[float] = 0.0
     """The expected score of guessing (1/options for a choice, 1/2 for yes/no, 0 for open answers): the task's
     floor in ``hag-train room``."""
@@ -84,9 +99,38 @@ class Task(ABC):
     def score(self, example: Example, text: str) -> float:
         """Quality of a model reply in [0, 1]."""
 
+    @property
+    def open_ended(self) -> bool:
+        """Whether the task rewards diversity among the replies to one input (`diversity_weight` > 0)."""
+        return self.diversity_weight > 0
+
     def score_group(self, example: Example, texts: Sequence[str]) -> float:
-        """Quality of ``k`` replies one configuration gave ``example``, in [0, 1]: by default their mean score."""
-        return sum(self.score(example, t) for t in texts) / len(texts)
+        """Score of the `k` replies one decoding configuration gave one input, in [0, 1].
+
+        A closed task (`diversity_weight` 0) returns the mean of `score`: the configuration's expected score on
+        the input. An open-ended task returns `quality * (1 - w + w * diversity)`, where `quality` is that mean,
+        `w` is `diversity_weight`, and `diversity` is :func:`~hag_training.metrics.group_diversity` of the scored
+        parts of the replies (`extract`, which such a task defines to return the text it scores): 1 - Self-BLEU,
+        0 when all `k` replies are the same. So `k` identical replies keep `1 - w` of their quality and `k`
+        replies with nothing in common keep all of it; quality still comes first, since no amount of diversity
+        lifts a group above its mean quality.
+
+        One reply carries no evidence of diversity: with `k` = 1 the score is the reply's quality alone, for every
+        task (so at `k` = 1 an open-ended task ranks configurations by quality, and greedy and sampled decoding
+        are told apart only with `k` >= 2). Greedy decoding gives `k` identical replies, hence diversity 0.
+
+        Raises:
+            ValueError: `texts` is empty.
+
+        """
+        if not texts:
+            raise ValueError(f"task {self.name!r}: score_group needs at least one reply, got none")
+        quality = statistics.fmean(self.score(example, t) for t in texts)
+        if len(texts) == 1 or not self.open_ended:
+            return quality
+        w = self.diversity_weight
+        diversity = group_diversity([str(self.extract(example, t) or "") for t in texts])
+        return quality * (1 - w + w * diversity)
 
     def split(self, seed: int = 0) -> Split:
         """Deterministic, disjoint train/dev/test split of `load()`."""

@@ -8,6 +8,14 @@ left unchanged, otherwise half its chrF against the right word (partial credit f
 model's attempts are ranked, while an exact answer always wins); the sum is divided by the larger of the reply's and
 the reference's word counts (extra words cost). Plain chrF on the whole line is not used: it gives the untouched
 input 0.54, so copying would look half right.
+
+Open-ended, lightly: each input has one right answer, but HAG treats the task as creative translation and its pilot
+study measured Self-BLEU on it (more sensitive to decoding there than CoinFlip). So `score_group` multiplies the mean
+score by (1 - w + w x diversity), diversity = 1 - Self-BLEU of the extracted lines, with a small w =
+`diversity_weight` = 0.2 that keeps correctness first: `k` copies of the right answer keep 0.8, and since diversity
+never lifts a group above its mean, only configurations whose replies average above 0.8 can beat them.
+Measured on SmolLM2-135M-Instruct (8 dev inputs, k = 4): mean scores 0.007 greedy, 0.026 at temperature 0.7 with
+diversity 0.89, 0.023 at 1.0 with 0.97; group scores 0.006, 0.026, 0.022.
 """
 
 from __future__ import annotations
@@ -57,6 +65,7 @@ class PigLatin(Task):
     name = "pig_latin"
     family = "creativity"
     source = "generated; words from wordfreq==3.1.1 wordfreq/data/small_en.msgpack.gz (CC-BY-SA-4.0 data)"
+    diversity_weight = 0.2
     size = 2000
     words_per_example = 3
     seed = 0
