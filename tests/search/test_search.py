@@ -32,10 +32,13 @@ def test_search_races_the_grid_and_labels_on_expected_scores(tmp_path, tiny_conf
     result = run_search(tiny_config, engine)
     assert len(result.records) == 2
     summary = result.stage1["coinflip"]
-    # Successive halving: all four configurations answer the first probe, the better two both probes.
-    assert halving_rungs(4, 2, 2) == [(4, 1), (2, 2)]
-    assert set(summary["scores"]) == {TINY_SPACE.format(c) for c in TINY_SPACE}
-    assert sorted(summary["probes"].values()) == [1, 1, 2, 2]
+    # The two greedy configurations (top_k 10 and 50) are twins: one arm, the one closer to the default's top_k 40.
+    arms = tiny_config.arms()
+    assert [TINY_SPACE.format(c) for c in arms if c.temperature == 0] == ['{"temperature":0.0,"top_k":50}']
+    # Successive halving: all three arms answer the first probe, the better two both probes.
+    assert halving_rungs(3, 2, 2) == [(3, 1), (2, 2)]
+    assert set(summary["scores"]) == {TINY_SPACE.format(c) for c in arms}
+    assert sorted(summary["probes"].values()) == [1, 2, 2]
     assert len(summary["survivors"]) == 2 and all(summary["probes"][line] == 2 for line in summary["survivors"])
     assert summary["task_best"] in summary["survivors"]
     for rec in result.records:

@@ -19,7 +19,16 @@ from typing import Any, Protocol
 
 from hag_chain import KNOBS, DecodingConfig
 
-__all__ = ["KEY_VERSION", "Engine", "GenerationRequest", "LlamaCppEngine", "OpenAICompatibleEngine", "key_digest"]
+__all__ = [
+    "KEY_VERSION",
+    "Engine",
+    "GenerationRequest",
+    "LlamaCppEngine",
+    "OpenAICompatibleEngine",
+    "effective_knobs",
+    "key_digest",
+    "local_engine",
+]
 
 KEY_VERSION = 3
 """Version of :meth:`GenerationRequest.key`'s format; bumped whenever the same generation would get a new key.
@@ -53,13 +62,10 @@ class GenerationRequest:
         ``greedy_irrelevant`` and the seed cannot change the output, so they are left out and such requests share
         one key. ``"v"`` is :data:`KEY_VERSION`.
         """
-        config = self.config.non_default()
         fields: dict[str, Any] = {"v": KEY_VERSION, "engine": engine_id, "messages": self.messages}
-        if self.config.temperature == 0:
-            config = {k: v for k, v in config.items() if not KNOBS[k].greedy_irrelevant}
-        else:
+        if self.config.temperature != 0:
             fields["seed"] = self.seed
-        fields |= {"config": config, "max_tokens": self.max_tokens}
+        fields |= {"config": effective_knobs(self.config), "max_tokens": self.max_tokens}
         return json.dumps(fields, sort_keys=True, separators=(",", ":"))
 
     def digest(self, engine_id: str) -> str:
@@ -78,6 +84,18 @@ class GenerationRequest:
         messages = tuple((role, content) for role, content in data["messages"])
         config = DecodingConfig.from_values(data["config"])
         return data["engine"], cls(messages, config, data.get("seed", 0), data["max_tokens"])
+
+
+def effective_knobs(config: DecodingConfig) -> dict[str, Any]:
+    """The knobs of ``config`` that can change a generation.
+
+    Those off their defaults, less, at temperature 0 (greedy decoding), the ones marked ``greedy_irrelevant``.
+    Configurations with equal effective knobs ("greedy twins") generate the same text.
+    """
+    knobs = config.non_default()
+    if config.temperature == 0:
+        knobs = {k: v for k, v in knobs.items() if not KNOBS[k].greedy_irrelevant}
+    return knobs
 
 
 def key_digest(preimage: str) -> str:
@@ -158,6 +176,21 @@ class LlamaCppEngine:
                 )
                 out.append("".join(chunk["choices"][0]["text"] for chunk in stream))
         return out
+
+
+def local_engine(model_path: str | None = None, adapter_path: str | None = None) -> Engine:
+    """The in-process llama.cpp engine the search, the evaluation and the room use by default.
+
+    :class:`~hag_training.batched_engine.BatchedLlamaCppEngine` (many sequences per llama.cpp call), unless a plain
+    LoRA must shape the answers, which only :class:`LlamaCppEngine` applies. Both have the same ``engine_id`` for
+    the same model, so they share cache entries.
+    """
+    single = LlamaCppEngine(model_path=model_path, adapter_path=adapter_path)
+    if single.answering_adapter is not None:
+        return single
+    from hag_training.batched_engine import BatchedLlamaCppEngine
+
+    return BatchedLlamaCppEngine(model_path=model_path, adapter_path=adapter_path)
 
 
 @dataclass

@@ -4,7 +4,10 @@ Every score is a *group score*: ``k`` replies of one configuration to one input 
 scored together by the task (:class:`~hag_training.scoring.Scorer`), so a sampled configuration is judged by what it
 does on average, not by the luck of one draw.
 
-Stage 1, per task: **successive halving** over the grid on ``n_probe`` training inputs. Every configuration answers
+Stage 1, per task: **successive halving** over the grid's *arms* on ``n_probe`` training inputs. An arm is a set of
+greedy twins (configurations that decode greedily and differ only in knobs greedy decoding ignores, so they
+generate the same text; the one closest to the default stands for them) or one sampled configuration: 26 arms on
+the default 32-configuration grid, so that no survivor's place goes to a twin of another. Every arm answers
 the first probe(s); the better half (``1/eta``) goes on to twice as many probes, and so on until ``survivors``
 configurations remain, ranked on all probes. llama.cpp's default configuration answers every probe as the
 reference. Successive halving rather than confidence bounds: with a handful of probes and bounded, often 0/1
@@ -38,6 +41,7 @@ from typing import Any
 
 from hag_chain import DEFAULT_PROMPT_VERSION, DEFAULT_SEARCH_SPACE, DecodingConfig, SearchSpace
 from hag_training.cache import CachedEngine
+from hag_training.engines import effective_knobs
 from hag_training.scoring import BudgetExhausted, GroupScore, Scorer
 from hag_training.tasks import Example, get_task
 
@@ -89,12 +93,25 @@ class SearchConfig:
 
     def estimated_generations(self) -> int:
         """Requests the search makes (an upper bound on generations: cache hits and greedy twins are free)."""
-        rungs = halving_rungs(self.space.size, self.n_probe, self.survivors, self.eta)
+        rungs = halving_rungs(len(self.arms()), self.n_probe, self.survivors, self.eta)
         # the default answers every probe; a configuration reaching a rung answers the probes it had not seen yet
         seen_before = [0] + [probes for _, probes in rungs[:-1]]
         stage1 = self.n_probe + sum(alive * (probes - seen) for (alive, probes), seen in zip(rungs, seen_before))
-        stage2 = self.n_train * min(self.survivors, self.space.size)
+        stage2 = self.n_train * min(self.survivors, len(self.arms()))
         return (stage1 + stage2) * self.k * len(self.tasks)
+
+    def arms(self) -> list[DecodingConfig]:
+        """The grid with greedy twins merged, in grid order.
+
+        Per set of equal :func:`~hag_training.engines.effective_knobs`, the configuration closest to the default
+        (the first in grid order on a tie) stands for the set.
+        """
+        grid = list(self.space)
+        groups: dict[str, list[int]] = {}
+        for i, cfg in enumerate(grid):
+            groups.setdefault(json.dumps(effective_knobs(cfg), sort_keys=True), []).append(i)
+        chosen = {min(g, key=lambda i: (_distance(grid[i], self), i)) for g in groups.values()}
+        return [cfg for i, cfg in enumerate(grid) if i in chosen]
 
 
 def halving_rungs(n_configs: int, n_probe: int, survivors: int, eta: int = 2) -> list[tuple[int, int]]:
@@ -202,7 +219,7 @@ def run_search(
 def _stage1(scorer: Scorer, probes: list[Example], config: SearchConfig):
     """Successive halving on the probes; returns the ranked survivors, their probe scores, and a summary."""
     space = config.space
-    grid = list(space)
+    grid = config.arms()
     scores: dict[str, list[GroupScore]] = {space.format(c): [] for c in grid}
     default = [g.score for g in scorer.score([(ex, config.default) for ex in probes])]
     alive = grid
