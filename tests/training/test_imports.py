@@ -7,6 +7,7 @@ import sys
 import hag_training
 
 EXPECTED_ALL = [
+    "BatchedLlamaCppEngine",
     "BudgetExhausted",
     "CachedEngine",
     "Engine",

@@ -5,9 +5,9 @@ by step:
 
 - tasks: :data:`TASKS`, :func:`get_task`, :func:`register_task` (the class decorator that adds one),
   :class:`Task`, :class:`Example`, :class:`Split`;
-- generation: :class:`GenerationRequest`, the :class:`Engine` protocol, :class:`LlamaCppEngine`,
-  :class:`OpenAICompatibleEngine`; the persistent cache :class:`GenerationCache`, :class:`CachedEngine`,
-  :func:`default_cache_path`;
+- generation: :class:`GenerationRequest`, the :class:`Engine` protocol, :class:`LlamaCppEngine` (and
+  :class:`BatchedLlamaCppEngine`, the same generations many at a time), :class:`OpenAICompatibleEngine`; the
+  persistent cache :class:`GenerationCache`, :class:`CachedEngine`, :func:`default_cache_path`;
 - scoring (shared by the search, the evaluation and the room): :class:`Scorer` (``k`` replies per input and
   configuration, scored as a group), :class:`GroupScore`, :exc:`BudgetExhausted`, :func:`answer_tokens`;
 - the search: :func:`run_search`, :class:`SearchConfig`, :class:`SearchResult`, :class:`Label`,
@@ -45,6 +45,7 @@ _EXPORTS: dict[str, tuple[str, str]] = {
     "Engine": ("engines", "Engine"),
     "GenerationRequest": ("engines", "GenerationRequest"),
     "LlamaCppEngine": ("engines", "LlamaCppEngine"),
+    "BatchedLlamaCppEngine": ("batched_engine", "BatchedLlamaCppEngine"),
     "OpenAICompatibleEngine": ("engines", "OpenAICompatibleEngine"),
     "CachedEngine": ("cache", "CachedEngine"),
     "GenerationCache": ("cache", "GenerationCache"),
@@ -78,6 +79,7 @@ _EXPORTS: dict[str, tuple[str, str]] = {
 }
 
 __all__ = [
+    "BatchedLlamaCppEngine",
     "BudgetExhausted",
     "CachedEngine",
     "Engine",
@@ -134,6 +136,7 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:
+    from hag_training.batched_engine import BatchedLlamaCppEngine
     from hag_training.cache import CachedEngine, GenerationCache, default_cache_path
     from hag_training.engines import Engine, GenerationRequest, LlamaCppEngine, OpenAICompatibleEngine
     from hag_training.evaluate import METHODS, EvalConfig, EvalReport, evaluate_adapter, write_report
