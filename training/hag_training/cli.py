@@ -244,7 +244,7 @@ def _search(args: argparse.Namespace) -> int:
     from tqdm.auto import tqdm
 
     from hag_training.cache import CachedEngine, GenerationCache
-    from hag_training.engines import LlamaCppEngine, OpenAICompatibleEngine
+    from hag_training.engines import OpenAICompatibleEngine, local_engine
     from hag_training.scoring import BudgetExhausted
     from hag_training.search import SearchConfig, run_search, write_outputs
 
@@ -269,7 +269,7 @@ def _search(args: argparse.Namespace) -> int:
             return 2
         engine = OpenAICompatibleEngine(args.base_url, model=args.model or "default", concurrency=args.concurrency)
     else:
-        engine = LlamaCppEngine(model_path=args.model, adapter_path=args.adapter)
+        engine = local_engine(model_path=args.model, adapter_path=args.adapter)
     cache = GenerationCache(args.cache or _default_cache())
     cached = CachedEngine(engine, cache, budget=args.budget)
     bar = tqdm(total=config.estimated_generations(), unit="gen", disable=args.no_progress, desc="search")
@@ -352,7 +352,7 @@ def _room(args: argparse.Namespace) -> int:
 
     from hag_chain import DEFAULT_SEARCH_SPACE, SearchSpace
     from hag_training.cache import CachedEngine, GenerationCache
-    from hag_training.engines import LlamaCppEngine
+    from hag_training.engines import local_engine
     from hag_training.room import RoomConfig, run_room, write_room
 
     config = RoomConfig(
@@ -363,7 +363,7 @@ def _room(args: argparse.Namespace) -> int:
         seed=args.seed,
     )
     space = SearchSpace(values=json.loads(args.space)) if args.space else DEFAULT_SEARCH_SPACE
-    engine = CachedEngine(LlamaCppEngine(model_path=args.model), GenerationCache(args.cache or _default_cache()))
+    engine = CachedEngine(local_engine(model_path=args.model), GenerationCache(args.cache or _default_cache()))
     total = len(config.tasks) * config.n_inputs * config.k * (space.size + 3)
     with tqdm(total=total, unit="req", desc="room", disable=args.no_progress) as bar:
         report = run_room(config, engine, space, progress=bar.update)

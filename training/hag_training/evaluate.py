@@ -159,14 +159,14 @@ def evaluate_adapter(
     ``model_path`` is the base GGUF; ``None`` means the embedded SmolLM2.
     """
     from hag_chain import ChatHAG
-    from hag_training.engines import LlamaCppEngine
+    from hag_training.engines import local_engine
 
     planner = ChatHAG(model_path=model_path, adapter_path=str(adapter_path))
     return run_eval(
         config,
         choose=lambda messages: planner.choose_config(messages).config,
-        hag_engine=CachedEngine(LlamaCppEngine(model_path=model_path, adapter_path=str(adapter_path)), cache),
-        base_engine=CachedEngine(LlamaCppEngine(model_path=model_path), cache),
+        hag_engine=CachedEngine(local_engine(model_path=model_path, adapter_path=str(adapter_path)), cache),
+        base_engine=CachedEngine(local_engine(model_path=model_path), cache),
         space=planner.hag_profile().search_space,
         stage1=stage1,
         progress=progress,

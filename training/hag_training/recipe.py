@@ -63,7 +63,7 @@ def run_recipe(
     from tqdm.auto import tqdm
 
     from hag_training.cache import CachedEngine, GenerationCache
-    from hag_training.engines import LlamaCppEngine
+    from hag_training.engines import local_engine
     from hag_training.evaluate import evaluate_adapter, write_report
     from hag_training.model_card import write_model_card
     from hag_training.search import run_search, write_outputs
@@ -75,7 +75,7 @@ def run_recipe(
 
     start = time.perf_counter()
     log(f"[1/3] search: {', '.join(recipe.search.tasks)} (cache: {cache.path}, {len(cache)} generations cached)")
-    engine = CachedEngine(LlamaCppEngine(), cache)
+    engine = CachedEngine(local_engine(), cache)
     with tqdm(total=recipe.search.estimated_generations(), unit="gen", desc="search", disable=not progress) as bar:
         result = run_search(recipe.search, engine, progress=bar.update)
     write_outputs(result, out / "search")
