@@ -1,4 +1,4 @@
-"""hag-training: build HAG models — benchmark tasks, the two-stage configuration search, LoRA tuning, evaluation.
+"""hag-training: build HAG models — benchmark tasks, the racing configuration search, LoRA tuning, evaluation.
 
 The ``hag-train`` command runs each step (``search``, ``sft``, ``eval``) or all of them (``recipe``). The public API,
 by step:
