@@ -54,7 +54,8 @@ def test_search_races_the_grid_and_labels_on_expected_scores(tmp_path, tiny_conf
     assert [Label.from_dict(json.loads(line)) for line in (out / "labels.jsonl").read_text().splitlines()] == (
         result.records
     )
-    assert load_from_disk(str(out / "dataset")).num_rows == 2
+    dataset = load_from_disk(str(out / "dataset"))
+    assert dataset.num_rows == 2 and Label.from_dict(dataset[0]) == result.records[0]
     # k replies per (configuration, input): sampled ones with k seeds; greedy ones, whatever the seed or top_k,
     # share one generation.
     requests = engine.engine.requests

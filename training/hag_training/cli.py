@@ -179,20 +179,25 @@ def _eval_arguments(sub) -> None:
         help="score HAG against fixed decoding configurations on test splits",
         description="Scores HAG (the adapter's own choice per input), llama.cpp's default sampling, ChatLlamaCpp's "
         "defaults, a random configuration, greedy decoding and the best static configuration per task (chosen on "
-        "the dev split) on each task's test split. Writes results.jsonl, summary.json, results.md (means with 95%% "
+        "the dev split) on each task's test split. Writes results.jsonl, summary.json, results.md (means with 95% "
         "bootstrap intervals) and scores.png / configs.png.",
     )
-    e.add_argument("--out", required=True, help="output folder")
+    _scoring_arguments(e, d.seed)
     e.add_argument("--adapter", help="GGUF LoRA adapter (default: the adapter shipped with hag-chain)")
-    e.add_argument("--model", help="base GGUF (default: the embedded SmolLM2-135M)")
     e.add_argument("--search", help="a search's output folder: its stage-1 ranking gives the best-static candidates")
-    e.add_argument("--tasks", default=",".join(_recipes()["default"].eval.tasks), help="comma-separated task names")
     e.add_argument("--n-test", type=int, default=d.n_test, help=f"test inputs per task ({d.n_test})")
     e.add_argument("--n-dev", type=int, default=d.n_dev, help=f"dev inputs per task for best static ({d.n_dev})")
     e.add_argument("--k", type=int, default=d.k, help=f"replies per method and input, scored as a group ({d.k})")
-    e.add_argument("--seed", type=int, default=d.seed, help=f"split and sampling seed ({d.seed})")
-    e.add_argument("--cache", type=Path, default=None, help="generation cache file (default: as for search)")
-    e.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def _scoring_arguments(p: argparse.ArgumentParser, seed: int) -> None:
+    """The options ``eval`` and ``room`` share: output, tasks, base model, seed, cache, progress."""
+    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--tasks", default=",".join(_recipes()["default"].eval.tasks), help="comma-separated task names")
+    p.add_argument("--model", help="base GGUF (default: the embedded SmolLM2-135M)")
+    p.add_argument("--seed", type=int, default=seed, help=f"split and sampling seed ({seed})")
+    p.add_argument("--cache", type=Path, default=None, help="generation cache file (default: as for search)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
 def _room_arguments(sub) -> None:
@@ -208,16 +213,11 @@ def _room_arguments(sub) -> None:
         "configuration and their paired gap) and room.png. The room HAG has: a task where the gap's interval "
         "includes 0, or whose best is at its floor, gives the planner nothing to learn.",
     )
-    r.add_argument("--out", required=True, help="output folder")
-    r.add_argument("--tasks", default=",".join(_recipes()["default"].eval.tasks), help="comma-separated task names")
+    _scoring_arguments(r, d.seed)
     r.add_argument("--n-inputs", type=int, default=d.n_inputs, help=f"inputs per task ({d.n_inputs})")
     r.add_argument("--k", type=int, default=d.k, help=f"replies per configuration and input ({d.k})")
     r.add_argument("--split", choices=["train", "dev", "test"], default=d.split, help=f"inputs from ({d.split})")
-    r.add_argument("--seed", type=int, default=d.seed, help=f"split and sampling seed ({d.seed})")
     r.add_argument("--space", help="search space as JSON (default: hag_chain.DEFAULT_SEARCH_SPACE, 32 configurations)")
-    r.add_argument("--model", help="base GGUF (default: the embedded SmolLM2-135M)")
-    r.add_argument("--cache", type=Path, default=None, help="generation cache file (default: as for search)")
-    r.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -37,6 +37,7 @@ from hag_training.tasks import get_task
 
 __all__ = [
     "CHAT_LLAMA_CPP_DEFAULT",
+    "FIXED_CONFIGS",
     "HAG",
     "METHODS",
     "EvalConfig",
@@ -52,7 +53,11 @@ CHAT_LLAMA_CPP_DEFAULT = DecodingConfig(temperature=0.8, top_p=0.95, top_k=40, r
 GREEDY = DecodingConfig(temperature=0.0)
 HAG, BEST_STATIC = "HAG", "best static"
 METHODS = (HAG, "llama.cpp default", "ChatLlamaCpp default", "random", "greedy", BEST_STATIC)
-_FIXED = {"llama.cpp default": LLAMA_CPP_DEFAULT, "ChatLlamaCpp default": CHAT_LLAMA_CPP_DEFAULT, "greedy": GREEDY}
+FIXED_CONFIGS = {
+    "llama.cpp default": LLAMA_CPP_DEFAULT,
+    "ChatLlamaCpp default": CHAT_LLAMA_CPP_DEFAULT,
+    "greedy": GREEDY,
+}
 
 
 @dataclass
@@ -123,7 +128,7 @@ def run_eval(
             dev_means[space.format(cfg) if cfg != GREEDY else "greedy"] = float(np.mean(scores))
         best = max(range(len(candidates)), key=lambda i: (list(dev_means.values())[i], -i))
         static[name] = {"line": list(dev_means)[best], "dev_scores": dev_means}
-        fixed = {**_FIXED, BEST_STATIC: candidates[best]}
+        fixed = {**FIXED_CONFIGS, BEST_STATIC: candidates[best]}
         rng, grid = random.Random(f"{config.seed}:{name}"), list(space)
         plans = {HAG: [choose(task.messages(ex)) for ex in test], "random": [rng.choice(grid) for _ in test]}
         hag = Scorer(task, hag_engine, k=config.k, seed=config.seed, progress=progress)

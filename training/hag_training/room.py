@@ -24,15 +24,13 @@ import numpy as np
 
 from hag_chain import DecodingConfig, SearchSpace
 from hag_training.cache import CachedEngine
-from hag_training.evaluate import CHAT_LLAMA_CPP_DEFAULT, GREEDY, percentile_interval
+from hag_training.evaluate import FIXED_CONFIGS, percentile_interval
 from hag_training.scoring import Scorer
-from hag_training.search import LLAMA_CPP_DEFAULT
 from hag_training.tasks import get_task
 
 __all__ = ["ROOM_METHODS", "RoomConfig", "RoomReport", "run_room", "write_room"]
 
-_FIXED = {"llama.cpp default": LLAMA_CPP_DEFAULT, "ChatLlamaCpp default": CHAT_LLAMA_CPP_DEFAULT, "greedy": GREEDY}
-ROOM_METHODS = (*_FIXED, "best static", "worst static")
+ROOM_METHODS = (*FIXED_CONFIGS, "best static", "worst static")
 
 
 @dataclass
@@ -85,15 +83,15 @@ def run_room(
         if not inputs:
             raise ValueError(f"task {name!r} has no {config.split} inputs")
         scorer = Scorer(task, engine, k=config.k, seed=config.seed, progress=progress)
-        configs: dict[str, DecodingConfig] = {**_FIXED, **{space.format(c): c for c in space}}
+        configs: dict[str, DecodingConfig] = {**FIXED_CONFIGS, **{space.format(c): c for c in space}}
         table = {}
         for label, cfg in configs.items():
             table[label] = [g.score for g in scorer.score([(ex, cfg) for ex in inputs])]
         scores[name] = table
-        grid = {line: np.mean(table[line]) for line in configs if line not in _FIXED}
+        grid = {line: np.mean(table[line]) for line in configs if line not in FIXED_CONFIGS}
         best, worst = max(grid, key=grid.__getitem__), min(grid, key=grid.__getitem__)
         idx = rng.integers(0, len(inputs), size=(config.bootstrap, len(inputs)))
-        picked = {**{m: m for m in _FIXED}, "best static": best, "worst static": worst}
+        picked = {**{m: m for m in FIXED_CONFIGS}, "best static": best, "worst static": worst}
         row: dict[str, Any] = {"family": task.family, "floor": getattr(task, "chance", 0.0), "inputs": len(inputs)}
         for method, line in picked.items():
             values = np.asarray(table[line])

@@ -56,9 +56,9 @@ class GroupScore:
         """
         if self.greedy:
             return 0.0
-        k = len(self.sample_scores)
+        k, mean = len(self.sample_scores), statistics.fmean(self.sample_scores)
         m = (sum(self.sample_scores) + 0.5) / (k + 1)
-        spread = sum((s - statistics.fmean(self.sample_scores)) ** 2 for s in self.sample_scores)
+        spread = sum((s - mean) ** 2 for s in self.sample_scores)
         return math.sqrt((spread + m * (1 - m)) / k / k)
 
 

@@ -93,11 +93,12 @@ class SearchConfig:
 
     def estimated_generations(self) -> int:
         """Requests the search makes (an upper bound on generations: cache hits and greedy twins are free)."""
-        rungs = halving_rungs(len(self.arms()), self.n_probe, self.survivors, self.eta)
+        n_arms = len(self.arms())
+        rungs = halving_rungs(n_arms, self.n_probe, self.survivors, self.eta)
         # the default answers every probe; a configuration reaching a rung answers the probes it had not seen yet
         seen_before = [0] + [probes for _, probes in rungs[:-1]]
         stage1 = self.n_probe + sum(alive * (probes - seen) for (alive, probes), seen in zip(rungs, seen_before))
-        stage2 = self.n_train * min(self.survivors, len(self.arms()))
+        stage2 = self.n_train * min(self.survivors, n_arms)
         return (stage1 + stage2) * self.k * len(self.tasks)
 
     def arms(self) -> list[DecodingConfig]:
@@ -169,11 +170,14 @@ class Label:
         if missing := required - set(data):
             raise ValueError(f"not a `hag-train search` record: it lacks {sorted(missing)}")
         known = {k: v for k, v in data.items() if k in names}
-        if isinstance(known["scores"], str):  # the `datasets` copy stores scores as JSON text
-            known["scores"] = json.loads(known["scores"])
-        if isinstance(known["label"], str):
-            known["label"] = json.loads(known["label"])
+        for name in _JSON_FIELDS:  # a row of the `datasets` copy holds these as JSON text
+            if isinstance(known.get(name), str):
+                known[name] = json.loads(known[name])
         return cls(**known)
+
+
+_JSON_FIELDS = ("scores", "stderrs", "label")
+""":class:`Label` fields the ``datasets`` copy stores as JSON text (per-input dicts of varying keys)."""
 
 
 @dataclass
@@ -353,8 +357,6 @@ def write_outputs(result: SearchResult, out_dir: str | Path) -> Path:
         for row in rows:
             f.write(json.dumps(row, ensure_ascii=False) + "\n")
     (out / "stage1.json").write_text(json.dumps(result.stage1, indent=2) + "\n")
-    flat = [
-        row | {k: json.dumps(row[k]) for k in ("scores", "stderrs", "label")} for row in rows
-    ]  # per-input dicts of varying keys are stored as JSON text
+    flat = [row | {k: json.dumps(row[k]) for k in _JSON_FIELDS} for row in rows]  # dicts of varying keys
     Dataset.from_list(flat).save_to_disk(str(out / "dataset"))
     return out
