@@ -63,6 +63,11 @@ class HAGProfile:
                 f"(known: {', '.join(PLANNER_PROMPTS)}). Upgrade hag-chain."
             )
             raise ModelLoadError(msg)
+        if PLANNER_PROMPTS[version].reply == "code":
+            try:
+                space.codes()
+            except ValueError as e:
+                raise ModelLoadError(f"The model's search space cannot be answered with codes ({version}): {e}") from e
         return cls(
             search_space=space,
             prompt_version=version,

@@ -8,7 +8,7 @@ from hag_chain.llama_backend import LoadedModel
 from hag_chain.metadata import HAGProfile
 from hag_chain.planner import PlannerResult, plan
 from hag_chain.precedence import Bounds, ResolvedConfig, resolve_config, without_penalties_under_grammar
-from hag_chain.protocol import invocation_text, planner_messages
+from hag_chain.protocol import PLANNER_PROMPTS, invocation_text, planner_messages
 from hag_chain.request import Request
 from hag_chain.space import SearchSpace
 
@@ -40,7 +40,7 @@ def choose(
         model.fit_threads()
         prompt = model.prompt_tokens(planner_messages(request.chat, profile.prompt_version))
         model.check_fits(len(prompt) + PLANNER_ROOM, "planner prompt")
-        planned = _plan_alora(model, prompt, space, profile) if model.is_alora else _plan_lora(model, prompt, space)
+        planned = (_plan_alora if model.is_alora else _plan_lora)(model, prompt, space, profile)
     resolved = resolve_config(
         call=request.call_knobs,
         init=request.init_knobs,
@@ -52,10 +52,10 @@ def choose(
     return without_penalties_under_grammar(resolved) if request.constrained else resolved
 
 
-def _plan_lora(model: LoadedModel, prompt: list[int], space: SearchSpace) -> PlannerResult:
+def _plan_lora(model: LoadedModel, prompt: list[int], space: SearchSpace, profile: HAGProfile) -> PlannerResult:
     """A plain LoRA (or none): the adapter is on for the whole planner prompt."""
     model.use_adapter(True)
-    return plan(model, prompt, space)
+    return plan(model, prompt, space, PLANNER_PROMPTS[profile.prompt_version].reply, profile.search_space)
 
 
 def _plan_alora(model: LoadedModel, prompt: list[int], space: SearchSpace, profile: HAGProfile) -> PlannerResult:
@@ -69,7 +69,7 @@ def _plan_alora(model: LoadedModel, prompt: list[int], space: SearchSpace, profi
     model.prefill(prompt[:start])
     model.use_adapter(True)
     try:
-        return plan(model, prompt, space)
+        return plan(model, prompt, space, PLANNER_PROMPTS[profile.prompt_version].reply, profile.search_space)
     finally:
         model.use_adapter(False)
 

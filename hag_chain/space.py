@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import string
 from collections.abc import Iterator, Mapping
 from typing import Any
 
@@ -25,7 +26,11 @@ from pydantic import BaseModel, ConfigDict, field_validator
 from hag_chain.config import KNOBS, DecodingConfig, load_json_object, normalize_knob_name
 from hag_chain.errors import InvalidConfigError
 
-__all__ = ["DEFAULT_SEARCH_SPACE", "SearchSpace"]
+__all__ = ["CODE_ALPHABET", "DEFAULT_SEARCH_SPACE", "SearchSpace"]
+
+#: The code of the grid's i-th configuration is ``CODE_ALPHABET[i]``: one character, which every byte-level or
+#: SentencePiece vocabulary we know holds as a single token (the runtime and ``hag-train sft`` check it).
+CODE_ALPHABET = string.ascii_uppercase + string.ascii_lowercase + string.digits
 
 
 class SearchSpace(BaseModel):
@@ -102,6 +107,48 @@ class SearchSpace(BaseModel):
             raise ValueError(f"`values` must set the space's first knobs in order ({', '.join(self.knobs)}).")
         body = ",".join(json.dumps(k) + ":" + self.value_text(k, values[k]) for k in given)
         return "{" + body + ("}" if len(given) == len(self.knobs) else ",")
+
+    def code(self, values: Mapping[str, float]) -> str:
+        """The one-character code of the configuration ``values`` (every knob of the space): prompt hag-v3's reply.
+
+        Codes follow the grid's order (:meth:`__iter__`): ``A`` is the first configuration, ``B`` the second.
+
+        Raises:
+            ValueError: A knob is missing or off the grid, or the grid is larger than the alphabet.
+
+        """
+        index = 0
+        for name, options in self.values.items():
+            if name not in values or values[name] not in options:
+                raise ValueError(f"`{name}` must be one of {self._allowed(name)} for a code; got {values.get(name)!r}")
+            index = index * len(options) + options.index(values[name])
+        return self.codes()[index]
+
+    def from_code(self, code: str) -> dict[str, float]:
+        """The configuration (knob to value) that :meth:`code` writes as ``code``."""
+        codes = self.codes()
+        if code not in codes:
+            raise ValueError(f"{code!r} is not a configuration code of this space (codes: {''.join(codes)})")
+        index, values = codes.index(code), {}
+        for name, options in reversed(self.values.items()):
+            index, i = divmod(index, len(options))
+            values[name] = options[i]
+        return {name: values[name] for name in self.knobs}
+
+    def codes(self) -> list[str]:
+        """Every configuration's code, in the grid's order.
+
+        Raises:
+            ValueError: The grid has more configurations than :data:`CODE_ALPHABET` has characters.
+
+        """
+        if self.size > len(CODE_ALPHABET):
+            msg = (
+                f"The search space has {self.size} configurations but one-token codes name at most "
+                f"{len(CODE_ALPHABET)}; shrink the grid or tune with prompt version hag-v2 (a JSON line)."
+            )
+            raise ValueError(msg)
+        return list(CODE_ALPHABET[: self.size])
 
     def parse(self, line: str) -> DecodingConfig:
         """Parse and validate a configuration line a model emitted.

@@ -15,12 +15,21 @@ import pytest
 from hag_gguf import UnsupportedModelError, convert_adapter, inspect_gguf, merge_adapter
 from hag_training.sft import SFTConfig, alora_invocation, load_records, train_adapter
 
-from hag_chain import AdapterMismatchError, ChatHAG, ModelKey, load_model, planner_messages
-from hag_chain.protocol import TUNED_PROMPT_VERSION
+from hag_chain import (
+    AdapterMismatchError,
+    ChatHAG,
+    InvalidConfigError,
+    ModelKey,
+    SearchSpace,
+    load_model,
+    planner_messages,
+)
+from hag_chain.phase1 import invocation_start
+from hag_chain.protocol import TUNED_PROMPT_VERSION, planner_reply
 
 from .conftest import hf_logits, load_hf
 from .test_adapter import ADAPTER_TOLERANCE
-from .test_sft import COOL, MATH, POEMS, TRAINING, base_dir, base_gguf, labels  # noqa: F401  (fixtures)
+from .test_sft import COOL, MATH, POEMS, SPACE, TRAINING, base_dir, base_gguf, labels  # noqa: F401  (fixtures)
 
 #: llama.cpp (f32 GGUF) against transformers on the same weights, without any adapter (measured: about 0.01).
 BASE_TOLERANCE = 0.02
@@ -28,9 +37,16 @@ BASE_TOLERANCE = 0.02
 
 @pytest.fixture(scope="module")
 def tuned_alora(labels, base_dir, tmp_path_factory):  # noqa: F811
-    config = SFTConfig(**TRAINING)  # the default mode: alora, prompt version hag-v2
-    assert config.mode == "alora" and config.prompt_version == TUNED_PROMPT_VERSION
+    config = SFTConfig(**TRAINING)  # the default mode: alora, prompt version hag-v3 (one code token)
+    assert config.mode == "alora" and config.prompt_version == TUNED_PROMPT_VERSION == "hag-v3"
     return train_adapter(labels, tmp_path_factory.mktemp("sft-alora"), config, base=base_dir, progress=False)
+
+
+@pytest.fixture(scope="module")
+def tuned_alora_v2(labels, base_dir, tmp_path_factory):  # noqa: F811
+    """The same turn answered by the JSON configuration line, knob by knob."""
+    config = SFTConfig(**TRAINING, prompt_version="hag-v2")
+    return train_adapter(labels, tmp_path_factory.mktemp("sft-alora-v2"), config, base=base_dir, progress=False)
 
 
 def _invocation(base_dir):  # noqa: F811
@@ -67,7 +83,8 @@ def test_peft_alora_and_llama_cpp_agree_on_the_planner_turn_and_the_base_before_
     record = load_records(labels)[0]
     model = load_model(ModelKey(str(base_gguf), n_ctx=512))
     prompt = model.prompt_tokens(planner_messages(record.messages, TUNED_PROMPT_VERSION))
-    ids = prompt + model.tokenize(record.label_line, special=False)
+    values = SPACE.parse(record.label_line).model_dump(include=set(SPACE.knobs))
+    ids = prompt + model.tokenize(planner_reply(SPACE, values, TUNED_PROMPT_VERSION), special=False)
     start = len(prompt) - len(_invocation(base_dir))
     base = hf_logits(load_hf(base_dir), ids)
     peft_logits = hf_logits(PeftModel.from_pretrained(load_hf(base_dir), tuned_alora.peft_dir).eval(), ids)
@@ -96,11 +113,59 @@ GREEDY = {"temperature": 0.0, "repetition_penalty": 1.0}
 ASSISTANT_HEADER = "<|im_start|>assistant\n"
 
 
+def test_both_reply_formats_choose_the_labels(tuned_alora, tuned_alora_v2, base_gguf):  # noqa: F811
+    for adapter, one_token in ((tuned_alora, True), (tuned_alora_v2, False)):
+        chat = ChatHAG(model_path=str(base_gguf), adapter_path=str(adapter.adapter_path), n_ctx=512)
+        chosen = {q: chat.choose_config(q).config.temperature for q in MATH + POEMS}
+        assert chosen == {**dict.fromkeys(MATH, 0.0), **dict.fromkeys(POEMS, 1.0)}
+        planner = chat.choose_config(MATH[0]).planner
+        assert planner.line == COOL and (planner.output_tokens == 1) == one_token
+
+
+def test_the_code_planner_is_one_llama_cpp_call(tuned_alora, tuned_alora_v2, base_gguf):  # noqa: F811
+    """A spy on llama.cpp's eval, the real one underneath: the code reply is decided by one batch."""
+    calls = {}
+    for name, adapter in (("code", tuned_alora), ("line", tuned_alora_v2)):
+        chat = ChatHAG(model_path=str(base_gguf), adapter_path=str(adapter.adapter_path), n_ctx=512)
+        model, version = chat.load(), chat.hag_profile().prompt_version
+        prompt = model.prompt_tokens(planner_messages([{"role": "user", "content": MATH[1]}], version))
+        model.prefill(prompt[: invocation_start(model, prompt, version)])  # the conversation: cached, as for an answer
+        real_eval, batches = model.llm.eval, []
+
+        def counting_eval(tokens, real_eval=real_eval, batches=batches):
+            batches.append(len(tokens))
+            return real_eval(tokens)
+
+        model.llm.eval = counting_eval
+        try:
+            chat.choose_config(MATH[1])
+        finally:
+            del model.llm.eval
+        calls[name] = batches
+    assert len(calls["code"]) == 1 and len(calls["line"]) > 1, calls
+
+
+def test_a_search_space_given_to_a_code_model_maps_onto_its_grid(tuned_alora, base_gguf):  # noqa: F811
+    def chosen(space, question):
+        adapter = str(tuned_alora.adapter_path)
+        return ChatHAG(model_path=str(base_gguf), adapter_path=adapter, n_ctx=512, search_space=space).choose_config(
+            question
+        )
+
+    # A sub-grid (top_k left out: it keeps its default): the model's best among the allowed configurations.
+    temperature_only = SearchSpace(values={"temperature": (0.0, 1.0)})
+    assert [chosen(temperature_only, q).config.temperature for q in (MATH[0], POEMS[0])] == [0.0, 1.0]
+    assert chosen(temperature_only, MATH[0]).sources["top_k"] == "default"
+    # Values off the tuned grid stand for their nearest tuned values.
+    off_grid = SearchSpace(values={"temperature": (0.2, 0.9)})
+    assert [chosen(off_grid, q).config.temperature for q in (MATH[0], POEMS[0])] == [0.2, 0.9]
+    # A knob the model was never tuned to choose is refused, with what to do instead.
+    with pytest.raises(InvalidConfigError, match="cannot choose min_p: pin it or leave it out of `search_space`"):
+        chosen(SearchSpace(values={"min_p": (0.0, 0.1)}), MATH[0])
+
+
 def test_alora_planner_writes_the_labels_and_the_answer_is_the_bare_models(tuned_alora, base_gguf):  # noqa: F811
     chat = ChatHAG(model_path=str(base_gguf), adapter_path=str(tuned_alora.adapter_path), n_ctx=512, max_tokens=12)
-    chosen = {q: chat.choose_config(q).config.temperature for q in MATH + POEMS}
-    assert chosen == {**dict.fromkeys(MATH, 0.0), **dict.fromkeys(POEMS, 1.0)}
-    assert chat.choose_config(MATH[0]).planner.line == COOL
     bare = ChatHAG(model_path=str(base_gguf), n_ctx=512, max_tokens=12)
     for question in (MATH[0], POEMS[1]):
         answer = chat.invoke(question, **GREEDY)

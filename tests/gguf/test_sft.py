@@ -198,3 +198,19 @@ def test_cli_eval_writes_table_and_plots(tuned, base_gguf, tmp_path, capsys):
     for stats in summary["suite"].values():
         assert stats["ci95"][0] <= stats["mean"] <= stats["ci95"][1]
     assert "results.md" in capsys.readouterr().out
+
+
+def test_code_reply_examples_end_with_one_code_token(labels, base_dir):
+    from hag_training.sft import load_records
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(base_dir)
+    records = load_records(labels)
+    examples, _ = build_examples(
+        records, tokenizer, prompt_version="hag-v3", max_length=512, answers=False, space=SPACE
+    )
+    for rec, ex in zip(records, examples, strict=True):
+        labelled = [t for t in ex["labels"] if t != IGNORE_INDEX]
+        assert tokenizer.decode(labelled) == SPACE.code(SPACE.parse(rec.label_line).model_dump())
+    with pytest.raises(ValueError, match="answers with codes of the search space; the labels carry none"):
+        build_examples(records, tokenizer, prompt_version="hag-v3", max_length=512)

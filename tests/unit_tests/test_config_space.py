@@ -91,3 +91,30 @@ def test_line_is_written_knob_by_knob_and_ends_as_format_does():
         line = DEFAULT_SEARCH_SPACE.format(combo)
         assert line == combo.to_line(DEFAULT_SEARCH_SPACE.knobs)
         assert json.loads(line) and DEFAULT_SEARCH_SPACE.parse(line) == combo
+
+
+def test_codes_name_the_grid_in_order_and_round_trip():
+    codes = DEFAULT_SEARCH_SPACE.codes()
+    assert len(codes) == DEFAULT_SEARCH_SPACE.size == len(set(codes)) and codes[:3] == ["A", "B", "C"]
+    for code, config in zip(codes, DEFAULT_SEARCH_SPACE):
+        values = DEFAULT_SEARCH_SPACE.from_code(code)
+        assert values == {k: getattr(config, k) for k in DEFAULT_SEARCH_SPACE.knobs}
+        assert DEFAULT_SEARCH_SPACE.code(values) == code
+
+
+def test_code_errors_say_what_is_wrong():
+    with pytest.raises(ValueError, match="`top_k` must be one of 10, 50"):
+        DEFAULT_SEARCH_SPACE.code({"temperature": 0.0, "top_p": 0.9, "top_k": 40, "repetition_penalty": 1.0})
+    with pytest.raises(ValueError, match="not a configuration code"):
+        DEFAULT_SEARCH_SPACE.from_code("z")
+    big = SearchSpace(values={"top_k": tuple(range(1, 64))})
+    with pytest.raises(ValueError, match="63 configurations but one-token codes name at most 62.*hag-v2"):
+        big.codes()
+
+
+def test_planner_reply_follows_the_prompt_versions_format():
+    from hag_chain.protocol import planner_reply
+
+    values = DEFAULT_SEARCH_SPACE.from_code("B")
+    assert planner_reply(DEFAULT_SEARCH_SPACE, values, "hag-v3") == "B"
+    assert planner_reply(DEFAULT_SEARCH_SPACE, values, "hag-v2") == DEFAULT_SEARCH_SPACE.line(values)

@@ -66,7 +66,7 @@ def test_planner_turn_is_appended_after_the_conversation():
     chat = [{"role": "user", "content": "hi"}]
     out = planner_messages(chat)
     assert out[0] == chat[0] and out[-1]["role"] == "user"
-    assert out[-1]["content"] == PLANNER_PROMPTS[DEFAULT_PROMPT_VERSION]
+    assert out[-1]["content"] == PLANNER_PROMPTS[DEFAULT_PROMPT_VERSION].text
 
 
 def test_profile_reads_hag_metadata_with_adapter_overriding_model():

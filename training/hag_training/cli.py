@@ -117,6 +117,7 @@ def _recipes():
 
 
 def _sft_arguments(sub) -> None:
+    from hag_chain.protocol import PLANNER_PROMPTS
     from hag_gguf import ADAPTER_OUTTYPES
 
     from hag_training.sft import SFTConfig
@@ -155,8 +156,10 @@ def _sft_arguments(sub) -> None:
     s.add_argument(
         "--prompt-version",
         default=d.prompt_version,
-        help=f"planner prompt to tune on ({d.prompt_version}: a one-word turn; hag-v1: the untuned model's "
-        "instruction)",
+        choices=sorted(PLANNER_PROMPTS),
+        help=f"planner prompt and reply format to tune on ({d.prompt_version}: a one-word turn answered by one "
+        "code token per configuration, so the runtime planner is one llama.cpp call; hag-v2: the same turn "
+        "answered by the JSON line; hag-v1: the untuned model's instruction, answered by the JSON line)",
     )
     s.add_argument(
         "--no-answers",

@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from hag_chain import HAGKeys, SearchSpace, planner_messages
-from hag_chain.protocol import PLANNER_PROMPTS, TUNED_PROMPT_VERSION, invocation_text
+from hag_chain.protocol import PLANNER_PROMPTS, TUNED_PROMPT_VERSION, invocation_text, planner_reply
 from hag_training.search import Label
 
 __all__ = ["SFTConfig", "SFTResult", "build_examples", "load_records", "prepare_base", "train_adapter"]
@@ -166,11 +166,13 @@ def build_examples(
     max_length: int,
     answers: bool = True,
     invocation: list[int] | None = None,
+    space: SearchSpace | None = None,
 ) -> tuple[list[dict[str, list[int]]], int]:
     """Tokenised training examples; returns (examples, skipped as longer than ``max_length``).
 
-    Per record, a *configuration example*: the conversation plus the planner turn, then the configuration line,
-    the only tokens with loss. With ``answers``, also an *answer example* where the record has a ``label_answer``:
+    Per record, a *configuration example*: the conversation plus the planner turn, then the planner's reply in
+    ``prompt_version``'s format (:func:`~hag_chain.protocol.planner_reply` on ``space``: the label's configuration
+    line, or its one-token code), the only tokens with loss. With ``answers``, also an *answer example* where the record has a ``label_answer``:
     the conversation alone, then the base model's own answer under the label configuration (ended by EOS unless it
     ran to the task's token limit), the only tokens with loss. Answer examples teach the adapter to leave answers
     as the base model writes them, so it can stay on for phase 2 (which then reuses the planner's KV cache);
@@ -183,7 +185,8 @@ def build_examples(
     the last occurrence of the invocation on, and a row without it trains nothing.
 
     Raises:
-        ValueError: A configuration example's prompt does not end with ``invocation``.
+        ValueError: A configuration example's prompt does not end with ``invocation``; or the reply is a code and
+            there is no ``space``, the grid is too large for codes, or a code is not one token of ``tokenizer``.
 
     """
     from hag_training.scoring import answer_tokens
@@ -204,9 +207,27 @@ def build_examples(
             "labels": [IGNORE_INDEX] * len(prompt) + target,
         }
 
+    code_reply = PLANNER_PROMPTS[prompt_version].reply == "code"
+    if code_reply and space is None:
+        raise ValueError(f"prompt version {prompt_version} answers with codes of the search space; the labels carry none")
+
+    def reply(rec: Label) -> list[int]:
+        if space is None:
+            return tokenizer(rec.label_line, add_special_tokens=False).input_ids
+        config = space.parse(rec.label_line)
+        text = planner_reply(space, {k: getattr(config, k) for k in space.knobs}, prompt_version)
+        tokens = tokenizer(text, add_special_tokens=False).input_ids
+        if code_reply and len(tokens) != 1:
+            msg = (
+                f"The configuration code {text!r} is {len(tokens)} tokens for this tokenizer, not one; tune with "
+                "`--prompt-version hag-v2` (a JSON line) instead."
+            )
+            raise ValueError(msg)
+        return tokens
+
     examples, skipped = [], 0
     for rec in records:
-        line = tokenizer(rec.label_line, add_special_tokens=False).input_ids
+        line = reply(rec)
         encoded = [encode(planner_messages(rec.messages, prompt_version), line)]
         if invocation and encoded[0] is not None:
             prompt_end = len(encoded[0]["input_ids"]) - len(line)
@@ -328,6 +349,7 @@ def train_adapter(
         max_length=config.max_length,
         answers=imitate_answers,
         invocation=invocation,
+        space=space,
     )
     if not examples:
         raise ValueError(f"no training example fits max_length={config.max_length}; raise it")
