@@ -5,6 +5,7 @@ Every key is declared once, in :class:`HAGKeys`; ``hag_gguf`` writes them and th
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -27,6 +28,10 @@ class HAGKeys:
     """``general.name`` of the base model a LoRA adapter was trained on."""
     PROVENANCE = "hag.provenance"
     """JSON object describing the training run (data, seed, versions)."""
+    CODE_TOKENS = "hag.code_tokens"
+    """JSON list: the token id of each configuration code a code-reply model was tuned on, in the grid's order."""
+    ALL: tuple[str, ...] = (PROMPT_VERSION, SEARCH_SPACE, BASE_MODEL, PROVENANCE, CODE_TOKENS)
+    """Every key above, in the order they are written."""
 
 
 @dataclass(frozen=True)
@@ -37,6 +42,8 @@ class HAGProfile:
     prompt_version: str
     base_model: str | None = None
     tuned: bool = False
+    code_tokens: tuple[int, ...] | None = None
+    """The code token ids the model was tuned on (prompt versions that answer with codes)."""
 
     @classmethod
     def from_metadata(cls, *sources: Mapping[str, str]) -> HAGProfile:
@@ -68,11 +75,19 @@ class HAGProfile:
                 space.codes()
             except ValueError as e:
                 raise ModelLoadError(f"The model's search space cannot be answered with codes ({version}): {e}") from e
+        codes = None
+        if HAGKeys.CODE_TOKENS in merged:
+            try:
+                codes = tuple(int(t) for t in json.loads(merged[HAGKeys.CODE_TOKENS]))
+            except (ValueError, TypeError) as e:
+                msg = f"The model's `{HAGKeys.CODE_TOKENS}` metadata is not a JSON list of token ids: {e}"
+                raise ModelLoadError(msg) from e
         return cls(
             search_space=space,
             prompt_version=version,
             base_model=merged.get(HAGKeys.BASE_MODEL),
             tuned=bool(merged),
+            code_tokens=codes,
         )
 
 

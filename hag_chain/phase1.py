@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from hag_chain.config import DecodingConfig
 from hag_chain.errors import AdapterMismatchError
 from hag_chain.llama_backend import LoadedModel
@@ -14,7 +16,7 @@ from hag_chain.space import SearchSpace
 
 __all__ = ["PLANNER_ROOM", "choose", "invocation_start"]
 
-#: Tokens the planner's line needs beyond its prompt (the longest default line is 34 tokens).
+#: Tokens the planner's reply needs beyond its prompt (the longest default line is 34 tokens; a code is one).
 PLANNER_ROOM = 64
 
 
@@ -40,7 +42,15 @@ def choose(
         model.fit_threads()
         prompt = model.prompt_tokens(planner_messages(request.chat, profile.prompt_version))
         model.check_fits(len(prompt) + PLANNER_ROOM, "planner prompt")
-        planned = (_plan_alora if model.is_alora else _plan_lora)(model, prompt, space, profile)
+        reply = PLANNER_PROMPTS[profile.prompt_version].reply
+        tuned = profile.search_space
+        # What the answer uses whatever the planner says: a code choice must agree with it (planner._choose_code).
+        fixed = {**{k: getattr(defaults, k) for k in tuned.knobs if k not in space.values}, **pinned}
+
+        def run() -> PlannerResult:
+            return plan(model, prompt, space, reply, tuned, fixed, profile.code_tokens)
+
+        planned = _plan_alora(model, prompt, profile, run) if model.is_alora else _plan_lora(model, run)
     resolved = resolve_config(
         call=request.call_knobs,
         init=request.init_knobs,
@@ -52,13 +62,15 @@ def choose(
     return without_penalties_under_grammar(resolved) if request.constrained else resolved
 
 
-def _plan_lora(model: LoadedModel, prompt: list[int], space: SearchSpace, profile: HAGProfile) -> PlannerResult:
+def _plan_lora(model: LoadedModel, run: Callable[[], PlannerResult]) -> PlannerResult:
     """A plain LoRA (or none): the adapter is on for the whole planner prompt."""
     model.use_adapter(True)
-    return plan(model, prompt, space, PLANNER_PROMPTS[profile.prompt_version].reply, profile.search_space)
+    return run()
 
 
-def _plan_alora(model: LoadedModel, prompt: list[int], space: SearchSpace, profile: HAGProfile) -> PlannerResult:
+def _plan_alora(
+    model: LoadedModel, prompt: list[int], profile: HAGProfile, run: Callable[[], PlannerResult]
+) -> PlannerResult:
     """An aLoRA: the conversation is the base model's (shared with the answer), the planner turn the adapter's.
 
     The KV entries of the planner turn are removed afterwards, and the adapter is left off, so the answer's
@@ -69,7 +81,7 @@ def _plan_alora(model: LoadedModel, prompt: list[int], space: SearchSpace, profi
     model.prefill(prompt[:start])
     model.use_adapter(True)
     try:
-        return plan(model, prompt, space, PLANNER_PROMPTS[profile.prompt_version].reply, profile.search_space)
+        return run()
     finally:
         model.use_adapter(False)
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import itertools
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     from hag_chain.llama_backend import LoadedModel
     from hag_chain.space import SearchSpace
 
-__all__ = ["PlannerResult", "plan"]
+__all__ = ["PlannerResult", "code_tokens", "plan"]
 
 
 @dataclass(frozen=True)
@@ -51,21 +51,27 @@ def plan(
     space: SearchSpace,
     reply: Literal["line", "code"] = "line",
     tuned: SearchSpace | None = None,
+    fixed: Mapping[str, float] | None = None,
+    tuned_codes: Sequence[int] | None = None,
 ) -> PlannerResult:
     """Ask ``model`` for a configuration on ``space``; ``prompt_tokens`` ends where the assistant's reply begins.
 
-    ``tuned`` is the grid a code-reply model was tuned on (default: ``space``); its codes name that grid's
-    configurations (see :func:`_choose_code` for a ``space`` that differs from it). The caller holds
-    ``model.lock`` and has checked that the prompt and the line fit the context.
+    ``tuned`` is the grid a code-reply model was tuned on (default: ``space``), whose configurations its codes name;
+    ``fixed`` are the values the answer will use whatever the planner says (pins, and the defaults of tuned knobs
+    that ``space`` leaves out). See :func:`_choose_code` for how both shape a code choice; a line reply writes
+    every knob of ``space`` and the caller applies the pins. ``tuned_codes`` are the code token ids the model was
+    tuned on, checked against this model's tokenizer where given. The caller holds ``model.lock`` and has checked that
+    the prompt and the line fit the context.
 
     Raises:
-        AdapterMismatchError: ``reply`` is ``"code"`` and a code is not one token of this model's vocabulary.
-        InvalidConfigError: ``reply`` is ``"code"`` and ``space`` has a knob the tuned grid lacks.
+        AdapterMismatchError: ``reply`` is ``"code"`` and a code is not the token the model was tuned on.
+        InvalidConfigError: ``reply`` is ``"code"`` and ``space`` has a knob the tuned grid lacks and nobody pinned.
 
     """
     start = time.perf_counter()
     if reply == "code":
-        chosen, output_tokens = _choose_code(model, prompt_tokens, space, tuned or space), 1
+        ids = code_tokens(model, tuned or space, tuned_codes)
+        chosen, output_tokens = _choose_code(model, prompt_tokens, space, tuned or space, fixed or {}, ids), 1
     else:
         chosen = {}
         for name, options in space.values.items():
@@ -82,26 +88,16 @@ def plan(
     )
 
 
-def _choose_code(
-    model: LoadedModel, prompt_tokens: list[int], space: SearchSpace, tuned: SearchSpace
-) -> dict[str, float]:
-    """The configuration of ``space`` whose nearest ``tuned`` configurations' codes have the highest logit.
+def code_tokens(model: LoadedModel, space: SearchSpace, tuned_on: Sequence[int] | None = None) -> list[int]:
+    """The token id of each configuration code of ``space``, as this model tokenizes it.
 
-    One llama.cpp call: the logits after the prompt, read at the grid's code tokens. When ``space`` is the tuned
-    grid (the usual case) this is the model's own choice exactly; on a sub-grid (some values of each knob) it is
-    the model's best configuration among those allowed; a value off the tuned grid stands for its nearest tuned
-    value, and a tuned knob that ``space`` leaves out (it keeps its default) for whichever value scores highest.
+    Raises:
+        AdapterMismatchError: A code is not one token of the model's vocabulary, or not the token the adapter was
+            tuned on (``tuned_on``, from ``hag.code_tokens``: another tokenizer, e.g. one that adds a word prefix).
+
     """
-    missing = [k for k in space.knobs if k not in tuned.values]
-    if missing:
-        msg = (
-            f"The model answers with codes of the grid it was tuned on ({', '.join(tuned.knobs)}), which cannot "
-            f"choose {', '.join(missing)}: pin {'it' if len(missing) == 1 else 'them'} or leave "
-            f"{'it' if len(missing) == 1 else 'them'} out of `search_space`."
-        )
-        raise InvalidConfigError(msg, field=missing[0])
-    codes, ids = tuned.codes(), []
-    for code in codes:
+    ids = []
+    for code in space.codes():
         tokens = model.tokenize(code, special=False)
         if len(tokens) != 1:
             msg = (
@@ -111,18 +107,59 @@ def _choose_code(
             )
             raise AdapterMismatchError(msg)
         ids.append(tokens[0])
-    logits = model.logits_after(prompt_tokens)
-    best_by_key: dict[tuple[float, ...], float] = {}  # tuned values of space's knobs -> best logit among them
-    for code, token in zip(codes, ids, strict=True):
-        values = tuned.from_code(code)
-        key = tuple(values[k] for k in space.knobs)
-        best_by_key[key] = max(best_by_key.get(key, -np.inf), float(logits[token]))
+    if tuned_on is not None and list(tuned_on) != ids:
+        msg = (
+            f"The adapter was tuned on the code tokens {list(tuned_on)}, but this model tokenizes its codes as {ids}: "
+            "another tokenizer than the one it was trained with. Use the base it was trained on, or retune it."
+        )
+        raise AdapterMismatchError(msg)
+    return ids
+
+
+def _choose_code(
+    model: LoadedModel,
+    prompt_tokens: list[int],
+    space: SearchSpace,
+    tuned: SearchSpace,
+    fixed: Mapping[str, float],
+    ids: Sequence[int],
+) -> dict[str, float]:
+    """The configuration of ``space`` whose nearest ``tuned`` configurations' codes have the highest logit.
+
+    One llama.cpp call: the logits after the prompt, read at the grid's code tokens ``ids``. When ``space`` is the tuned
+    grid and nothing is pinned (the usual case) this is the model's own choice exactly. Otherwise only the tuned
+    configurations that agree with ``fixed`` (at the tuned value nearest each fixed value) compete; on a sub-grid
+    the choice is the model's best among those allowed; a value off the tuned grid stands for its nearest tuned
+    value (of several values nearest to the same tuned one, the first listed wins); and a tuned knob that ``space``
+    leaves out and nothing fixes goes to whichever value scores highest.
+    """
 
     def nearest(knob: str, value: float) -> float:
         return min(tuned.values[knob], key=lambda t: abs(t - value))
 
-    grid = list(itertools.product(*space.values.values()))
-    best = max(grid, key=lambda combo: best_by_key[tuple(nearest(k, v) for k, v in zip(space.knobs, combo))])
+    missing = [k for k in space.knobs if k not in tuned.values and k not in fixed]
+    if missing:
+        msg = (
+            f"The model answers with codes of the grid it was tuned on ({', '.join(tuned.knobs)}), which cannot "
+            f"choose {', '.join(missing)}: pin {'it' if len(missing) == 1 else 'them'} or leave "
+            f"{'it' if len(missing) == 1 else 'them'} out of `search_space`."
+        )
+        raise InvalidConfigError(msg, field=missing[0])
+    required = {k: nearest(k, v) for k, v in fixed.items() if k in tuned.values}
+    chosen_knobs = [k for k in space.knobs if k in tuned.values]
+    logits = model.logits_after(prompt_tokens)
+    best_by_key: dict[tuple[float, ...], float] = {}  # tuned values of the chosen knobs -> best logit among them
+    for code, token in zip(tuned.codes(), ids, strict=True):
+        values = tuned.from_code(code)
+        if all(values[k] == v for k, v in required.items()):
+            key = tuple(values[k] for k in chosen_knobs)
+            best_by_key[key] = max(best_by_key.get(key, -np.inf), float(logits[token]))
+
+    def score(combo: tuple[float, ...]) -> float:
+        key = tuple(nearest(k, v) for k, v in zip(space.knobs, combo, strict=True) if k in tuned.values)
+        return best_by_key.get(key, -np.inf)
+
+    best = max(itertools.product(*space.values.values()), key=score)
     return dict(zip(space.knobs, best, strict=True))
 
 

@@ -33,7 +33,6 @@ __all__ = [
 ]
 
 
-
 @dataclass(frozen=True)
 class PlannerPrompt:
     """One prompt version: the planner turn's text and the format of the model's reply to it."""
@@ -87,7 +86,7 @@ def planner_reply(space: SearchSpace, values: Mapping[str, float], version: str 
 def planner_messages(messages: Sequence[dict[str, Any]], version: str = DEFAULT_PROMPT_VERSION) -> list[dict[str, Any]]:
     """The conversation with the planner turn appended, ready for the chat template.
 
-    The model's reply to these messages is the configuration line (:meth:`SearchSpace.format`).
+    The model's reply to these messages is its configuration, in ``version``'s format (:func:`planner_reply`).
     """
     return [*messages, {"role": "user", "content": planner_prompt(version)}]
 

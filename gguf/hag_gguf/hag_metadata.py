@@ -18,15 +18,10 @@ from hag_gguf.errors import GGUFExportError
 
 __all__ = ["HAG_KEYS", "build_hag_metadata", "load_meta_file", "parse_meta_items", "write_hag_metadata"]
 
-HAG_KEYS: tuple[str, ...] = (
-    HAGKeys.PROMPT_VERSION,
-    HAGKeys.SEARCH_SPACE,
-    HAGKeys.BASE_MODEL,
-    HAGKeys.PROVENANCE,
-)
+HAG_KEYS: tuple[str, ...] = HAGKeys.ALL
 """Every ``hag.*`` key hag-gguf writes; all are GGUF strings."""
 
-_JSON_KEYS = (HAGKeys.SEARCH_SPACE, HAGKeys.PROVENANCE)
+_JSON_KEYS = (HAGKeys.SEARCH_SPACE, HAGKeys.PROVENANCE, HAGKeys.CODE_TOKENS)
 
 
 def parse_meta_items(items: Iterable[str]) -> dict[str, str]:

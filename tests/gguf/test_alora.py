@@ -18,12 +18,14 @@ from hag_training.sft import SFTConfig, alora_invocation, load_records, train_ad
 from hag_chain import (
     AdapterMismatchError,
     ChatHAG,
+    HAGKeys,
     InvalidConfigError,
     ModelKey,
     SearchSpace,
     load_model,
     planner_messages,
 )
+from hag_chain.metadata import read_gguf_metadata
 from hag_chain.phase1 import invocation_start
 from hag_chain.protocol import TUNED_PROMPT_VERSION, planner_reply
 
@@ -152,16 +154,46 @@ def test_a_search_space_given_to_a_code_model_maps_onto_its_grid(tuned_alora, ba
             question
         )
 
-    # A sub-grid (top_k left out: it keeps its default): the model's best among the allowed configurations.
-    temperature_only = SearchSpace(values={"temperature": (0.0, 1.0)})
-    assert [chosen(temperature_only, q).config.temperature for q in (MATH[0], POEMS[0])] == [0.0, 1.0]
-    assert chosen(temperature_only, MATH[0]).sources["top_k"] == "default"
-    # Values off the tuned grid stand for their nearest tuned values.
-    off_grid = SearchSpace(values={"temperature": (0.2, 0.9)})
-    assert [chosen(off_grid, q).config.temperature for q in (MATH[0], POEMS[0])] == [0.2, 0.9]
+    # Sub-grids: the model's best among the allowed configurations (MATH's label is top_k 10 at temperature 0,
+    # POEMS' top_k 50 at temperature 1).
+    for top_k, question, temperature in ((10, MATH[0], 0.0), (50, POEMS[0], 1.0)):
+        sub = SearchSpace(values={"top_k": (top_k,), "temperature": (0.0, 1.0)})
+        assert chosen(sub, question).config.temperature == temperature
+        # Values off the tuned grid stand for their nearest tuned values.
+        off_grid = SearchSpace(values={"top_k": (top_k,), "temperature": (0.2, 0.9)})
+        assert chosen(off_grid, question).config.temperature == {0.0: 0.2, 1.0: 0.9}[temperature]
+    # A tuned knob left out keeps its default, and the choice is the model's best at (the nearest tuned value of) it.
+    assert chosen(SearchSpace(values={"temperature": (0.0, 1.0)}), MATH[0]).sources["top_k"] == "default"
     # A knob the model was never tuned to choose is refused, with what to do instead.
     with pytest.raises(InvalidConfigError, match="cannot choose min_p: pin it or leave it out of `search_space`"):
         chosen(SearchSpace(values={"min_p": (0.0, 0.1)}), MATH[0])
+
+
+def test_pins_narrow_the_code_choice(tuned_alora, base_gguf):  # noqa: F811
+    chat = ChatHAG(model_path=str(base_gguf), adapter_path=str(tuned_alora.adapter_path), n_ctx=512)
+    assert chat.choose_config(MATH[0]).planner.values["temperature"] == 0.0
+    # With the temperature pinned, the model's best code among those at that temperature (it chooses top_k).
+    pinned = chat.choose_config(MATH[0], temperature=1.0)
+    assert pinned.planner.values["temperature"] == 1.0 and pinned.sources["top_k"] == "model"
+    # A knob the grid lacks is fine in `search_space` once it is pinned.
+    space = SearchSpace(values={"temperature": (0.0, 1.0), "min_p": (0.0, 0.1)})
+    both = ChatHAG(
+        model_path=str(base_gguf), adapter_path=str(tuned_alora.adapter_path), search_space=space, min_p=0.05
+    )
+    resolved = both.choose_config(POEMS[0])
+    assert resolved.config.temperature == 1.0 and resolved.config.min_p == 0.05
+
+
+def test_code_tokens_of_another_tokenizer_are_refused(tuned_alora, base_dir, base_gguf, tmp_path):  # noqa: F811
+    meta = {k: v for k, v in read_gguf_metadata(str(tuned_alora.adapter_path)).items() if k.startswith("hag.")}
+    model = ChatHAG(model_path=str(base_gguf), n_ctx=512).load()
+    assert json.loads(meta[HAGKeys.CODE_TOKENS]) == [model.tokenize(c, special=False)[0] for c in SPACE.codes()]
+    # The same weights, with the code ids another tokenizer would have given: a real file that does not match.
+    meta[HAGKeys.CODE_TOKENS] = json.dumps(list(reversed(json.loads(meta[HAGKeys.CODE_TOKENS]))))
+    adapter = convert_adapter(tuned_alora.peft_dir, tmp_path / "wrong.gguf", base_dir, "f32", hag_metadata=meta).path
+    chat = ChatHAG(model_path=str(base_gguf), adapter_path=str(adapter), n_ctx=512)
+    with pytest.raises(AdapterMismatchError, match="tuned on the code tokens"):
+        chat.choose_config(MATH[0])
 
 
 def test_alora_planner_writes_the_labels_and_the_answer_is_the_bare_models(tuned_alora, base_gguf):  # noqa: F811

@@ -212,5 +212,5 @@ def test_code_reply_examples_end_with_one_code_token(labels, base_dir):
     for rec, ex in zip(records, examples, strict=True):
         labelled = [t for t in ex["labels"] if t != IGNORE_INDEX]
         assert tokenizer.decode(labelled) == SPACE.code(SPACE.parse(rec.label_line).model_dump())
-    with pytest.raises(ValueError, match="answers with codes of the search space; the labels carry none"):
+    with pytest.raises(ValueError, match="provenance has no `space`.*rerun the search"):
         build_examples(records, tokenizer, prompt_version="hag-v3", max_length=512)

@@ -105,7 +105,10 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("name", choices=sorted(_recipes()), help="recipe name")
     r.add_argument("--out", default=None, help="output folder (default: runs/<name>)")
     r.add_argument("--cache", type=Path, default=None, help="generation cache file (default: as for search)")
-    r.add_argument("--install", action="store_true", help="copy the adapter and its card into hag_chain/data/")
+    r.add_argument("--model", help="base GGUF to search, tune and evaluate (default: the embedded SmolLM2-135M)")
+    r.add_argument(
+        "--install", action="store_true", help="copy the adapter and its card into hag_chain/data/ (default model only)"
+    )
     r.add_argument("--no-progress", action="store_true", help="no progress bars")
     return parser
 
@@ -117,9 +120,9 @@ def _recipes():
 
 
 def _sft_arguments(sub) -> None:
-    from hag_chain.protocol import PLANNER_PROMPTS
     from hag_gguf import ADAPTER_OUTTYPES
 
+    from hag_chain.protocol import PLANNER_PROMPTS
     from hag_training.sft import SFTConfig
 
     d = SFTConfig()
@@ -127,8 +130,9 @@ def _sft_arguments(sub) -> None:
         "sft",
         help="LoRA-tune a model to write the search's configurations; export a GGUF adapter",
         description="LoRA instruction tuning (transformers Trainer + peft) on a search's labels. Loss is on the "
-        "configuration line only. Writes OUT/peft (the peft adapter), OUT/hag-adapter.lora.gguf (with hag.* "
-        "metadata) and OUT/README.md (the model card). Rerunning an interrupted run resumes from its last epoch.",
+        "planner's reply only (the configuration's one-token code, or its line). Writes OUT/peft (the peft "
+        "adapter), OUT/hag-adapter.lora.gguf (with hag.* metadata) and OUT/README.md (the model card). Rerunning an "
+        "interrupted run resumes from its last epoch.",
     )
     s.add_argument("--data", required=True, help="output folder of `hag-train search` (or its labels.jsonl)")
     s.add_argument("--out", required=True, help="output folder")
@@ -383,6 +387,7 @@ def _recipe(args: argparse.Namespace) -> int:
         recipe,
         args.out or Path("runs") / args.name,
         cache_path=args.cache or _default_cache(),
+        model_path=args.model,
         install=args.install,
         progress=not args.no_progress,
     )

@@ -55,8 +55,8 @@ def write_model_card(out_dir: str | Path, summary: dict[str, Any], evaluation: s
         lines.append(f"| {names.get(key, key)} | {shown} |")
     lines += [
         "",
-        "Loss is on the configuration line's tokens in configuration examples and on the answer's tokens in answer "
-        "examples; prompts are masked.",
+        "Loss is on the planner's reply (the configuration's code or line) in configuration examples and on the "
+        "answer's tokens in answer examples; prompts are masked.",
         "",
         f"Loss per epoch: {', '.join(str(x) for x in summary['loss_per_epoch'])} "
         f"({summary['train_seconds']} s of training).",

@@ -1,8 +1,9 @@
-"""LoRA instruction tuning: teach a model to write, for each input, the configuration line the search found best.
+"""LoRA instruction tuning: teach a model to name, for each input, the configuration the search found best.
 
 One training example is the task's conversation plus the planner turn (:func:`hag_chain.planner_messages`),
-rendered with the base model's chat template exactly as the runtime renders it, followed by the label's
-configuration line. Only the line's tokens carry loss; the prompt is masked with ``-100``.
+rendered with the base model's chat template exactly as the runtime renders it, followed by the planner's reply in
+the prompt version's format (:func:`hag_chain.protocol.planner_reply`: the label's one-token code, or its
+configuration line). Only the reply's tokens carry loss; the prompt is masked with ``-100``.
 
 Two modes. ``alora`` (the default) trains an activated LoRA (peft's ``alora_invocation_tokens``) whose invocation
 is the rendered planner turn (:func:`hag_chain.protocol.invocation_text`): the adapter acts from the planner turn
@@ -11,7 +12,8 @@ trains a plain LoRA that also learns the base model's own answers, so that it ca
 
 Training is transformers' ``Trainer`` with a peft LoRA; the result is exported with :mod:`hag_gguf` as a GGUF
 LoRA adapter carrying the ``hag.*`` metadata the runtime reads (search space, prompt version, base model,
-provenance). The same code runs on several GPUs under ``accelerate launch``.
+provenance, and for a code reply the code token ids it was tuned on). The same code runs on several GPUs under
+``accelerate launch``.
 """
 
 from __future__ import annotations
@@ -172,11 +174,11 @@ def build_examples(
 
     Per record, a *configuration example*: the conversation plus the planner turn, then the planner's reply in
     ``prompt_version``'s format (:func:`~hag_chain.protocol.planner_reply` on ``space``: the label's configuration
-    line, or its one-token code), the only tokens with loss. With ``answers``, also an *answer example* where the record has a ``label_answer``:
-    the conversation alone, then the base model's own answer under the label configuration (ended by EOS unless it
-    ran to the task's token limit), the only tokens with loss. Answer examples teach the adapter to leave answers
-    as the base model writes them, so it can stay on for phase 2 (which then reuses the planner's KV cache);
-    without them a tuned adapter answers every prompt with a configuration line.
+    line, or its one-token code), the only tokens with loss. With ``answers``, also an *answer example* where the
+    record has a ``label_answer``: the conversation alone, then the base model's own answer under the label
+    configuration (ended by EOS unless it ran to the task's token limit), the only tokens with loss. Answer examples
+    teach the adapter to leave answers as the base model writes them, so it can stay on for phase 2 (which then
+    reuses the planner's KV cache); without them a tuned adapter answers every prompt with a configuration line.
 
     Prompts are rendered as the runtime renders them: the chat template with the generation prompt, then the BOS
     token only where the tokenizer adds one and the template did not write it.
@@ -209,7 +211,7 @@ def build_examples(
 
     code_reply = PLANNER_PROMPTS[prompt_version].reply == "code"
     if code_reply and space is None:
-        raise ValueError(f"prompt version {prompt_version} answers with codes of the search space; the labels carry none")
+        raise ValueError(_NO_SPACE_FOR_CODES.format(version=prompt_version))
 
     def reply(rec: Label) -> list[int]:
         if space is None:
@@ -247,6 +249,12 @@ def build_examples(
         skipped += sum(e is None for e in encoded)
         examples.extend(e for e in encoded if e is not None)
     return examples, skipped
+
+
+_NO_SPACE_FOR_CODES = (
+    "Prompt version {version} answers with codes of the search space, but the labels' provenance has no `space` "
+    "(an older `hag-train search`?): rerun the search, or tune with `--prompt-version hag-v2` (a JSON line)."
+)
 
 
 def prepare_base(base: str | os.PathLike[str] | None, work_dir: str | os.PathLike[str]) -> tuple[Path, str | None]:
@@ -315,6 +323,11 @@ def train_adapter(
     provenance = json.loads(records[0].provenance or "{}")
     space = _space_in_line_order(provenance, records[0].label_line)
     prompt_version = config.prompt_version
+    code_reply = PLANNER_PROMPTS[prompt_version].reply == "code"
+    if code_reply:  # before any model is loaded: a grid codes cannot name, or none at all
+        if space is None:
+            raise ValueError(_NO_SPACE_FOR_CODES.format(version=prompt_version))
+        space.codes()
     _base_path(base)
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
@@ -438,6 +451,9 @@ def train_adapter(
     metadata = {HAGKeys.PROMPT_VERSION: prompt_version, HAGKeys.PROVENANCE: _provenance(summary)}
     if space is not None:
         metadata[HAGKeys.SEARCH_SPACE] = space.to_json()
+    if code_reply and space is not None:
+        codes = [tokenizer(c, add_special_tokens=False).input_ids[0] for c in space.codes()]
+        metadata[HAGKeys.CODE_TOKENS] = json.dumps(codes)
     adapter_path = out / ADAPTER_FILE
     convert_adapter(
         peft_dir, adapter_path, base_dir, config.outtype, name="hag-adapter", base_name=base_name, hag_metadata=metadata
