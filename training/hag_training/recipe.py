@@ -52,16 +52,25 @@ def run_recipe(
     out_dir: str | Path,
     *,
     cache_path: str | Path,
+    model_path: str | Path | None = None,
     install: bool = False,
     log: Callable[[str], None] = print,
     progress: bool = True,
 ) -> dict[str, Any]:
     """Run ``recipe`` into ``out_dir`` (``search/``, ``sft/``, ``eval/``); returns the outputs and step times.
 
-    With ``install``, the adapter and its model card are copied into hag-chain's package data (``hag_chain/data/``).
+    ``model_path`` is the base GGUF that is searched, tuned and evaluated (``None``: the embedded SmolLM2). With
+    ``install``, the adapter and its model card are copied into hag-chain's package data (``hag_chain/data/``):
+    only for the embedded model, the one ``ChatHAG()`` loads the shipped adapter with.
+
+    Raises:
+        ValueError: ``install`` with another base model.
+        FileNotFoundError: ``model_path`` does not exist.
+
     """
     from tqdm.auto import tqdm
 
+    from hag_chain import default_model_path
     from hag_training.cache import CachedEngine, GenerationCache
     from hag_training.engines import local_engine
     from hag_training.evaluate import evaluate_adapter, write_report
@@ -69,13 +78,22 @@ def run_recipe(
     from hag_training.search import run_search, write_outputs
     from hag_training.sft import train_adapter
 
+    model = None if model_path is None else str(model_path)
+    if model is not None and not Path(model).is_file():
+        raise FileNotFoundError(f"base model {model} does not exist; pass a GGUF file")
+    if install and model is not None and Path(model).resolve() != Path(default_model_path()).resolve():
+        msg = (
+            "--install ships an adapter for the embedded default model, which ChatHAG() loads it with; an adapter "
+            f"for {model} stays in the recipe's output (pass it as ChatHAG(model_path=..., adapter_path=...))."
+        )
+        raise ValueError(msg)
     out = Path(out_dir)
     cache = GenerationCache(cache_path)
     times: dict[str, float] = {}
 
     start = time.perf_counter()
     log(f"[1/3] search: {', '.join(recipe.search.tasks)} (cache: {cache.path}, {len(cache)} generations cached)")
-    engine = CachedEngine(local_engine(), cache)
+    engine = CachedEngine(local_engine(model_path=model), cache)
     with tqdm(total=recipe.search.estimated_generations(), unit="gen", desc="search", disable=not progress) as bar:
         result = run_search(recipe.search, engine, progress=bar.update)
     write_outputs(result, out / "search")
@@ -84,7 +102,7 @@ def run_recipe(
 
     start = time.perf_counter()
     log("[2/3] sft: LoRA tuning on the labels")
-    tuned = train_adapter(out / "search", out / "sft", recipe.sft, progress=progress)
+    tuned = train_adapter(out / "search", out / "sft", recipe.sft, base=model, progress=progress)
     times["sft_s"] = round(time.perf_counter() - start, 1)
     log(f"      loss per epoch {tuned.summary['loss_per_epoch']} -> {tuned.adapter_path}")
 
@@ -92,7 +110,9 @@ def run_recipe(
     log(f"[3/3] eval: {recipe.eval.n_test} test inputs per task, {recipe.eval.k} replies each, 6 methods")
     stage1 = json.loads((out / "search" / "stage1.json").read_text())
     with tqdm(unit="gen", desc="eval", disable=not progress) as bar:
-        report = evaluate_adapter(recipe.eval, tuned.adapter_path, cache, stage1=stage1, progress=bar.update)
+        report = evaluate_adapter(
+            recipe.eval, tuned.adapter_path, cache, model_path=model, stage1=stage1, progress=bar.update
+        )
     paths = write_report(report, out / "eval")
     times["eval_s"] = round(time.perf_counter() - start, 1)
     evaluation = (

@@ -1,0 +1,48 @@
+"""`hag-train recipe` end to end on a tiny slice: search, tuning and evaluation on the real default model."""
+
+import pytest
+from hag_training.evaluate import EvalConfig
+from hag_training.recipe import Recipe, run_recipe
+from hag_training.search import SearchConfig
+from hag_training.sft import SFTConfig
+
+from hag_chain import ChatHAG, SearchSpace, default_model_path
+
+pytestmark = pytest.mark.integration
+
+TINY_SPACE = SearchSpace(values={"temperature": (0.0, 0.7), "top_k": (10, 50)})
+TINY = Recipe(
+    name="tiny",
+    search=SearchConfig(tasks=("coinflip",), n_probe=2, n_train=2, k=1, survivors=2, space=TINY_SPACE),
+    sft=SFTConfig(epochs=1, batch_size=2),
+    eval=EvalConfig(tasks=("coinflip",), n_test=2, n_dev=2, static_candidates=1, k=1, bootstrap=100),
+)
+
+
+@pytest.fixture(autouse=True)
+def _single_threaded_torch():
+    """One torch thread beside llama.cpp's (see tests/gguf/conftest.py)."""
+    import torch
+
+    torch.set_num_threads(1)
+
+
+def test_recipe_runs_end_to_end_on_a_given_base_model(tmp_path):
+    out = run_recipe(
+        TINY, tmp_path / "run", cache_path=tmp_path / "cache.sqlite", model_path=default_model_path(), progress=False
+    )
+    assert set(out["times"]) == {"search_s", "sft_s", "eval_s"} and out["installed"] is None
+    assert "| **HAG** |" in out["eval"]["table"].read_text()
+    assert "## Evaluation" in out["card"].read_text()
+    chat = ChatHAG(model_path=default_model_path(), adapter_path=str(out["adapter"]))
+    assert chat.hag_profile().search_space == TINY_SPACE
+    assert chat.choose_config("Flip a coin.").planner.output_tokens == 1  # tuned on one-token codes (hag-v3)
+
+
+def test_recipe_installs_only_for_the_default_model(tmp_path):
+    other = tmp_path / "other.gguf"
+    other.write_bytes(b"GGUF")  # only its path matters: the check comes first
+    with pytest.raises(ValueError, match="--install ships an adapter for the embedded default model"):
+        run_recipe(TINY, tmp_path, cache_path=tmp_path / "c.sqlite", model_path=other, install=True)
+    with pytest.raises(FileNotFoundError, match="does not exist; pass a GGUF file"):
+        run_recipe(TINY, tmp_path, cache_path=tmp_path / "c.sqlite", model_path=tmp_path / "missing.gguf")
