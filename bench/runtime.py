@@ -5,7 +5,10 @@ generation is kept going to exactly 128 tokens by banning the end-of-sequence to
 same amount of text. Two machine states, side by side: idle, and with another process keeping one core busy (a
 laptop rarely idles). Thread settings compared: ChatHAG's default (the CPUs other processes leave free, per call),
 every CPU for both backends (the idle comparison's baseline), and llama.cpp's own default (half the CPUs for
-decoding, all for prompts). Writes bench/results/runtime.json.
+decoding, all for prompts). HAG answers with the configuration it chose, whose sampling can cost more or less than
+ChatLlamaCpp's defaults (greedy skips top-k and top-p); ``hag-same-sampling`` isolates the planner's cost: the
+planner runs (one call, on a one-value temperature grid), and the answer samples with ChatLlamaCpp's defaults, as
+the plain call does. Writes bench/results/runtime.json.
 
     python bench/runtime.py            # needs: pip install -e ".[bench]"; run it on an otherwise idle machine
 """
@@ -43,7 +46,11 @@ KINDS = {
     "plain-llama-default": ("plain", None),
     "hag": ("hag", None),
     "hag-all": ("hag", "all"),
+    "hag-same-sampling": ("hag", None),
 }
+# ChatLlamaCpp's sampling defaults (hag_training.evaluate.CHAT_LLAMA_CPP_DEFAULT): temperature on a one-value grid,
+# so the planner still runs, the rest pinned.
+SAME_SAMPLING = {"top_p": 0.95, "top_k": 40, "repetition_penalty": 1.1}
 
 
 def _worker(kind: str, repeats: int) -> dict:
@@ -52,7 +59,12 @@ def _worker(kind: str, repeats: int) -> dict:
     backend, threads_setting = KINDS[kind]
     threads = (os.cpu_count() or 1) if threads_setting == "all" else None
     if backend == "hag":
-        chat = ChatHAG(max_tokens=ANSWER_TOKENS, n_threads=threads)
+        from hag_chain import SearchSpace
+
+        same = kind == "hag-same-sampling"
+        pins = SAME_SAMPLING if same else {}
+        space = SearchSpace(values={"temperature": (0.8,)}) if same else None
+        chat = ChatHAG(max_tokens=ANSWER_TOKENS, n_threads=threads, search_space=space, **pins)
         eos = chat.load().llm.token_eos()
 
         def call(prompt: str):
@@ -105,10 +117,13 @@ def _run(kind: str, repeats: int) -> dict:
 
 
 def _summary(runs: dict[str, dict], repeats: int) -> dict:
-    ratios = [h / p for h, p in zip(runs["hag"]["seconds"], runs["plain"]["seconds"])]
+    def ratio(kind: str) -> float:
+        return round(statistics.median(h / p for h, p in zip(runs[kind]["seconds"], runs["plain"]["seconds"])), 3)
+
     return {
         "repeats": repeats,
-        "median_ratio_hag_over_plain": round(statistics.median(ratios), 3),
+        "median_ratio_hag_over_plain": ratio("hag"),
+        "median_ratio_hag_same_sampling_over_plain": ratio("hag-same-sampling"),
         "median_seconds": {k: round(statistics.median(v["seconds"]), 3) for k, v in runs.items()},
         "median_planner_ms": {k: round(statistics.median(v["planner_ms"]), 1) for k, v in runs.items() if "hag" in k},
         "median_answer_tokens": {k: statistics.median(v["answer_tokens"]) for k, v in runs.items()},

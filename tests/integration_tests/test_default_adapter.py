@@ -75,20 +75,16 @@ def test_adapter_changes_the_planners_choices(tuned):
 
 
 def test_valid_choices_that_differ_between_math_and_writing(tuned):
-    """The shipped adapter answers GSM8K greedily without a repetition penalty (worked arithmetic repeats numbers)
-    and CommonGen sentences with one, warmer on about half of them (docs/eval/results.md)."""
+    """The shipped adapter answers GSM8K greedily and CommonGen sentences warmer, as its labels do (its model card:
+    the search's best configuration for gsm8k is greedy, for common_gen temperature 0.7)."""
     space = tuned.hag_profile().search_space
     math = [tuned.choose_config(p) for p in _prompts("gsm8k", 6)]
     writing = [tuned.choose_config(p) for p in _prompts("common_gen", 6)]
     for resolved in math + writing:
         assert all(getattr(resolved.config, k) in space.values[k] for k in space.knobs)
         assert all(resolved.sources[k] == "model" for k in space.knobs)
-
-    def mean(rs, knob):
-        return sum(getattr(r.config, knob) for r in rs) / len(rs)
-
-    assert mean(math, "repetition_penalty") < mean(writing, "repetition_penalty")
-    assert mean(math, "temperature") <= mean(writing, "temperature")
+    assert all(r.config.temperature == 0.0 for r in math)
+    assert sum(r.config.temperature for r in writing) / len(writing) > 0.3
 
 
 def test_forced_tool_call_parses_with_the_penalty_neutral_under_the_grammar(tuned):
