@@ -19,16 +19,12 @@ import numpy as np
 
 from hag_chain.errors import AdapterMismatchError, ContextLengthError, ModelLoadError
 from hag_chain.metadata import HAGKeys, read_gguf_metadata
+from hag_chain.templates import fallback_chat_template
 from hag_chain.threads import CpuMeter, available_cpus
 
 __all__ = ["LoadedModel", "ModelKey", "load_model"]
 
 _GGUF_MAGIC = b"GGUF"
-# Used when a GGUF carries no chat template.
-_CHATML_TEMPLATE = (
-    "{% for m in messages %}{{ '<|im_start|>' + m['role'] + '\\n' + m['content'] + '<|im_end|>\\n' }}{% endfor %}"
-    "{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}"
-)
 
 
 @dataclass(frozen=True)
@@ -107,7 +103,9 @@ class LoadedModel:
         if self._formatter is None:
             from llama_cpp.llama_chat_format import Jinja2ChatFormatter
 
-            template = self.metadata.get("tokenizer.chat_template", _CHATML_TEMPLATE)
+            template = self.metadata.get("tokenizer.chat_template") or fallback_chat_template(
+                self.metadata.get("general.architecture")
+            )
             bos, eos = self.llm.token_bos(), self.llm.token_eos()
             self._formatter = {
                 flag: Jinja2ChatFormatter(

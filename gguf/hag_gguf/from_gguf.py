@@ -70,6 +70,7 @@ def _save_gpt2_tokenizer(gguf_path: Path, out_dir: Path) -> None:
     from transformers import PreTrainedTokenizerFast
 
     import gguf
+    from hag_chain.templates import fallback_chat_template
 
     fields = gguf.GGUFReader(gguf_path).fields
 
@@ -97,5 +98,6 @@ def _save_gpt2_tokenizer(gguf_path: Path, out_dir: Path) -> None:
         if (tid := get(f"tokenizer.ggml.{key}_token_id")) is not None:
             special[f"{kind}_token"] = tokens[int(tid)]
     fast = PreTrainedTokenizerFast(tokenizer_object=tok, **special)
-    fast.chat_template = get("tokenizer.chat_template")
+    # The runtime's template for a GGUF without one, so that training renders prompts as the runtime does.
+    fast.chat_template = get("tokenizer.chat_template") or fallback_chat_template(get("general.architecture"))
     fast.save_pretrained(out_dir)
