@@ -14,8 +14,11 @@ configuration and the best static configuration of the grid (picked in-sample, v
 
 ``--k-values`` reruns the racing search with other group sizes (its replies are a prefix of the larger groups', so
 this costs little) and values their labels on the same fresh replies: the measurement behind ``SearchConfig.k``.
+``--variants`` does the same for other racing settings (``survivors:evidence_z`` pairs), counting each one's own
+generations: the levers between cost and score.
 
     python bench/search_efficiency.py [--tasks arc_easy,pig_latin,common_gen] [--n-inputs 24] [--k 4] [--k-values 1,2]
+        [--variants 6:1.645,6:1.0]
 """
 
 from __future__ import annotations
@@ -61,8 +64,16 @@ def main() -> None:
     parser.add_argument("--n-inputs", type=int, default=24, help="inputs labelled per task (24)")
     parser.add_argument("--k", type=int, default=SearchConfig().k, help="replies per configuration and input")
     parser.add_argument("--k-values", default="1,2", help="other group sizes to race with (1,2)")
+    parser.add_argument(
+        "--variants", default="", help="other racing settings as survivors:evidence_z pairs, e.g. 6:1.645,6:1.0"
+    )
     parser.add_argument("--cache", default=str(default_cache_path().with_name("bench-search.sqlite")))
     args = parser.parse_args()
+    try:
+        variants = sorted({(int(n), float(z)) for n, z in (v.split(":") for v in args.variants.split(",") if v)})
+    except ValueError:
+        parser.error(f"--variants takes survivors:evidence_z pairs such as 6:1.0, got {args.variants!r}")
+    variant_totals = {f"{n}:{z}": {"generations": 0, "fresh": []} for n, z in variants}
     cache, engine = GenerationCache(args.cache), local_engine()
     space, per_task, start = DEFAULT_SEARCH_SPACE, {}, time.perf_counter()
     totals = {"exhaustive": 0, "racing": 0}
@@ -106,6 +117,19 @@ def main() -> None:
             )
             racing_by_k[k] = round(value([space.parse(r.label_line) for r in other.records]), 4)
             by_k[k].append(racing_by_k[k])
+        racing_by_variant = {}
+        for survivors, z in variants:
+            counting = _Counting(engine, cache)
+            settings = {"survivors": survivors, "evidence_z": z}
+            other = run_search(SearchConfig(tasks=(name,), n_train=args.n_inputs, k=args.k, **settings), counting)
+            labels = [space.parse(r.label_line) for r in other.records]
+            racing_by_variant[f"{survivors}:{z}"] = {
+                "fresh_expected_score": round(value(labels), 4),
+                "generations": len(counting.keys),
+                "labels_earned_by_input": sum(r.rule == "input evidence" for r in other.records),
+            }
+            variant_totals[f"{survivors}:{z}"]["generations"] += len(counting.keys)
+            variant_totals[f"{survivors}:{z}"]["fresh"].append(value(labels))
         per_task[name] = {
             "inputs": len(examples),
             "fresh_expected_score": {k: round(v, 4) for k, v in values.items()},
@@ -117,6 +141,7 @@ def main() -> None:
             if values["exhaustive"]
             else None,
             "racing_fresh_expected_score_by_k": racing_by_k,
+            "racing_variants": racing_by_variant,
             "best_static": space.format(grid[static]),
             "racing_task_best": result.stage1[name]["task_best"],
             "racing_labels_earned_by_input": sum(r.rule == "input evidence" for r in result.records),
@@ -129,7 +154,8 @@ def main() -> None:
     exhaustive_mean, racing_mean = (statistics.fmean(fresh_means[m]) for m in ("exhaustive", "racing"))
     out = {
         "command": "python bench/search_efficiency.py "
-        f"--tasks {args.tasks} --n-inputs {args.n_inputs} --k {args.k} --k-values {args.k_values}",
+        f"--tasks {args.tasks} --n-inputs {args.n_inputs} --k {args.k} --k-values {args.k_values}"
+        + (f" --variants {args.variants}" if args.variants else ""),
         "model": engine.engine_id,
         "engine": type(engine).__name__,
         "space_size": space.size,
@@ -138,6 +164,15 @@ def main() -> None:
         "generation_share": round(totals["racing"] / totals["exhaustive"], 4),
         "score_share_of_exhaustive_best": round(racing_mean / exhaustive_mean, 4) if exhaustive_mean else None,
         "racing_fresh_mean_by_k": {k: round(statistics.fmean(v), 4) for k, v in by_k.items()},
+        "variants": {
+            name: {
+                "generation_share": round(v["generations"] / totals["exhaustive"], 4),
+                "score_share_of_exhaustive_best": round(statistics.fmean(v["fresh"]) / exhaustive_mean, 4)
+                if exhaustive_mean
+                else None,
+            }
+            for name, v in variant_totals.items()
+        },
         "per_task": per_task,
         "seconds": round(time.perf_counter() - start, 1),
     }
