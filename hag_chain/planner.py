@@ -149,8 +149,8 @@ def _choose_code(
     chosen_knobs = [k for k in space.knobs if k in tuned.values]
     logits = model.logits_after(prompt_tokens)
     best_by_key: dict[tuple[float, ...], float] = {}  # tuned values of the chosen knobs -> best logit among them
-    for code, token in zip(tuned.codes(), ids, strict=True):
-        values = tuned.from_code(code)
+    for combo, token in zip(itertools.product(*tuned.values.values()), ids, strict=True):  # the codes' order
+        values = dict(zip(tuned.knobs, combo, strict=True))
         if all(values[k] == v for k, v in required.items()):
             key = tuple(values[k] for k in chosen_knobs)
             best_by_key[key] = max(best_by_key.get(key, -np.inf), float(logits[token]))
