@@ -85,6 +85,16 @@ def test_gsm8k_score(tasks):
     assert task.score(e, "I cannot solve this.") == 0.0
 
 
+def test_arithmetic_score(tasks):
+    task = tasks["arithmetic"]
+    e = next(e for e in task.load() if e.input == "What is 3 minus 7?")
+    assert task.messages(e)[-1]["content"].endswith("Reply with the number only.")
+    assert task.score(e, "-4") == 1.0
+    assert task.score(e, "3 minus 7 is -4.") == 1.0
+    assert task.score(e, "4") == 0.0
+    assert task.score(e, "I don't know.") == 0.0
+
+
 @pytest.mark.parametrize("name", ["commonsense_qa", "arc_easy"])
 def test_multiple_choice_score(tasks, name):
     task = tasks[name]

@@ -14,6 +14,7 @@ from hag_chain.registry import DuplicateEntryError, UnknownEntryError
 
 EXPECTED_COUNTS = {
     "gsm8k": 1319,
+    "arithmetic": 323,
     "commonsense_qa": 1221,
     "arc_easy": 2376,
     "boolq": 3270,
@@ -76,12 +77,16 @@ def test_split_is_disjoint_complete_and_deterministic(tasks, name):
     assert [e.id for e in again.test] == [e.id for e in s0.test]
     assert {e.id for e in s1.test} != ids[2]
     n = len(task.load())
-    assert 0.7 * n < len(s0.train) < 0.9 * n and len(s0.dev) > 0.05 * n * 0.5 and len(s0.test) > 0.05 * n * 0.5
+    for part, fraction in zip((s0.train, s0.dev, s0.test), task.fractions, strict=True):
+        assert abs(len(part) - fraction * n) < 0.1 * n + 5
     groups = [{e.group or e.id for e in part} for part in (s0.train, s0.dev, s0.test)]
     assert not (groups[0] & groups[1] or groups[0] & groups[2] or groups[1] & groups[2])
 
 
 def test_known_records(tasks):
+    arith = {e.input: e for e in tasks["arithmetic"].load()}
+    assert arith["What is 7 times 8?"].target == "56" and arith["What is 0 minus 2?"].target == "-2"
+    assert {e.meta["op"] for e in arith.values()} == {"addition", "subtraction", "multiplication", "division"}
     gsm = tasks["gsm8k"].load()[0]
     assert gsm.input.startswith("Janet’s ducks lay 16 eggs") and gsm.target == "18"
     csqa = tasks["commonsense_qa"].load()[0]

@@ -125,6 +125,10 @@ _TAR_MEMBERS: dict[str, tuple[str, ...]] = {
     "bigbench": (
         "bigbench-1.0.0/bigbench/benchmark_tasks/strategyqa/task.json",
         "bigbench-1.0.0/bigbench/benchmark_tasks/gem/common_gen/task.json",
+        "bigbench-1.0.0/bigbench/benchmark_tasks/arithmetic/1_digit_addition/task.json",
+        "bigbench-1.0.0/bigbench/benchmark_tasks/arithmetic/1_digit_subtraction/task.json",
+        "bigbench-1.0.0/bigbench/benchmark_tasks/arithmetic/1_digit_multiplication/task.json",
+        "bigbench-1.0.0/bigbench/benchmark_tasks/arithmetic/1_digit_division/task.json",
     ),
 }
 

