@@ -75,16 +75,19 @@ def test_adapter_changes_the_planners_choices(tuned):
 
 
 def test_valid_choices_that_differ_between_math_and_writing(tuned):
-    """The shipped adapter answers GSM8K greedily and CommonGen sentences warmer, as its labels do (its model card:
-    the search's best configuration for gsm8k is greedy, for common_gen temperature 0.7)."""
+    """Arithmetic (and a GSM8K word problem) cooler than a haiku or a short poem, which get temperature 0.7 with the
+    1.15 penalty, the room's best for haiku (docs/room/room.md). The room favours greedy for arithmetic; this
+    adapter's labels say 0.3 (README, "What it chooses"), so the test holds it to "cooler", not to greedy."""
     space = tuned.hag_profile().search_space
-    math = [tuned.choose_config(p) for p in _prompts("gsm8k", 6)]
-    writing = [tuned.choose_config(p) for p in _prompts("common_gen", 6)]
+    math = [tuned.choose_config(p) for p in _prompts("arithmetic", 6) + _prompts("gsm8k", 3)]
+    writing = [tuned.choose_config(p) for p in _prompts("haiku", 6)] + [
+        tuned.choose_config("Write a poem about the sea.")
+    ]
     for resolved in math + writing:
         assert all(getattr(resolved.config, k) in space.values[k] for k in space.knobs)
         assert all(resolved.sources[k] == "model" for k in space.knobs)
-    assert all(r.config.temperature == 0.0 for r in math)
-    assert sum(r.config.temperature for r in writing) / len(writing) > 0.3
+    assert max(r.config.temperature for r in math) < min(r.config.temperature for r in writing)
+    assert all((r.config.temperature, r.config.repetition_penalty) == (0.7, 1.15) for r in writing)
 
 
 def test_forced_tool_call_parses_with_the_penalty_neutral_under_the_grammar(tuned):
