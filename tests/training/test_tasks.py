@@ -78,7 +78,7 @@ def test_split_is_disjoint_complete_and_deterministic(tasks, name):
     assert {e.id for e in s1.test} != ids[2]
     n = len(task.load())
     for part, fraction in zip((s0.train, s0.dev, s0.test), task.fractions, strict=True):
-        assert abs(len(part) - fraction * n) < 0.1 * n + 5
+        assert 0.5 * fraction * n < len(part) and abs(len(part) - fraction * n) < 0.1 * n
     groups = [{e.group or e.id for e in part} for part in (s0.train, s0.dev, s0.test)]
     assert not (groups[0] & groups[1] or groups[0] & groups[2] or groups[1] & groups[2])
 
