@@ -27,6 +27,14 @@ from hag_training.search import (
 from .conftest import TINY_SPACE, CountingEngine
 
 
+def test_every_rung_of_the_race_sees_new_probes():
+    # The default grid's 26 arms on 8 probes: halved on 2, 3, 4 and 5 probes, the 3 survivors ranked on all 8
+    # (geometric halving alone would halve twice on one probe: 1, 1, 2, 4, 8).
+    assert halving_rungs(26, 8, 3) == [(26, 2), (13, 3), (7, 4), (4, 5), (3, 8)]
+    assert halving_rungs(26, 32, 3) == [(26, 2), (13, 4), (7, 8), (4, 16), (3, 32)]
+    assert halving_rungs(26, 1, 3)[-1] == (3, 1) and all(seen == 1 for _, seen in halving_rungs(26, 1, 3))
+
+
 def test_search_races_the_grid_and_labels_on_expected_scores(tmp_path, tiny_config):
     engine = CachedEngine(CountingEngine(), GenerationCache(tmp_path / "cache.sqlite"))
     result = run_search(tiny_config, engine)
@@ -35,10 +43,10 @@ def test_search_races_the_grid_and_labels_on_expected_scores(tmp_path, tiny_conf
     # The two greedy configurations (top_k 10 and 50) are twins: one arm, the one closer to the default's top_k 40.
     arms = tiny_config.arms()
     assert [TINY_SPACE.format(c) for c in arms if c.temperature == 0] == ['{"temperature":0.0,"top_k":50}']
-    # Successive halving: all three arms answer the first probe, the better two both probes.
-    assert halving_rungs(3, 2, 2) == [(3, 1), (2, 2)]
+    # Successive halving: the first rung sees two probes at least, so here all three arms answer both.
+    assert halving_rungs(3, 2, 2) == [(3, 2), (2, 2)]
     assert set(summary["scores"]) == {TINY_SPACE.format(c) for c in arms}
-    assert sorted(summary["probes"].values()) == [1, 2, 2]
+    assert sorted(summary["probes"].values()) == [2, 2, 2]
     assert len(summary["survivors"]) == 2 and all(summary["probes"][line] == 2 for line in summary["survivors"])
     assert summary["task_best"] in summary["survivors"]
     for rec in result.records:

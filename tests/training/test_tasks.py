@@ -81,6 +81,18 @@ def test_split_is_disjoint_complete_and_deterministic(tasks, name):
         assert 0.5 * fraction * n < len(part) and abs(len(part) - fraction * n) < 0.1 * n
     groups = [{e.group or e.id for e in part} for part in (s0.train, s0.dev, s0.test)]
     assert not (groups[0] & groups[1] or groups[0] & groups[2] or groups[1] & groups[2])
+    # Each part is in a seeded random order, not the source's: a prefix is a sample of the task.
+    source_order = [e.id for e in task.load() if e.id in ids[0]]
+    assert [e.id for e in s0.train] != source_order and sorted(e.id for e in s0.train) == sorted(source_order)
+
+
+def test_a_split_prefix_samples_the_whole_task(tasks):
+    # The source lists the arithmetic items operation by operation: the first 16 of each part hold several.
+    s = tasks["arithmetic"].split(0)
+    for part in (s.train, s.dev, s.test):
+        assert len({e.meta["op"] for e in part[:16]}) >= 3
+    first = tasks["translation"].split(0).train[:24]
+    assert len({e.meta["source_lang"] for e in first}) >= 5 and len({e.group for e in first}) >= 12
 
 
 def test_known_records(tasks):

@@ -215,7 +215,8 @@ def _room_arguments(sub) -> None:
         "room",
         help="per task: the expected score of the defaults, greedy, and the best and worst static configuration",
         description="Every configuration of the search space and the fixed baselines (llama.cpp's default, "
-        "ChatLlamaCpp's defaults, greedy) answer the first N inputs of a split K times each, scored as groups. "
+        "ChatLlamaCpp's defaults, greedy) answer the first N inputs of a split (a seeded sample of the task) K times "
+        "each, scored as groups. "
         "Writes room.json (every score), room.md (means with 95% bootstrap intervals, the best and worst static "
         "configuration and their paired gap) and room.png. The room HAG has: a task where the gap's interval "
         "includes 0, or whose best is at its floor, gives the planner nothing to learn.",

@@ -133,17 +133,30 @@ class Task(ABC):
         return quality * (1 - w + w * diversity)
 
     def split(self, seed: int = 0) -> Split:
-        """Deterministic, disjoint train/dev/test split of `load()`."""
-        train, dev, test = [], [], []
+        """Deterministic, disjoint train/dev/test split of `load()`, each part in a seeded random order.
+
+        An example's hash picks its part and its place in that part, so the first n of a part are a random sample:
+        the search and the evaluation take prefixes, and source order (sorted by operation, language or length)
+        would otherwise hand them one corner of the task. The part follows the hash of an example's group (examples
+        of one group share a part), the place the hash of the example itself.
+        """
+        parts: tuple[list[Example], ...] = ([], [], [])
         cut1, cut2 = self.fractions[0], self.fractions[0] + self.fractions[1]
         for ex in self.load():
-            key = f"{seed}:{self.name}:{ex.group or ex.id}".encode()
-            u = int.from_bytes(hashlib.sha256(key).digest()[:8], "big") / 2**64
-            (train if u < cut1 else dev if u < cut2 else test).append(ex)
+            u = _uniform(f"{seed}:{self.name}:{ex.group or ex.id}")
+            parts[0 if u < cut1 else 1 if u < cut2 else 2].append(ex)
+        train, dev, test = (
+            sorted(part, key=lambda ex: _uniform(f"{seed}:{self.name}:order:{ex.id}")) for part in parts
+        )
         return Split(train, dev, test)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(name={self.name!r}, family={self.family!r})"
+
+
+def _uniform(key: str) -> float:
+    """A number in [0, 1) fixed by ``key``: the first 8 bytes of its SHA-256."""
+    return int.from_bytes(hashlib.sha256(key.encode()).digest()[:8], "big") / 2**64
 
 
 def user(content: str) -> list[dict[str, str]]:
