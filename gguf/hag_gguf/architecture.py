@@ -117,8 +117,10 @@ class Architecture:
     """The tensors every block ``blk.<i>.`` must have; a checkpoint lacking one is refused before writing."""
     tensors: tuple[str, ...] = field(default=("token_embd.weight", "output_norm.weight"), repr=False)
     """The tensors outside the blocks it must have; ``output.weight`` is added unless the embeddings are tied."""
-    write_hparams: Callable[[GGUFWriter, HParams], None] = field(default=write_llama_hparams, repr=False)
-    """Writes the ``<arch>.*`` header keys llama.cpp reads for this architecture."""
+    write_hparams: Callable[[GGUFWriter, HParams], None] | None = field(default=write_llama_hparams, repr=False)
+    """Writes the ``<arch>.*`` header keys llama.cpp reads for this architecture; ``None`` for an architecture
+    hag-gguf exports adapters for but does not convert whole (the base GGUF then comes from llama.cpp's converter,
+    as Gemma 3's does)."""
 
     @property
     def name(self) -> str:
@@ -211,5 +213,24 @@ register_architecture(
         permute_qk=False,
         # llama.cpp's qwen2 requires the q/k/v biases; a file without them would not load.
         block_tensors=(*LLAMA_BLOCK_TENSORS, "attn_q.bias", "attn_k.bias", "attn_v.bias"),
+    )
+)
+register_architecture(
+    Architecture(
+        "Gemma3ForCausalLM",
+        "gemma3_text",
+        MODEL_ARCH.GEMMA3,
+        "Gemma 3 text models, adapters only",
+        permute_qk=False,  # llama.cpp runs gemma3 with NEOX RoPE, HF's layout
+        block_tensors=(
+            *LLAMA_BLOCK_TENSORS,
+            "attn_q_norm.weight",
+            "attn_k_norm.weight",
+            "post_attention_norm.weight",
+            "post_ffw_norm.weight",
+        ),
+        # A whole model would also need its norms shifted by one, the sliding-window keys and the SentencePiece
+        # scores; the adapters, which touch the linear layers only, need none of that.
+        write_hparams=None,
     )
 )

@@ -11,7 +11,7 @@ from gguf import GGML_QUANT_VERSION, GGUFWriter
 from hag_gguf._safetensors import SafetensorsIndex
 from hag_gguf._writer import ConversionReport, TensorSource, write_gguf
 from hag_gguf.architecture import HParams, gguf_tensor_name, permute_qk, qk_heads
-from hag_gguf.errors import GGUFExportError
+from hag_gguf.errors import GGUFExportError, UnsupportedModelError
 from hag_gguf.hag_metadata import build_hag_metadata, write_hag_metadata
 from hag_gguf.hf_config import default_model_name, load_hparams
 from hag_gguf.outtypes import OUTTYPES, check_outtype, file_type, plan_tensor
@@ -46,12 +46,20 @@ def convert_model(
 
     Raises:
         GGUFExportError: The checkpoint, tokenizer, options or metadata are unusable (the message says why).
+        UnsupportedModelError: The architecture is one hag-gguf exports adapters for only (Gemma 3).
 
     """
     model_dir = Path(model_dir)
     check_outtype(outtype, tuple(OUTTYPES))
     meta = build_hag_metadata(hag_metadata)
     hp = load_hparams(model_dir)
+    write_hparams = hp.arch.write_hparams
+    if write_hparams is None:
+        msg = (
+            f"hag-gguf exports LoRA adapters for {hp.arch.hf_class} checkpoints but does not convert whole ones; "
+            "convert the base with llama.cpp's convert_hf_to_gguf.py, or export the adapter with `hag-gguf adapter`."
+        )
+        raise UnsupportedModelError(msg)
     weights = SafetensorsIndex.from_dir(model_dir)
     sources = _tensor_sources(weights, hp, outtype, model_dir)
     name = name or default_model_name(model_dir)
@@ -62,7 +70,7 @@ def convert_model(
         writer.add_name(name)
         writer.add_file_type(file_type(outtype))
         writer.add_quantization_version(GGML_QUANT_VERSION)
-        hp.arch.write_hparams(writer, hp)
+        write_hparams(writer, hp)
         report.details["tokenizer"] = write_vocab(writer, model_dir, hp.vocab_size, tokenizer_pre)
         write_hag_metadata(writer, meta)
 

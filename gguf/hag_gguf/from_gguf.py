@@ -6,8 +6,15 @@ first; the tests and benchmarks use it to get a real float32 checkpoint to conve
 
 transformers loads a GGUF with ``gguf_file=`` (dequantizing to float32) but refuses to ``save_pretrained`` the
 result, so the weights are copied into a fresh model. The tokenizer transformers rebuilds from a GGUF is not the
-one the model ships with (byte fallback, no one-digit-at-a-time split, the BOS string as EOS), so the byte-level
-BPE tokenizer is rebuilt here from the GGUF's tokens and merges, as the original ``tokenizer.json`` has it.
+one the model ships with, so it is rebuilt here from the GGUF's vocabulary, token for token as llama.cpp splits
+text:
+
+- a GPT-2 style byte-level BPE (``tokenizer.ggml.model`` ``gpt2``, SmolLM2, Qwen2): transformers adds byte fallback,
+  drops the one-digit-at-a-time split and names the BOS string as EOS; here it is the original ``tokenizer.json``
+  again, from the tokens and merges;
+- a SentencePiece BPE (``llama``, Gemma 3): transformers reads it as a Unigram model, which splits most words
+  differently (``"Hello world"``: 4 tokens, llama.cpp 2); here it is a BPE whose merges rank by the score of the
+  piece they make, which is how SentencePiece and llama.cpp's ``llm_tokenizer_spm`` choose the next merge.
 
 Example::
 
@@ -40,7 +47,7 @@ def hf_checkpoint_from_gguf(gguf_path: str | os.PathLike[str], out_dir: str | os
 
     Raises:
         ImportError: torch or transformers is missing.
-        ValueError: The GGUF's tokenizer is not a GPT-2 style BPE.
+        ValueError: The GGUF's tokenizer is of another kind (WordPiece, Unigram, RWKV...).
 
     """
     try:
@@ -60,13 +67,13 @@ def hf_checkpoint_from_gguf(gguf_path: str | os.PathLike[str], out_dir: str | os
     del loaded
     model.save_pretrained(out_dir, safe_serialization=True)
 
-    _save_gpt2_tokenizer(gguf_path, out_dir)
+    _save_tokenizer(gguf_path, out_dir)
     return out_dir
 
 
-def _save_gpt2_tokenizer(gguf_path: Path, out_dir: Path) -> None:
-    """Rebuild the original byte-level BPE tokenizer (as SmolLM2 ships it) from the GGUF's vocab and merges."""
-    from tokenizers import AddedToken, Tokenizer, decoders, models, pre_tokenizers, processors
+def _save_tokenizer(gguf_path: Path, out_dir: Path) -> None:
+    """Rebuild the tokenizer the GGUF's vocabulary describes, with its special tokens and chat template."""
+    from tokenizers import AddedToken
     from transformers import PreTrainedTokenizerFast
 
     import gguf
@@ -77,11 +84,42 @@ def _save_gpt2_tokenizer(gguf_path: Path, out_dir: Path) -> None:
     def get(key: str):
         return fields[key].contents() if key in fields else None
 
-    if get("tokenizer.ggml.model") != "gpt2":
-        msg = f"{gguf_path} does not hold a GPT-2 style BPE tokenizer."
+    kind = get("tokenizer.ggml.model")
+    builders = {"gpt2": _byte_level_bpe, "llama": _sentencepiece_bpe}
+    if kind not in builders:
+        msg = (
+            f"{gguf_path} holds a {kind!r} tokenizer; training can rebuild only GPT-2 style BPE ('gpt2') and "
+            "SentencePiece BPE ('llama') tokenizers from a GGUF. Pass the model's transformers checkpoint instead."
+        )
         raise ValueError(msg)
-    tokens = get("tokenizer.ggml.tokens")
-    types = get("tokenizer.ggml.token_type")
+    tokens, types = get("tokenizer.ggml.tokens"), get("tokenizer.ggml.token_type")
+    tok = builders[kind](get, tokens, types)
+    # llama.cpp matches control tokens only when asked to parse special tokens, user-defined ones always, both on
+    # the raw text: special and plain added tokens, unnormalized.
+    tok.add_special_tokens(
+        [AddedToken(t, special=True, normalized=False) for t, ty in zip(tokens, types) if ty == gguf.TokenType.CONTROL]
+    )
+    tok.add_tokens(
+        [
+            AddedToken(t, special=False, normalized=False)
+            for t, ty in zip(tokens, types)
+            if ty == gguf.TokenType.USER_DEFINED
+        ]
+    )
+    special = {}
+    for kind, key in (("bos", "bos"), ("eos", "eos"), ("unk", "unknown"), ("pad", "padding")):
+        if (tid := get(f"tokenizer.ggml.{key}_token_id")) is not None:
+            special[f"{kind}_token"] = tokens[int(tid)]
+    fast = PreTrainedTokenizerFast(tokenizer_object=tok, **special)
+    # The runtime's template for a GGUF without one, so that training renders prompts as the runtime does.
+    fast.chat_template = get("tokenizer.chat_template") or fallback_chat_template(get("general.architecture"))
+    fast.save_pretrained(out_dir)
+
+
+def _byte_level_bpe(get, tokens: list[str], types: list[int]):
+    """The original byte-level BPE ``tokenizer.json`` (as SmolLM2 ships it), from the GGUF's tokens and merges."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors
+
     merges = [tuple(m.split(" ", 1)) for m in get("tokenizer.ggml.merges")]
     tok = Tokenizer(models.BPE(vocab={t: i for i, t in enumerate(tokens)}, merges=merges))
     byte_level = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True)
@@ -91,13 +129,46 @@ def _save_gpt2_tokenizer(gguf_path: Path, out_dir: Path) -> None:
         tok.pre_tokenizer = byte_level
     tok.decoder = decoders.ByteLevel()
     tok.post_processor = processors.ByteLevel(trim_offsets=False)
-    control = [t for t, ty in zip(tokens, types) if ty == gguf.TokenType.CONTROL]
-    tok.add_special_tokens([AddedToken(t, special=True, normalized=False) for t in control])
-    special = {}
-    for kind, key in (("bos", "bos"), ("eos", "eos"), ("unk", "unknown"), ("pad", "padding")):
-        if (tid := get(f"tokenizer.ggml.{key}_token_id")) is not None:
-            special[f"{kind}_token"] = tokens[int(tid)]
-    fast = PreTrainedTokenizerFast(tokenizer_object=tok, **special)
-    # The runtime's template for a GGUF without one, so that training renders prompts as the runtime does.
-    fast.chat_template = get("tokenizer.chat_template") or fallback_chat_template(get("general.architecture"))
-    fast.save_pretrained(out_dir)
+    return tok
+
+
+def _sentencepiece_bpe(get, tokens: list[str], types: list[int]):
+    """A SentencePiece BPE vocabulary (pieces with ``▁`` for spaces, scores, byte tokens) as a tokenizers BPE.
+
+    SentencePiece (and llama.cpp) merge, among the adjacent pairs of a text, the pair whose joined piece has the
+    highest score; a BPE whose merges are ranked by that score picks the same pair. Written here because the GGUF
+    holds scores, not merges, and transformers' GGUF converter builds a Unigram model instead (see the module
+    docstring); the merges are the pairs of normal pieces that join into a normal piece.
+    """
+    from tokenizers import Tokenizer, decoders, models, normalizers, processors
+
+    import gguf
+
+    scores = get("tokenizer.ggml.scores")
+    vocab = {t: i for i, t in enumerate(tokens)}
+    normal = {t for t, ty in zip(tokens, types) if ty == gguf.TokenType.NORMAL}
+    ranked = []
+    for piece in normal:
+        for cut in range(1, len(piece)):
+            left, right = piece[:cut], piece[cut:]
+            if left in normal and right in normal:
+                ranked.append((-scores[vocab[piece]], vocab[piece], vocab[left], left, right))
+    merges = [(left, right) for *_, left, right in sorted(ranked)]
+    unk = get("tokenizer.ggml.unknown_token_id")
+    tok = Tokenizer(
+        models.BPE(vocab=vocab, merges=merges, unk_token=None if unk is None else tokens[int(unk)], byte_fallback=True)
+    )
+    # No pre-tokenizer: SentencePiece merges across the whole text, spaces included (as "▁").
+    if get("tokenizer.ggml.add_space_prefix"):
+        tok.normalizer = normalizers.Sequence([normalizers.Prepend("▁"), normalizers.Replace(" ", "▁")])
+    else:
+        tok.normalizer = normalizers.Replace(" ", "▁")
+    tok.decoder = decoders.Sequence([decoders.Replace("▁", " "), decoders.ByteFallback(), decoders.Fuse()])
+    bos = get("tokenizer.ggml.bos_token_id")
+    if get("tokenizer.ggml.add_bos_token") and bos is not None:
+        tok.post_processor = processors.TemplateProcessing(
+            single=f"{tokens[int(bos)]} $A",
+            pair=f"{tokens[int(bos)]} $A $B",
+            special_tokens=[(tokens[int(bos)], int(bos))],
+        )
+    return tok

@@ -189,3 +189,29 @@ def llama_tokenize(gguf_path: Path, text: str) -> list[int]:
 def write_json(path: Path, data: dict) -> Path:
     path.write_text(json.dumps(data), encoding="utf-8")
     return path
+
+
+def dequantized_copy(src: Path, dst: Path) -> Path:
+    """``src`` with every tensor dequantized to float32 and every key kept: the same weights, computed exactly.
+
+    llama.cpp multiplies quantized weights with quantized activations, so a K-quant GGUF's logits are a few units
+    off transformers' (dequantized float32) ones; on the float32 copy they agree to rounding. gguf-py reads,
+    dequantizes and writes; only the copying loop (as gguf-py's gguf_new_metadata script does it) is here.
+    """
+    import gguf
+
+    reader = gguf.GGUFReader(src)
+    writer = gguf.GGUFWriter(dst, arch=reader.fields[gguf.Keys.General.ARCHITECTURE].contents())
+    for f in reader.fields.values():
+        if f.name == gguf.Keys.General.ARCHITECTURE or f.name.startswith("GGUF."):
+            continue
+        value = gguf.LlamaFileType.ALL_F32 if f.name == gguf.Keys.General.FILE_TYPE else f.contents()
+        sub_type = f.types[-1] if f.types[0] == gguf.GGUFValueType.ARRAY else None
+        writer.add_key_value(f.name, value, f.types[0], sub_type=sub_type)
+    for t in reader.tensors:
+        writer.add_tensor(t.name, gguf.quants.dequantize(t.data, t.tensor_type).astype(np.float32))
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+    return dst

@@ -47,11 +47,19 @@ def my_llama():
 
 def test_builtin_architectures():
     assert isinstance(ARCHITECTURES, Registry)
-    assert list(ARCHITECTURES) == ["LlamaForCausalLM", "Qwen2ForCausalLM"]
-    llama, qwen2 = ARCHITECTURES.values()
+    assert list(ARCHITECTURES) == ["LlamaForCausalLM", "Qwen2ForCausalLM", "Gemma3ForCausalLM"]
+    llama, qwen2, gemma3 = ARCHITECTURES.values()
     assert (llama.name, llama.permute_qk, llama.block_tensors) == ("llama", True, LLAMA_BLOCK_TENSORS)
     assert (qwen2.name, qwen2.permute_qk) == ("qwen2", False)
     assert {"attn_q.bias", "attn_k.bias", "attn_v.bias"} == set(qwen2.block_tensors) - set(LLAMA_BLOCK_TENSORS)
+    # Gemma 3: adapters only (no whole-model header writer), NEOX RoPE, the extra norms around each sublayer.
+    assert (gemma3.name, gemma3.model_type, gemma3.permute_qk, gemma3.write_hparams) == (
+        "gemma3",
+        "gemma3_text",
+        False,
+        None,
+    )
+    assert {"attn_q_norm.weight", "post_ffw_norm.weight"} <= set(gemma3.block_tensors)
 
 
 @pytest.mark.parametrize("hf_class", ["LlamaForCausalLM", "Qwen2ForCausalLM"])
@@ -85,8 +93,8 @@ def test_refusal_lists_every_architecture(my_llama, tiny_model_dir, tmp_path):
     cfg = json.loads((ckpt / "config.json").read_text())
     (ckpt / "config.json").write_text(json.dumps({**cfg, "architectures": ["GemmaForCausalLM"], "model_type": "gemma"}))
     expected = (
-        "hag-gguf converts LlamaForCausalLM, Qwen2ForCausalLM, MyLlamaForCausalLM checkpoints "
-        "(SmolLM2, the Llama family; Qwen2, Qwen2.5; a test variant of llama)"
+        "hag-gguf converts LlamaForCausalLM, Qwen2ForCausalLM, Gemma3ForCausalLM, MyLlamaForCausalLM checkpoints "
+        "(SmolLM2, the Llama family; Qwen2, Qwen2.5; Gemma 3 text models, adapters only; a test variant of llama)"
     )
     with pytest.raises(UnsupportedModelError, match=re.escape(expected)):
         convert_model(ckpt, tmp_path / "m.gguf")
