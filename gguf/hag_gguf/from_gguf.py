@@ -47,7 +47,8 @@ def hf_checkpoint_from_gguf(gguf_path: str | os.PathLike[str], out_dir: str | os
 
     Raises:
         ImportError: torch or transformers is missing.
-        ValueError: The GGUF's tokenizer is of another kind (WordPiece, Unigram, RWKV...).
+        ValueError: The GGUF's tokenizer is of another kind (WordPiece, Unigram, RWKV...) or a SentencePiece one
+            with a space prefix (Llama 2).
 
     """
     try:
@@ -144,6 +145,13 @@ def _sentencepiece_bpe(get, tokens: list[str], types: list[int]):
 
     import gguf
 
+    if get("tokenizer.ggml.add_space_prefix") is not False:
+        # llama.cpp then prepends a space to the text but not after special tokens; not rebuilt (untested).
+        msg = (
+            "The GGUF's SentencePiece tokenizer adds a space prefix (Llama 2 style); training can rebuild only "
+            "those without one (Gemma 3). Pass the model's transformers checkpoint instead."
+        )
+        raise ValueError(msg)
     scores = get("tokenizer.ggml.scores")
     vocab = {t: i for i, t in enumerate(tokens)}
     normal = {t for t, ty in zip(tokens, types) if ty == gguf.TokenType.NORMAL}
@@ -159,10 +167,7 @@ def _sentencepiece_bpe(get, tokens: list[str], types: list[int]):
         models.BPE(vocab=vocab, merges=merges, unk_token=None if unk is None else tokens[int(unk)], byte_fallback=True)
     )
     # No pre-tokenizer: SentencePiece merges across the whole text, spaces included (as "▁").
-    if get("tokenizer.ggml.add_space_prefix"):
-        tok.normalizer = normalizers.Sequence([normalizers.Prepend("▁"), normalizers.Replace(" ", "▁")])
-    else:
-        tok.normalizer = normalizers.Replace(" ", "▁")
+    tok.normalizer = normalizers.Replace(" ", "▁")
     tok.decoder = decoders.Sequence([decoders.Replace("▁", " "), decoders.ByteFallback(), decoders.Fuse()])
     bos = get("tokenizer.ggml.bos_token_id")
     if get("tokenizer.ggml.add_bos_token") and bos is not None:
