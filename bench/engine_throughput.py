@@ -1,7 +1,7 @@
 """Generated tokens per second: the batched llama.cpp engine against the single-sequence one, same requests.
 
-The requests are the search's kind of work on the default model: ``--inputs`` GSM8K problems, each asked
-``--seeds`` times at llama.cpp's default sampled configuration (temperature 0.8, seeds 0..seeds-1) and once
+The requests are the search's kind of work on the default model (or ``--model``): ``--inputs`` GSM8K problems,
+each asked ``--seeds`` times at llama.cpp's default sampled configuration (temperature 0.8, seeds 0..seeds-1) and once
 greedily, with the task's own answer length, in the order the search's scorer sends them (an input's requests
 together). Both engines get the whole list in one ``generate`` call, with no generation cache, in one process (one
 loaded model); the repeats alternate which engine goes first, and the medians are reported.
@@ -16,6 +16,7 @@ the previous request and on the thread count. The batched engine's replies depen
 Writes bench/results/engine_throughput.json. Run it on an otherwise idle machine (check ``uptime`` first):
 
     python bench/engine_throughput.py [--inputs 8] [--seeds 4] [--repeats 3] [--concurrency 16] [--threads N]
+                                      [--model GGUF] [--out FILE]
 """
 
 from __future__ import annotations
@@ -61,6 +62,7 @@ def pin_threads(single: LlamaCppEngine, threads: int) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", default=None, help="GGUF model (default: the embedded SmolLM2-135M Q4_1)")
     parser.add_argument("--inputs", type=int, default=8, help="GSM8K problems (8)")
     parser.add_argument("--seeds", type=int, default=4, help="sampled replies per problem (4), plus one greedy")
     parser.add_argument("--max-tokens", type=int, default=None, help="answer length (default: the task's, 160)")
@@ -74,12 +76,17 @@ def main() -> None:
     args = parser.parse_args()
 
     requests = build_requests(args.inputs, args.seeds, args.max_tokens)
-    single = LlamaCppEngine(n_ctx=args.n_ctx)
+    model_path = str(args.model or default_model_path())
+    single = LlamaCppEngine(model_path, n_ctx=args.n_ctx)
     batched = BatchedLlamaCppEngine(
-        n_ctx=args.n_ctx, concurrency=args.concurrency, n_threads=args.threads, flash_attn=not args.no_flash_attn
+        model_path,
+        n_ctx=args.n_ctx,
+        concurrency=args.concurrency,
+        n_threads=args.threads,
+        flash_attn=not args.no_flash_attn,
     )
     assert single.engine_id == batched.engine_id
-    model = load_model(ModelKey(default_model_path(), None, n_ctx=args.n_ctx))
+    model = load_model(ModelKey(model_path, None, n_ctx=args.n_ctx))
     if args.threads:
         pin_threads(single, args.threads)
     load_before = os.getloadavg()
@@ -132,7 +139,7 @@ def main() -> None:
         + " ".join(
             f"--{k.replace('_', '-')} {v}" for k, v in vars(args).items() if v not in (None, False) and k != "out"
         ),
-        "model": Path(default_model_path()).name,
+        "model": Path(model_path).name,
         "task": "gsm8k",
         "requests": len(requests),
         "greedy_requests": len(greedy),
