@@ -137,7 +137,9 @@ def main() -> None:
     result = {
         "command": "python bench/engine_throughput.py "
         + " ".join(
-            f"--{k.replace('_', '-')} {v}" for k, v in vars(args).items() if v not in (None, False) and k != "out"
+            f"--{k.replace('_', '-')}" + ("" if v is True else f" {v}")
+            for k, v in vars(args).items()
+            if v not in (None, False) and k != "out"
         ),
         "model": Path(model_path).name,
         "task": "gsm8k",
