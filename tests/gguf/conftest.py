@@ -164,13 +164,27 @@ def load_hf(model_dir: Path):
     return AutoModelForCausalLM.from_pretrained(model_dir, torch_dtype="float32").eval()
 
 
-def llama_logits(gguf_path: Path, ids: list[int], **kwargs) -> np.ndarray:
-    """Logits llama.cpp (llama-cpp-python) computes for every position of ``ids``."""
+def llama_logits(
+    gguf_path: Path, ids: list[int], *, adapter: Path | None = None, adapter_from: int = 0, n_ctx: int = 128, **kwargs
+) -> np.ndarray:
+    """Logits llama.cpp (llama-cpp-python) computes for every position of ``ids``.
+
+    With ``adapter`` (a GGUF LoRA), the adapter is set from position ``adapter_from`` on, as an aLoRA is applied.
+    """
+    import ctypes
+
     import llama_cpp
 
-    llm = llama_cpp.Llama(model_path=str(gguf_path), logits_all=True, n_ctx=128, n_threads=1, verbose=False, **kwargs)
+    llm = llama_cpp.Llama(model_path=str(gguf_path), logits_all=True, n_ctx=n_ctx, n_threads=1, verbose=False, **kwargs)
     try:
-        llm.eval(ids)
+        if adapter is None:
+            llm.eval(ids)
+        else:
+            lora = llama_cpp.llama_adapter_lora_init(llm.model, str(adapter).encode())
+            llm.eval(ids[:adapter_from])  # adapter off: the base model's own computation
+            arr = (llama_cpp.llama_adapter_lora_p_ctypes * 1)(lora)
+            assert llama_cpp.llama_set_adapters_lora(llm.ctx, arr, 1, (ctypes.c_float * 1)(1.0)) == 0
+            llm.eval(ids[adapter_from:])
         return np.array(llm.scores[: len(ids)], dtype=np.float32)
     finally:
         llm.close()

@@ -6,7 +6,6 @@ model's computation, in peft and in llama.cpp, and the answer is the bare base m
 
 from __future__ import annotations
 
-import ctypes
 import json
 import shutil
 
@@ -29,7 +28,7 @@ from hag_chain.metadata import read_gguf_metadata
 from hag_chain.phase1 import invocation_start
 from hag_chain.protocol import TUNED_PROMPT_VERSION, planner_reply
 
-from .conftest import hf_logits, load_hf
+from .conftest import hf_logits, llama_logits, load_hf
 from .test_adapter import ADAPTER_TOLERANCE
 from .test_sft import COOL, MATH, POEMS, SPACE, TRAINING, base_dir, base_gguf, labels  # noqa: F401  (fixtures)
 
@@ -79,7 +78,6 @@ def test_peft_alora_and_llama_cpp_agree_on_the_planner_turn_and_the_base_before_
     base_gguf,  # noqa: F811
     labels,  # noqa: F811
 ):
-    import llama_cpp
     from peft import PeftModel
 
     record = load_records(labels)[0]
@@ -92,16 +90,8 @@ def test_peft_alora_and_llama_cpp_agree_on_the_planner_turn_and_the_base_before_
     peft_logits = hf_logits(PeftModel.from_pretrained(load_hf(base_dir), tuned_alora.peft_dir).eval(), ids)
     np.testing.assert_array_equal(peft_logits[:start], base[:start])  # peft: the conversation is the bare base
 
-    llm = llama_cpp.Llama(model_path=str(base_gguf), logits_all=True, n_ctx=512, n_threads=1, verbose=False)
-    adapter = llama_cpp.llama_adapter_lora_init(llm.model, str(tuned_alora.adapter_path).encode())
-    try:
-        llm.eval(ids[:start])  # adapter off: the base model's own computation
-        arr = (llama_cpp.llama_adapter_lora_p_ctypes * 1)(adapter)
-        assert llama_cpp.llama_set_adapters_lora(llm.ctx, arr, 1, (ctypes.c_float * 1)(1.0)) == 0
-        llm.eval(ids[start:])  # adapter on from the invocation's first token, as peft
-        got = np.array(llm.scores[: len(ids)], dtype=np.float32)
-    finally:
-        llm.close()
+    # adapter on from the invocation's first token, as peft
+    got = llama_logits(base_gguf, ids, adapter=tuned_alora.adapter_path, adapter_from=start, n_ctx=512)
     conversation, planner = np.abs(got[:start] - base[:start]).max(), np.abs(got[start:] - peft_logits[start:]).max()
     effect = np.abs(peft_logits[start:] - base[start:]).max()
     print(

@@ -8,7 +8,6 @@ few units apart (measured: at most 4.0 on logits of magnitude 97, the same argma
 
 from __future__ import annotations
 
-import ctypes
 from pathlib import Path
 
 import numpy as np
@@ -20,7 +19,7 @@ from hag_training.sft import SFTConfig, load_records, train_adapter
 from hag_chain import ChatHAG, ModelKey, load_model, planner_messages
 from hag_chain.protocol import TUNED_PROMPT_VERSION, planner_reply
 
-from .conftest import TOKENIZER_PROBES, dequantized_copy, hf_logits, load_hf
+from .conftest import TOKENIZER_PROBES, dequantized_copy, hf_logits, llama_logits, load_hf
 from .test_sft import COOL, MATH, POEMS, SPACE, WARM, labels  # noqa: F401  (fixture)
 
 pytestmark = pytest.mark.slow
@@ -84,7 +83,7 @@ def test_the_checkpoint_computes_what_llama_cpp_computes(base_dir, gemma_f32):
     model = load_model(ModelKey(str(gemma_f32), n_ctx=256))
     ids = model.prompt_tokens([{"role": "user", "content": "What is 7 times 8? Reply with the number only."}])
     got = hf_logits(load_hf(base_dir), ids)
-    llm_logits = _llama_cpp_logits(gemma_f32, ids)
+    llm_logits = llama_logits(gemma_f32, ids, n_ctx=512)
     assert np.abs(got - llm_logits).max() <= BASE_TOLERANCE
     assert (got.argmax(1) == llm_logits.argmax(1)).all()
 
@@ -106,7 +105,7 @@ def test_the_alora_export_reproduces_peft_on_the_planner_turn(tuned, base_dir, g
     peft_logits = hf_logits(PeftModel.from_pretrained(load_hf(base_dir), tuned.peft_dir).eval(), ids)
     np.testing.assert_array_equal(peft_logits[:start], base[:start])
 
-    got = _llama_cpp_logits(gemma_f32, ids, adapter=tuned.adapter_path, adapter_from=start)
+    got = llama_logits(gemma_f32, ids, adapter=tuned.adapter_path, adapter_from=start, n_ctx=512)
     conversation, planner = np.abs(got[:start] - base[:start]).max(), np.abs(got[start:] - peft_logits[start:]).max()
     effect = np.abs(peft_logits[start:] - base[start:]).max()
     print(
@@ -125,22 +124,3 @@ def test_a_whole_gemma_model_is_refused_with_what_to_do(base_dir, tmp_path):
     with pytest.raises(UnsupportedModelError, match="exports LoRA adapters for Gemma3ForCausalLM.*convert_hf_to_gguf"):
         convert_model(base_dir, tmp_path / "gemma.gguf", "f32")
     assert not (tmp_path / "gemma.gguf").exists()
-
-
-def _llama_cpp_logits(path: Path, ids: list[int], adapter: Path | None = None, adapter_from: int = 0) -> np.ndarray:
-    """llama.cpp's logits at every position; with ``adapter``, applied from position ``adapter_from`` on."""
-    import llama_cpp
-
-    llm = llama_cpp.Llama(model_path=str(path), logits_all=True, n_ctx=512, n_threads=2, verbose=False)
-    try:
-        if adapter is None:
-            llm.eval(ids)
-        else:
-            lora = llama_cpp.llama_adapter_lora_init(llm.model, str(adapter).encode())
-            llm.eval(ids[:adapter_from])
-            arr = (llama_cpp.llama_adapter_lora_p_ctypes * 1)(lora)
-            assert llama_cpp.llama_set_adapters_lora(llm.ctx, arr, 1, (ctypes.c_float * 1)(1.0)) == 0
-            llm.eval(ids[adapter_from:])
-        return np.array(llm.scores[: len(ids)], dtype=np.float32)
-    finally:
-        llm.close()
