@@ -18,9 +18,9 @@ class CountingEngine:
     def engine_id(self) -> str:
         return self.inner.engine_id
 
-    def generate(self, requests):
+    def generate(self, requests, on_reply=None):
         self.requests.extend(requests)
-        return self.inner.generate(requests)
+        return self.inner.generate(requests, on_reply)
 
 
 @pytest.fixture

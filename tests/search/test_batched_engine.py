@@ -153,3 +153,38 @@ def test_a_prompt_too_long_is_refused_as_by_the_single_engine():
     engine = BatchedLlamaCppEngine(n_ctx=256, concurrency=2)
     with pytest.raises(ContextLengthError, match="context holds"):
         engine.generate([_req([{"role": "user", "content": "word " * 400}])])
+
+
+def test_sequences_ending_early_move_down_and_keep_their_replies(fresh_single):
+    """Short replies end first; the long ones in higher slots move into the holes, with their KV intact."""
+    prompts = _task_prompts()
+    engine = BatchedLlamaCppEngine(n_ctx=N_CTX, concurrency=4)
+    requests = [_req(prompts[0], max_tokens=24), _req(prompts[1], max_tokens=2), _req(prompts[2], max_tokens=24)]
+    requests += [_req(prompts[3], max_tokens=4)]
+    reported = []
+    ours = engine.generate(requests, on_reply=lambda i, text: reported.append((i, text)))
+    assert engine.stats["moved"] >= 2  # e.g. slot 3 into slot 1 once slot 1 ends, then slot 2 into 1
+    assert sorted(reported) == list(enumerate(ours))  # every reply reported once, as it ended
+    theirs = fresh_single(requests)
+    assert sum(a == b for a, b in zip(ours, theirs, strict=True)) >= len(requests) - 1, list(zip(ours, theirs))
+
+
+def test_streams_hold_what_the_requests_need(monkeypatch):
+    """Each KV stream is the call's need rounded up to 256 positions; a reply that runs past it (to finish a UTF-8
+    character beyond max_tokens) is generated again by the single engine, which ends it where its context would."""
+    from hag_training import batched_engine
+
+    engine = BatchedLlamaCppEngine(n_ctx=N_CTX, concurrency=2)
+    engine.generate([_req(REPEATING, max_tokens=8)])
+    assert engine.kv_window == 256 < N_CTX
+    # Greedy, this prompt (120 tokens) is answered with emoji of three tokens each; with max_tokens 136 the
+    # 136th token starts an emoji, so the reply needs two positions past prompt + max_tokens = 256.
+    monkeypatch.setattr(batched_engine, "_WINDOW_MARGIN", 0)
+    emoji = [{"role": "system", "content": "ok " * 98}, {"role": "user", "content": "Reply with three emoji."}]
+    model = load_model(ModelKey(default_model_path(), None, n_ctx=N_CTX))
+    assert len(model.prompt_tokens(emoji)) == 120
+    request = _req(emoji, max_tokens=136)
+    reply = engine.generate([request])[0]
+    assert engine.stats["outgrown"] == 1
+    assert reply == LlamaCppEngine(n_ctx=N_CTX).generate([request])[0]
+    assert len(model.tokenize(reply, special=False)) == 138

@@ -21,7 +21,7 @@ class _Refusing:
 
     engine_id = "e"
 
-    def generate(self, requests):
+    def generate(self, requests, on_reply=None):
         raise AssertionError(f"generated {len(requests)} request(s) that should have been cached")
 
 

@@ -115,21 +115,29 @@ class CachedEngine:
         texts = [self.cache.get(k) for k in keys]
         missing = [i for i, t in enumerate(texts) if t is None]
         self.hits += len(requests) - len(missing)
-        # Generate in chunks of the engine's concurrency, caching each chunk at once, so a kill loses at most
-        # the requests in flight. Duplicate keys within one call (e.g. greedy twins) are generated once.
-        step = max(1, getattr(self.engine, "concurrency", 1))
+        # One engine call for everything missing (a batched engine keeps its slots full across it), each reply
+        # cached the moment it is complete, so a kill loses only the requests in flight. Duplicate keys within one
+        # call (e.g. greedy twins) are generated once.
         todo = list(dict.fromkeys(keys[i] for i in missing))
         first = {keys[i]: i for i in reversed(missing)}
         over_budget = self.budget is not None and self.generated + len(todo) > self.budget
         if over_budget:
             todo = todo[: max(0, self.budget - self.generated)]
         fresh: dict[str, str] = {}
-        for start in range(0, len(todo), step):
-            chunk = todo[start : start + step]
-            for k, text in zip(chunk, self.engine.generate([requests[first[k]] for k in chunk]), strict=True):
-                self.cache.put(k, preimages[first[k]], text)
+        lock = threading.Lock()  # OpenAICompatibleEngine reports replies from its worker threads
+
+        def keep(j: int, text: str) -> None:
+            k = todo[j]
+            self.cache.put(k, preimages[first[k]], text)
+            with lock:
                 fresh[k] = text
-            self.generated += len(chunk)
+                self.generated += 1
+
+        if todo:
+            texts_new = self.engine.generate([requests[first[k]] for k in todo], on_reply=keep)
+            for j, text in enumerate(texts_new):  # replies an engine returned without reporting them
+                if todo[j] not in fresh:
+                    keep(j, text)
         if over_budget:
             return None
         return [fresh[k] if t is None else t for k, t in zip(keys, texts, strict=True)]

@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -111,8 +111,10 @@ class Engine(Protocol):
         """Identifies the model behind the engine; part of every cache key."""
         ...
 
-    def generate(self, requests: Sequence[GenerationRequest]) -> list[str]:
-        """Reply texts, in request order."""
+    def generate(
+        self, requests: Sequence[GenerationRequest], on_reply: Callable[[int, str], None] | None = None
+    ) -> list[str]:
+        """Reply texts, in request order; ``on_reply(i, text)`` as soon as request ``i``'s reply is complete."""
         ...
 
 
@@ -161,8 +163,10 @@ class LlamaCppEngine:
         digest = hashlib.sha256(Path(self.adapter_path).read_bytes()).hexdigest()[:12]
         return f"llama.cpp:{name}+{Path(self.adapter_path).name}@{digest}"
 
-    def generate(self, requests: Sequence[GenerationRequest]) -> list[str]:
-        """Generate each request with llama.cpp's sampler chain."""
+    def generate(
+        self, requests: Sequence[GenerationRequest], on_reply: Callable[[int, str], None] | None = None
+    ) -> list[str]:
+        """Generate each request with llama.cpp's sampler chain, one after another."""
         from hag_chain import ModelKey, default_model_path, load_model
 
         path = str(self.model_path or default_model_path())
@@ -175,6 +179,8 @@ class LlamaCppEngine:
                     prompt, sampling=req.config.to_llama_kwargs(), max_tokens=req.max_tokens, stop=[], seed=req.seed
                 )
                 out.append("".join(chunk["choices"][0]["text"] for chunk in stream))
+            if on_reply:
+                on_reply(len(out) - 1, out[-1])
         return out
 
 
@@ -220,10 +226,19 @@ class OpenAICompatibleEngine:
         """``openai:<model>``: the cache assumes one model name means one set of weights."""
         return f"openai:{self.model}"
 
-    def generate(self, requests: Sequence[GenerationRequest]) -> list[str]:
-        """POST each request to ``/chat/completions``, ``concurrency`` at a time."""
+    def generate(
+        self, requests: Sequence[GenerationRequest], on_reply: Callable[[int, str], None] | None = None
+    ) -> list[str]:
+        """POST each request to ``/chat/completions``, ``concurrency`` at a time (``on_reply`` from the workers)."""
+
+        def one(i: int) -> str:
+            text = self._one(requests[i])
+            if on_reply:
+                on_reply(i, text)
+            return text
+
         with ThreadPoolExecutor(max_workers=self.concurrency) as pool:
-            return list(pool.map(self._one, requests))
+            return list(pool.map(one, range(len(requests))))
 
     def request_body(self, req: GenerationRequest) -> dict[str, Any]:
         """The JSON body posted for ``req``: model, messages, token limit, seed and every knob by its server names."""
