@@ -161,6 +161,8 @@ def main() -> None:
         "generated_tokens": tokens,
         "tokens_per_second": {name: round(v, 1) for name, v in rate.items()},
         "ratio_batched_over_single": round(rate["batched"] / rate["single"], 3),
+        "batched_mean_sequences_per_step": round(batched.stats["decoded"] / max(1, batched.stats["steps"]), 2),
+        "batched_kv_window": batched.kv_window,
         "replies_identical_in_every_repeat": {name: all(o == outs[0] for o in outs) for name, outs in runs.items()},
         "greedy_agreement_vs_single_as_run": agreement(texts["single"], greedy),
         "sampled_agreement_vs_single_as_run": agreement(texts["single"], sampled),
