@@ -14,7 +14,7 @@ configuration and the best static configuration of the grid (picked in-sample, v
 
 ``--k-values`` reruns the racing search with other group sizes (its replies are a prefix of the larger groups', so
 this costs little) and values their labels on the same fresh replies: the measurement behind ``SearchConfig.k``.
-``--variants`` does the same for other racing settings (``survivors:evidence_z`` pairs), counting each one's own
+``--variants`` does the same for other racing settings (``survivors:evidence_z[:eta]``), counting each one's own
 generations: the levers between cost and score.
 
     python bench/search_efficiency.py [--tasks arc_easy,pig_latin,common_gen] [--n-inputs 24] [--k 4] [--k-values 1,2]
@@ -58,6 +58,14 @@ class _Counting(CachedEngine):
         return super().generate(requests)
 
 
+def _variant(text: str) -> dict[str, float | int]:
+    """``survivors:evidence_z[:eta]`` as SearchConfig settings."""
+    n, z, *eta = text.split(":")
+    if len(eta) > 1:
+        raise ValueError(text)
+    return {"survivors": int(n), "evidence_z": float(z)} | ({"eta": int(eta[0])} if eta else {})
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--tasks", default="arc_easy,pig_latin,common_gen", help="comma-separated task names")
@@ -65,15 +73,18 @@ def main() -> None:
     parser.add_argument("--k", type=int, default=SearchConfig().k, help="replies per configuration and input")
     parser.add_argument("--k-values", default="1,2", help="other group sizes to race with (1,2)")
     parser.add_argument(
-        "--variants", default="", help="other racing settings as survivors:evidence_z pairs, e.g. 6:1.645,6:1.0"
+        "--variants",
+        default="",
+        help="other racing settings as survivors:evidence_z[:eta] (eta: the race's cut per rung, default 2), "
+        "e.g. 6:1.645,3:1.0:3",
     )
     parser.add_argument("--cache", default=str(default_cache_path().with_name("bench-search.sqlite")))
     args = parser.parse_args()
     try:
-        variants = sorted({(int(n), float(z)) for n, z in (v.split(":") for v in args.variants.split(",") if v)})
-    except ValueError:
-        parser.error(f"--variants takes survivors:evidence_z pairs such as 6:1.0, got {args.variants!r}")
-    variant_totals = {f"{n}:{z}": {"generations": 0, "fresh": []} for n, z in variants}
+        variants = {v: _variant(v) for v in args.variants.split(",") if v}
+    except (ValueError, TypeError):
+        parser.error(f"--variants takes survivors:evidence_z[:eta] such as 6:1.0 or 3:1.0:3, got {args.variants!r}")
+    variant_totals = {v: {"generations": 0, "fresh": []} for v in variants}
     cache, engine = GenerationCache(args.cache), local_engine()
     space, per_task, start = DEFAULT_SEARCH_SPACE, {}, time.perf_counter()
     totals = {"exhaustive": 0, "racing": 0}
@@ -118,18 +129,17 @@ def main() -> None:
             racing_by_k[k] = round(value([space.parse(r.label_line) for r in other.records]), 4)
             by_k[k].append(racing_by_k[k])
         racing_by_variant = {}
-        for survivors, z in variants:
+        for variant, settings in variants.items():
             counting = _Counting(engine, cache)
-            settings = {"survivors": survivors, "evidence_z": z}
             other = run_search(SearchConfig(tasks=(name,), n_train=args.n_inputs, k=args.k, **settings), counting)
             labels = [space.parse(r.label_line) for r in other.records]
-            racing_by_variant[f"{survivors}:{z}"] = {
+            racing_by_variant[variant] = {
                 "fresh_expected_score": round(value(labels), 4),
                 "generations": len(counting.keys),
                 "labels_earned_by_input": sum(r.rule == "input evidence" for r in other.records),
             }
-            variant_totals[f"{survivors}:{z}"]["generations"] += len(counting.keys)
-            variant_totals[f"{survivors}:{z}"]["fresh"].append(value(labels))
+            variant_totals[variant]["generations"] += len(counting.keys)
+            variant_totals[variant]["fresh"].append(value(labels))
         per_task[name] = {
             "inputs": len(examples),
             "fresh_expected_score": {k: round(v, 4) for k, v in values.items()},

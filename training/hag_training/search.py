@@ -20,7 +20,8 @@ survivor with the best mean over the probes and all labelled inputs. An input's 
 the input's own evidence clearly favours another survivor: its group score is higher by more than ``evidence_z``
 standard errors of the paired difference (one standard error by default, a one-sided test at 84%: chosen by
 ``bench/search_efficiency.py``, where 1.645 kept 91% of the exhaustive grid's fresh expected score and 1.0 kept 98%
-for the same generations; greedy replies have no error, sampled ones the error of their ``k`` replies,
+for the same generations; on its current sample 1.0 keeps 87%, no worse than the other thresholds); greedy replies
+have no error, sampled ones the error of their ``k`` replies,
 :attr:`~hag_training.scoring.GroupScore.stderr`). This shrinks labels to the
 task's configuration unless an input earns its own, so noise cannot pick a label; every score is kept in the record.
 
