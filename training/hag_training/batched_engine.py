@@ -29,8 +29,8 @@ What keeps a decoding step one forward pass (measured on SmolLM2, two threads, 2
   previous one's plus one, and each piece is its own forward pass: 8 sequences in slots 0, 2, 4, ... decoded in
   91 ms, the same 8 in slots 0-7 in 47 ms. Free slots are refilled lowest first, and once nothing waits, the
   sequence in the highest slot moves into the lowest hole (a stream copy). Together with the batch in slot order,
-  this took the GSM8K workload of ``bench/engine_throughput.py`` from 103 to 164 generated tokens per second;
-- each KV stream holds what the call's requests can use (prompt plus ``max_tokens``, rounded up), not the whole
+  this took the GSM8K workload of ``bench/engine_throughput.py`` from 124 to 167 generated tokens per second;
+- each KV stream holds what the call's requests can use (prompt plus ``max_tokens`` plus 16, rounded up), not the whole
   ``n_ctx``, so those copies, and the copies to a prompt's twins, move megabytes instead of ~94 MB each.
 
 llama.cpp's batched kernels are not bit-exact with its single-sequence ones: a logit can differ in its last bits, so
@@ -243,8 +243,8 @@ class BatchedLlamaCppEngine:
             model, as the single engine does. A plain LoRA is refused (batched LoRA is not implemented; use
             :class:`~hag_training.engines.LlamaCppEngine`).
         n_ctx: Context window of each sequence (the single engine's ``n_ctx``). The KV cache holds ``concurrency``
-            streams of what the requests can use (their longest prompt plus ``max_tokens``, rounded up to 256, at
-            most ``n_ctx``): about 23 KB a position for SmolLM2-135M, so 16 streams of 512 take 190 MB.
+            streams of what each call's requests can use (the longest prompt plus reply cap, plus 16, rounded up to
+            256, at most ``n_ctx``): about 23 KB a position for SmolLM2-135M, so 16 streams of 512 take 190 MB.
         concurrency: Sequences decoded together (llama.cpp's ``n_seq_max``), at most 256.
         n_threads: llama.cpp's threads; ``None`` follows the machine's load step by step, as the runtime does
             (:mod:`hag_chain.threads`).
@@ -330,25 +330,29 @@ class BatchedLlamaCppEngine:
             # Replies that ran past their stream's window (see _WINDOW_MARGIN): the single engine has the whole
             # context for them, so they end exactly where its reply would.
             self.stats["outgrown"] += len(run.outgrown)
-            for i, text in zip(run.outgrown, single.generate([requests[i] for i in run.outgrown]), strict=True):
-                out[i] = text
+
+            def done(j: int, text: str) -> None:
+                out[run.outgrown[j]] = text
                 if on_reply:
-                    on_reply(i, text)
+                    on_reply(run.outgrown[j], text)
+
+            single.generate([requests[i] for i in run.outgrown], on_reply=done)
         return out
 
     # -- the llama.cpp context ---------------------------------------------------------------------------------------
 
     def _context(self, model: Any, window: int) -> Any:
-        """The engine's own context on the loaded model's weights: ``concurrency`` KV streams of at least ``window``.
+        """The engine's own context on the loaded model's weights: ``concurrency`` KV streams of ``window`` rounded up.
 
-        A context whose streams are long enough is reused; otherwise a longer one replaces it.
+        The context of the previous call is reused when its streams have that size; otherwise one of the new size
+        replaces it (a few tens of milliseconds), so that a call of short requests never copies long streams.
         """
         window = min(model.n_ctx, -(-window // _WINDOW_STEP) * _WINDOW_STEP)
-        if self._ctx is not None and self._window >= window:
+        if self._ctx is not None and self._window == window:
             return self._ctx
         if self._ctx is not None:
             self._ctx.close()
-            self._ctx = None
+            self._ctx, self._window = None, 0
         import llama_cpp
         from llama_cpp._internals import LlamaBatch, LlamaContext
 
@@ -369,6 +373,7 @@ class BatchedLlamaCppEngine:
         ctx = LlamaContext(model=llm._model, params=params, verbose=False)
         if llama_cpp.llama_n_ctx_seq(ctx.ctx) < window:
             msg = f"llama.cpp gave each sequence {llama_cpp.llama_n_ctx_seq(ctx.ctx)} positions, not {window}."
+            ctx.close()
             raise RuntimeError(msg)
         self._window = min(model.n_ctx, llama_cpp.llama_n_ctx_seq(ctx.ctx))
         self._meter = CpuMeter() if self.n_threads is None else None

@@ -2,7 +2,7 @@
 
 Keyed by :meth:`GenerationRequest.digest <hag_training.engines.GenerationRequest.digest>`: the SHA-256 of (engine,
 messages, the knobs off their defaults, seed, token limit). Every entry is committed as soon as it is written: a
-search killed at any point loses at most the generation in flight. A cache written with an older key format is
+search killed at any point loses at most the generations in flight. A cache written with an older key format is
 re-keyed once when opened (SQLite's ``user_version`` records the format), so no generation is lost to a format
 change.
 """
@@ -135,6 +135,9 @@ class CachedEngine:
 
         if todo:
             texts_new = self.engine.generate([requests[first[k]] for k in todo], on_reply=keep)
+            if len(texts_new) != len(todo):
+                msg = f"engine {engine_id} returned {len(texts_new)} replies for {len(todo)} requests"
+                raise RuntimeError(msg)
             for j, text in enumerate(texts_new):  # replies an engine returned without reporting them
                 if todo[j] not in fresh:
                     keep(j, text)
