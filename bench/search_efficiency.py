@@ -14,11 +14,11 @@ configuration and the best static configuration of the grid (picked in-sample, v
 
 ``--k-values`` reruns the racing search with other group sizes (its replies are a prefix of the larger groups', so
 this costs little) and values their labels on the same fresh replies: the measurement behind ``SearchConfig.k``.
-``--variants`` does the same for other racing settings (``survivors:evidence_z[:eta]``), counting each one's own
-generations: the levers between cost and score.
+``--variant`` (repeatable) does the same for other racing settings, given as ``SearchConfig`` fields
+(``survivors=4,survivors_by=temperature``), counting each one's own generations: the levers between cost and score.
 
     python bench/search_efficiency.py [--tasks arc_easy,pig_latin,common_gen] [--n-inputs 24] [--k 4] [--k-values 1,2]
-        [--variants 6:1.645,6:1.0]
+        [--variant evidence_z=0 --variant survivors=4,survivors_by=temperature]
 """
 
 from __future__ import annotations
@@ -27,7 +27,9 @@ import argparse
 import json
 import statistics
 import time
+from dataclasses import fields
 from pathlib import Path
+from typing import Any
 
 from hag_training import (
     LLAMA_CPP_DEFAULT,
@@ -58,12 +60,17 @@ class _Counting(CachedEngine):
         return super().generate(requests)
 
 
-def _variant(text: str) -> dict[str, float | int]:
-    """``survivors:evidence_z[:eta]`` as SearchConfig settings."""
-    n, z, *eta = text.split(":")
-    if len(eta) > 1:
-        raise ValueError(text)
-    return {"survivors": int(n), "evidence_z": float(z)} | ({"eta": int(eta[0])} if eta else {})
+def _variant(text: str) -> dict[str, Any]:
+    """``field=value,...`` as SearchConfig settings, each value converted to the field's type."""
+    types = {f.name: type(getattr(SearchConfig(), f.name)) for f in fields(SearchConfig)}
+    settings = {}
+    for item in text.split(","):
+        name, _, value = item.partition("=")
+        if name not in types or not value or types[name] not in (int, float, str):
+            raise ValueError(item)
+        settings[name] = types[name](value)
+    SearchConfig(**settings)  # refuses values out of range
+    return settings
 
 
 def main() -> None:
@@ -73,17 +80,18 @@ def main() -> None:
     parser.add_argument("--k", type=int, default=SearchConfig().k, help="replies per configuration and input")
     parser.add_argument("--k-values", default="1,2", help="other group sizes to race with (1,2)")
     parser.add_argument(
-        "--variants",
-        default="",
-        help="other racing settings as survivors:evidence_z[:eta] (eta: the race's cut per rung, default 2), "
-        "e.g. 6:1.645,3:1.0:3",
+        "--variant",
+        action="append",
+        default=[],
+        help="other racing settings as SearchConfig fields, e.g. survivors=4,survivors_by=temperature or "
+        "evidence_z=0,eta=3 (repeatable)",
     )
     parser.add_argument("--cache", default=str(default_cache_path().with_name("bench-search.sqlite")))
     args = parser.parse_args()
     try:
-        variants = {v: _variant(v) for v in args.variants.split(",") if v}
-    except (ValueError, TypeError):
-        parser.error(f"--variants takes survivors:evidence_z[:eta] such as 6:1.0 or 3:1.0:3, got {args.variants!r}")
+        variants = {v: _variant(v) for v in args.variant}
+    except (ValueError, TypeError) as err:
+        parser.error(f"--variant takes SearchConfig fields as name=value[,name=value], such as evidence_z=0; {err}")
     variant_totals = {v: {"generations": 0, "fresh": []} for v in variants}
     cache, engine = GenerationCache(args.cache), local_engine()
     space, per_task, start = DEFAULT_SEARCH_SPACE, {}, time.perf_counter()
@@ -165,7 +173,7 @@ def main() -> None:
     out = {
         "command": "python bench/search_efficiency.py "
         f"--tasks {args.tasks} --n-inputs {args.n_inputs} --k {args.k} --k-values {args.k_values}"
-        + (f" --variants {args.variants}" if args.variants else ""),
+        + "".join(f" --variant {v}" for v in args.variant),
         "model": engine.engine_id,
         "engine": type(engine).__name__,
         "space_size": space.size,

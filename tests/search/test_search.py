@@ -18,7 +18,7 @@ from hag_training.search import (
     BudgetExhausted,
     Label,
     SearchConfig,
-    choose_label,
+    choose_labels,
     halving_rungs,
     run_search,
     write_outputs,
@@ -73,23 +73,36 @@ def test_search_races_the_grid_and_labels_on_expected_scores(tmp_path, tiny_conf
     assert len(requests) <= tiny_config.estimated_generations()
 
 
+def _group(scores, greedy=False):
+    return GroupScore(sum(scores) / len(scores), tuple(scores), tuple(map(str, scores)), greedy=greedy)
+
+
 def test_labels_shrink_to_the_task_best_unless_an_input_clearly_earns_another():
-    def group(scores, greedy):
-        return GroupScore(sum(scores) / len(scores), tuple(scores), tuple(map(str, scores)), greedy=greedy)
+    def labels(table, z=1.0):
+        return choose_labels(table, "greedy", z=z, tie_key=len)
 
-    def label(groups):
-        return choose_label(groups, "greedy", z=1.645, tie_key=len)
-
-    # The task's best is greedy; on this input one of four sampled replies did better: not evidence enough.
-    assert label({"greedy": group([0.0], True), "warm": group([1.0, 0.0, 0.0, 0.0], False)}) == ("greedy", False)
-    # Every sampled reply is right where greedy is wrong: the input earns its own label.
-    assert label({"greedy": group([0.0], True), "warm": group([1.0, 1.0, 1.0, 1.0], False)}) == ("warm", True)
-    # Two configurations earn it: the higher score wins; equal scores go to the smaller tie key.
-    two = {"greedy": group([0.0], True), "hot": group([1.0] * 4, False), "warm": group([1.0, 1.0, 1.0, 0.9], False)}
-    assert label(two) == ("hot", True)
-    assert label(two | {"warm": group([1.0] * 4, False)}) == ("hot", True)  # len("hot") < len("warm")
-    # A worse configuration never takes the label.
-    assert label({"greedy": group([1.0], True), "warm": group([0.0] * 4, False)}) == ("greedy", False)
+    # Greedy is the task's best: right on half the inputs, wrong on the rest. A warm configuration gets most
+    # inputs greedy gets, and on one input greedy misses it is right every time: that input earns it, nothing else.
+    greedy = [_group([1.0], True)] * 4 + [_group([0.0], True)] * 4
+    warm = [_group([1.0, 1.0, 1.0, 0.0])] * 4 + [_group([1.0] * 4)] + [_group([0.0] * 4)] * 3
+    chosen = labels({"greedy": greedy, "warm": warm})
+    assert chosen == [("greedy", False)] * 4 + [("warm", True)] + [("greedy", False)] * 3
+    # Where the gains vary no more than noise would (around a task-wide loss), no input earns a label.
+    noise = [_group([1.0, 0.0, 0.0, 0.0]), _group([1.0, 1.0, 0.0, 0.0])] * 4
+    assert labels({"greedy": [_group([0.5], True)] * 8, "warm": noise}, z=0.0) == [("greedy", False)] * 8
+    # One lucky reply in four on an input greedy misses is weak evidence: shrunk, it wins only without a margin.
+    lucky = warm[:5] + [_group([1.0, 0.0, 0.0, 0.0])] + warm[6:]
+    assert labels({"greedy": greedy, "warm": lucky}, z=1.0)[5] == ("greedy", False)
+    assert labels({"greedy": greedy, "warm": lucky}, z=0.0)[5] == ("warm", True)
+    # Two greedy configurations are exact: one wins the input it is better on, whatever z.
+    other = [_group([1.0], True)] * 3 + [_group([0.0], True)] * 4 + [_group([1.0], True)]
+    assert labels({"greedy": greedy, "penalty": other}, z=3.0) == [("greedy", False)] * 7 + [("penalty", True)]
+    # Two configurations earn one input: the higher estimate wins; equal ones go to the smaller tie key.
+    both = labels({"greedy": greedy, "warm": warm, "hot": warm})
+    assert both[4] == ("hot", True)  # len("hot") < len("warm")
+    # A worse configuration never takes a label.
+    worse = [_group([0.0] * 4)] * 8
+    assert labels({"greedy": greedy, "cold": worse}, z=0.0) == [("greedy", False)] * 8
 
 
 def test_repeated_search_generates_nothing(tmp_path, tiny_config):

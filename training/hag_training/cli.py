@@ -41,7 +41,7 @@ def _default_cache() -> Path:
 
 
 def _parser() -> argparse.ArgumentParser:
-    from hag_training.search import SearchConfig
+    from hag_training.search import SURVIVORS_BY, SearchConfig
 
     defaults = SearchConfig()
     parser = argparse.ArgumentParser(
@@ -55,10 +55,14 @@ def _parser() -> argparse.ArgumentParser:
         "--n-probe",
         type=int,
         default=defaults.n_probe,
-        help=f"stage-1 probe inputs per task, on which successive halving races the grid ({defaults.n_probe})",
+        help="inputs per task on which stage 1 races the grid by successive halving: the first of the labelled "
+        f"inputs ({defaults.n_probe})",
     )
     s.add_argument(
-        "--n-train", type=int, default=defaults.n_train, help=f"inputs labelled per task ({defaults.n_train})"
+        "--n-train",
+        type=int,
+        default=defaults.n_train,
+        help=f"inputs labelled per task, the probes among them ({defaults.n_train})",
     )
     s.add_argument(
         "--k",
@@ -73,11 +77,21 @@ def _parser() -> argparse.ArgumentParser:
         help=f"configurations that survive stage 1 and compete on every labelled input ({defaults.survivors})",
     )
     s.add_argument(
+        "--survivors-by",
+        choices=SURVIVORS_BY,
+        default=defaults.survivors_by,
+        help="rank: the race's best configurations go on; temperature: the best of each temperature first, so an "
+        f"input the task's configuration fails has another kind of decoding to earn ({defaults.survivors_by})",
+    )
+    s.add_argument(
+        "--eta", type=int, default=defaults.eta, help=f"successive halving keeps 1/eta per rung ({defaults.eta})"
+    )
+    s.add_argument(
         "--evidence-z",
         type=float,
         default=defaults.evidence_z,
-        help="standard errors by which an input's own best configuration must beat the task's best to become "
-        f"its label ({defaults.evidence_z})",
+        help="posterior standard deviations by which an input's estimated gain over the task's best configuration "
+        f"(empirical Bayes) must exceed 0 for another configuration to become its label ({defaults.evidence_z})",
     )
     s.add_argument("--seed", type=int, default=defaults.seed, help="split, order and sampling seed (0)")
     s.add_argument(
@@ -268,6 +282,8 @@ def _search(args: argparse.Namespace) -> int:
         n_train=args.n_train,
         k=args.k,
         survivors=args.survivors,
+        survivors_by=args.survivors_by,
+        eta=args.eta,
         evidence_z=args.evidence_z,
         seed=args.seed,
     )

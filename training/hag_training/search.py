@@ -4,26 +4,26 @@ Every score is a *group score*: ``k`` replies of one configuration to one input 
 scored together by the task (:class:`~hag_training.scoring.Scorer`), so a sampled configuration is judged by what it
 does on average, not by the luck of one draw.
 
-Stage 1, per task: **successive halving** over the grid's *arms* on ``n_probe`` training inputs. An arm is a set of
-greedy twins (configurations that decode greedily and differ only in knobs greedy decoding ignores, so they
-generate the same text; the one closest to the default stands for them) or one sampled configuration: 26 arms on
-the default 32-configuration grid, so that no survivor's place goes to a twin of another. Every arm answers
-the first probes (two at least); the better half (``1/eta``) goes on to twice as many probes (one more at least),
-and so on until ``survivors`` configurations remain, ranked on all probes. llama.cpp's default configuration
-answers every probe as the reference. Successive halving rather than confidence bounds: with a handful of probes
-and bounded, often 0/1 scores, confidence intervals overlap for nearly every pair, so a bound-based race drops
-almost nothing until late, while halving spends a budget fixed in advance (the progress bar and ``--budget`` are
-exact) and is the standard best-arm identification race (Karnin et al., ICML 2013; Jamieson & Talwalkar, AISTATS 2016).
+Stage 1, per task: **successive halving** over the grid's *arms* on the first ``n_probe`` of the task's labelled
+inputs (the probes). An arm is a set of greedy twins (configurations that decode greedily and differ only in knobs
+greedy decoding ignores, so they generate the same text; the one closest to the default stands for them) or one
+sampled configuration: 26 arms on the default 32-configuration grid, so that no survivor's place goes to a twin of
+another. Every arm answers the first probes (two at least); the better half (``1/eta``) goes on to twice as many
+probes (one more at least), and so on until ``survivors`` configurations remain, ranked on all probes. Successive
+halving rather than confidence bounds: with a handful of probes and bounded, often 0/1 scores, confidence intervals
+overlap for nearly every pair, so a bound-based race drops almost nothing until late, while halving spends a budget
+fixed in advance (the progress bar and ``--budget`` are exact) and is the standard best-arm identification race
+(Karnin et al., ICML 2013; Jamieson & Talwalkar, AISTATS 2016).
 
-Stage 2, per labelled training input: every survivor answers it. The task's best configuration is the
-survivor with the best mean over the probes and all labelled inputs. An input's label is that configuration unless
-the input's own evidence clearly favours another survivor: its group score is higher by more than ``evidence_z``
-standard errors of the paired difference (one standard error by default, a one-sided test at 84%: chosen by
-``bench/search_efficiency.py``, where 1.645 kept 91% of the exhaustive grid's fresh expected score and 1.0 kept 98%
-for the same generations; on its current sample 1.0 keeps 87%, no worse than the other thresholds); greedy replies
-have no error, sampled ones the error of their ``k`` replies,
-:attr:`~hag_training.scoring.GroupScore.stderr`). This shrinks labels to the
-task's configuration unless an input earns its own, so noise cannot pick a label; every score is kept in the record.
+Stage 2: the ``survivors`` (by default the race's best; :attr:`SearchConfig.survivors_by`) answer every labelled
+input they have not answered in the race; the probes are labelled too, from the replies the race already has. The
+task's best configuration is the survivor with the best mean over all of them. Labels then shrink to it by
+**empirical Bayes** (:func:`choose_labels`): an input's gain from another survivor (its group score minus the task
+best's) is a noisy reading of the input's true gain, and the true gains vary over the task's inputs by an amount the
+inputs themselves show; the input's estimated gain is its reading pulled towards the task-wide gain (never above 0)
+by as much as the reading is noisy. The input is labelled with another survivor only where that estimate is above 0
+by ``evidence_z`` posterior standard deviations, so noise cannot pick a label, while an input on which the task's
+configuration exactly fails and another is right most of the time earns it. Every score is kept in the record.
 
 Ties go to the lower temperature (a greedy score is exact), then to the configuration closer to the default.
 Greedy requests share a cache entry whatever their seed and greedy-irrelevant knobs (``hag_chain.KNOBS``), so the
@@ -50,15 +50,19 @@ from hag_training.tasks import Example, get_task
 
 __all__ = [
     "LLAMA_CPP_DEFAULT",
+    "SURVIVORS_BY",
     "BudgetExhausted",
     "Label",
     "SearchConfig",
     "SearchResult",
-    "choose_label",
+    "choose_labels",
     "halving_rungs",
     "run_search",
     "write_outputs",
 ]
+
+#: How stage 2's configurations can be drawn from the race (:attr:`SearchConfig.survivors_by`).
+SURVIVORS_BY = ("rank", "temperature")
 
 #: llama.cpp's own sampling defaults: the reference every configuration is compared with.
 LLAMA_CPP_DEFAULT = DecodingConfig(temperature=0.8, top_p=0.95, top_k=40, repetition_penalty=1.0)
@@ -73,21 +77,28 @@ class SearchConfig:
     default model (docs/room/room.md): the tasks on which it is above its floor and decoding moves the expected
     score; every reasoning and code task is at its floor for a 135M model, so those families sit out."""
     n_probe: int = 8
-    """Training inputs per task on which stage 1 races the grid."""
-    n_train: int = 16
-    """Training inputs per task labelled in stage 2 (disjoint from the probes)."""
+    """Inputs per task on which stage 1 races the grid: the first ``n_probe`` of the labelled ones (so the race's
+    replies serve their labels too)."""
+    n_train: int = 24
+    """Inputs labelled per task, the probes among them (inputs beyond ``n_train`` and within ``n_probe`` are raced
+    on, not labelled)."""
     k: int = 4
     """Replies per (configuration, input), with consecutive seeds, scored as a group."""
     survivors: int = 3
-    """Configurations that leave stage 1 (fewer if the grid is smaller); each answers every labelled input."""
+    """Configurations that go on to stage 2 (fewer if the grid is smaller); each answers every labelled input."""
+    survivors_by: str = "rank"
+    """How stage 2's configurations are drawn from the race: ``rank`` (the race's best) or ``temperature`` (the best
+    arm of each temperature first, best first, then by rank), so that an input on which the task's configuration
+    fails has another kind of decoding to earn its label with."""
     eta: int = 2
     """Successive halving keeps ``1/eta`` of the configurations per rung."""
     evidence_z: float = 1.0
-    """Standard errors by which an input's own best must beat the task's best to become its label."""
+    """Posterior standard deviations by which an input's gain over the task's best must exceed 0 to earn a label."""
     seed: int = 0
     """Seed of the split, the input order and the first reply."""
     space: SearchSpace = field(default_factory=lambda: DEFAULT_SEARCH_SPACE)
     default: DecodingConfig = field(default_factory=lambda: LLAMA_CPP_DEFAULT)
+    """Ties between configurations go to the one closer to this (after the lower temperature)."""
 
     def __post_init__(self) -> None:
         if self.n_probe < 1 or self.n_train < 0 or self.k < 1 or self.survivors < 1 or self.eta < 2:
@@ -95,15 +106,20 @@ class SearchConfig:
                 f"n_probe, k and survivors must be >= 1, n_train >= 0 and eta >= 2; got n_probe={self.n_probe}, "
                 f"n_train={self.n_train}, k={self.k}, survivors={self.survivors}, eta={self.eta}"
             )
+        if self.survivors_by not in SURVIVORS_BY:
+            raise ValueError(f"survivors_by must be one of {', '.join(SURVIVORS_BY)}; got {self.survivors_by!r}")
 
     def estimated_generations(self) -> int:
         """Requests the search makes (an upper bound on generations: cache hits and greedy twins are free)."""
         n_arms = len(self.arms())
         rungs = halving_rungs(n_arms, self.n_probe, self.survivors, self.eta)
-        # the default answers every probe; a configuration reaching a rung answers the probes it had not seen yet
+        # a configuration reaching a rung answers the probes it had not seen yet
         seen_before = [0] + [probes for _, probes in rungs[:-1]]
-        stage1 = self.n_probe + sum(alive * (probes - seen) for (alive, probes), seen in zip(rungs, seen_before))
-        stage2 = self.n_train * min(self.survivors, n_arms)
+        stage1 = sum(alive * (probes - seen) for (alive, probes), seen in zip(rungs, seen_before))
+        # stage 2: every survivor on every input it has not answered; the race's last rung has seen every probe
+        # (the temperature portfolio's other arms may have seen only the first rung's)
+        known = rungs[-1][1] if self.survivors_by == "rank" else rungs[0][1]
+        stage2 = min(self.survivors, n_arms) * (max(self.n_train, self.n_probe) - known)
         return (stage1 + stage2) * self.k * len(self.tasks)
 
     def arms(self) -> list[DecodingConfig]:
@@ -222,38 +238,56 @@ def run_search(
         task = get_task(name)
         train = task.split(config.seed).train
         random.Random(f"{config.seed}:{name}").shuffle(train)
-        probes, inputs = train[: config.n_probe], train[config.n_probe : config.n_probe + config.n_train]
+        inputs = train[: max(config.n_probe, config.n_train)]
         scorer = Scorer(task, engine, k=config.k, seed=config.seed, progress=progress)
-        survivors, probe_scores, summary = _stage1(scorer, probes, config)
+        raced, summary = _stage1(scorer, inputs[: config.n_probe], config)
         labels, summary["task_best"], summary["survivor_scores"] = _stage2(
-            scorer, inputs, survivors, probe_scores, config, provenance
+            scorer, inputs, _survivors(raced, config), config, provenance
         )
+        summary["survivors"] = list(summary["survivor_scores"])
         stage1[name] = summary
         records += labels
     return SearchResult(records, stage1, engine.generated, engine.hits)
 
 
 def _stage1(scorer: Scorer, probes: list[Example], config: SearchConfig):
-    """Successive halving on the probes; returns the ranked survivors, their probe scores, and a summary."""
+    """Successive halving on the probes.
+
+    Returns every arm's group scores on the probes it answered (a prefix of ``probes``), and a summary.
+    """
     space = config.space
     grid = config.arms()
     scores: dict[str, list[GroupScore]] = {space.format(c): [] for c in grid}
-    default = [g.score for g in scorer.score([(ex, config.default) for ex in probes])]
     alive = grid
     for n_alive, n_seen in halving_rungs(len(grid), len(probes), config.survivors, config.eta):
         alive = _ranked(alive, {line: [g.score for g in s] for line, s in scores.items()}, config)[:n_alive]
         todo = [(cfg, ex) for cfg in alive for ex in probes[len(scores[space.format(cfg)]) : n_seen]]
         for (cfg, _), group in zip(todo, scorer.score([(ex, cfg) for cfg, ex in todo]), strict=True):
             scores[space.format(cfg)].append(group)
-    means = {line: [g.score for g in s] for line, s in scores.items() if s}
-    survivors = _ranked(alive, means, config)
     summary = {
-        "default_score": statistics.fmean(default),
-        "scores": {line: statistics.fmean(s) for line, s in means.items()},
-        "probes": {line: len(s) for line, s in means.items()},
-        "survivors": [space.format(c) for c in survivors],
+        "scores": {line: statistics.fmean(g.score for g in s) for line, s in scores.items() if s},
+        "probes": {line: len(s) for line, s in scores.items() if s},
     }
-    return survivors, {space.format(c): scores[space.format(c)] for c in survivors}, summary
+    return {cfg: scores[space.format(cfg)] for cfg in grid}, summary
+
+
+def _survivors(raced: dict[DecodingConfig, list[GroupScore]], config: SearchConfig) -> dict[DecodingConfig, list]:
+    """Stage 2's configurations (:attr:`SearchConfig.survivors_by`), each with the probe scores it has.
+
+    The race's order: the later an arm was cut, the better; among arms cut at one rung, the better mean (ties to the
+    lower temperature, then closer to the default).
+    """
+
+    def key(cfg: DecodingConfig):
+        s = raced[cfg]
+        return (-len(s), -statistics.fmean(g.score for g in s), cfg.temperature, _distance(cfg, config))
+
+    order = sorted((c for c in raced if raced[c]), key=key)
+    if config.survivors_by == "temperature":
+        first = list({cfg.temperature: cfg for cfg in reversed(order)}.values())[::-1]  # each temperature's best
+        first.sort(key=order.index)
+        order = first + [c for c in order if c not in first]
+    return {cfg: raced[cfg] for cfg in order[: config.survivors]}
 
 
 def _ranked(configs: Sequence[DecodingConfig], scores: dict[str, list[float]], config: SearchConfig):
@@ -270,67 +304,87 @@ def _ranked(configs: Sequence[DecodingConfig], scores: dict[str, list[float]], c
 def _stage2(
     scorer: Scorer,
     inputs: list[Example],
-    survivors: list[DecodingConfig],
-    probe_scores: dict[str, list[GroupScore]],
+    survivors: dict[DecodingConfig, list[GroupScore]],
     config: SearchConfig,
     provenance: str,
 ) -> tuple[list[Label], str, dict[str, float]]:
+    """Every survivor on every input it has not answered in the race (one engine call), then the labels."""
     space, task = config.space, scorer.task
-    per_input = [scorer.score([(ex, cfg) for cfg in survivors]) for ex in inputs]  # one call per input: progress
-    pooled = {
-        space.format(c): [g.score for g in probe_scores[space.format(c)]] + [row[j].score for row in per_input]
-        for j, c in enumerate(survivors)
-    }
-    best = _ranked(survivors, pooled, config)[0]
-    best_line = space.format(best)
+    todo = [(cfg, ex) for cfg, known in survivors.items() for ex in inputs[len(known) :]]
+    table = {space.format(cfg): list(known) for cfg, known in survivors.items()}
+    for (cfg, _), group in zip(todo, scorer.score([(ex, cfg) for cfg, ex in todo]), strict=True):
+        table[space.format(cfg)].append(group)
+    means = {line: statistics.fmean(g.score for g in groups) for line, groups in table.items()}
+    ranked = _ranked(list(survivors), {line: [m] for line, m in means.items()}, config)
+    best_line = space.format(ranked[0])
 
     def tie_key(line: str) -> tuple[float, float]:
         cfg = space.parse(line)
         return (cfg.temperature, _distance(cfg, config))
 
+    chosen = choose_labels(table, best_line, z=config.evidence_z, tie_key=tie_key)
     labels = []
-    for example, row in zip(inputs, per_input, strict=True):
-        by_line = {space.format(c): g for c, g in zip(survivors, row, strict=True)}
-        chosen_line, earned = choose_label(by_line, best_line, z=config.evidence_z, tie_key=tie_key)
-        chosen, group = space.parse(chosen_line), by_line[chosen_line]
+    for i, (example, (line, earned)) in enumerate(zip(inputs[: config.n_train], chosen, strict=False)):
+        cfg, group = space.parse(line), table[line][i]
         labels.append(
             Label(
                 task=task.name,
                 family=task.family,
                 example_id=example.id,
                 messages=task.messages(example),
-                label={k: getattr(chosen, k) for k in space.knobs},
-                label_line=chosen_line,
+                label={k: getattr(cfg, k) for k in space.knobs},
+                label_line=line,
                 label_score=group.score,
                 label_answer=group.texts[0],
-                scores={line: g.score for line, g in by_line.items()},
-                stderrs={line: round(g.stderr, 6) for line, g in by_line.items()},
+                scores={other: groups[i].score for other, groups in table.items()},
+                stderrs={other: round(groups[i].stderr, 6) for other, groups in table.items()},
                 rule="input evidence" if earned else "task best",
                 provenance=provenance,
             )
         )
-    return labels, best_line, {line: statistics.fmean(s) for line, s in pooled.items()}
+    return labels, best_line, {space.format(c): means[space.format(c)] for c in ranked}
 
 
-def choose_label(
-    groups: dict[str, GroupScore], best: str, *, z: float, tie_key: Callable[[str], Any]
-) -> tuple[str, bool]:
-    """An input's label among ``groups`` (its group score per configuration line): ``(line, earned)``.
+def choose_labels(
+    table: dict[str, Sequence[GroupScore]], best: str, *, z: float, tie_key: Callable[[str], Any]
+) -> list[tuple[str, bool]]:
+    """Each input's label: ``(line, earned)`` per input, from every configuration's group score on every input.
 
-    ``best`` (the task's best configuration) unless another configuration beats it on this input by more than
-    ``z`` standard errors of the paired difference; among those that do, the highest score wins, ties going to the
-    smaller ``tie_key``. ``earned`` tells whether the input's own evidence chose.
+    ``table`` maps a configuration line to its group scores, one per input in a fixed order; ``best`` is the task's
+    best configuration. Empirical Bayes on the paired gain over ``best``: for each other configuration, an input's
+    observed gain ``d`` (its score minus ``best``'s) has sampling variance ``v`` (the two groups' squared standard
+    errors; 0 where both are greedy) around the input's true gain, and the true gains vary over the task's inputs
+    around their mean ``δ`` with a variance ``ω²`` estimated from the inputs themselves (the variance of ``d`` less
+    the mean ``v``, at least 0). The input's gain is then estimated as ``δ + ω²/(ω² + v) · (d − δ)``: shrunk towards
+    the task-wide gain, which is at most 0 since ``best`` has the best mean, by as much as its own evidence is noisy.
+    A configuration earns the input when that estimate is above 0 by more than ``z`` posterior standard deviations;
+    among those that do, the highest estimate wins (ties to the smaller ``tie_key``). ``earned`` tells whether the
+    input's own evidence chose. An exact gain (both greedy) is taken as it is.
     """
-    incumbent = groups[best]
-
-    def z_score(group: GroupScore) -> float:
-        diff, se = group.score - incumbent.score, math.hypot(group.stderr, incumbent.stderr)
-        return diff / se if se > 0 else (math.inf if diff > 0 else 0.0)
-
-    earned = [line for line, g in groups.items() if line != best and z_score(g) > z]
-    if not earned:
-        return best, False
-    return min(earned, key=lambda line: (-groups[line].score, tie_key(line))), True
+    n = len(table[best])
+    gains: dict[str, list[tuple[float, float]]] = {}  # line -> per input (posterior mean, posterior sd)
+    for line, groups in table.items():
+        if line == best:
+            continue
+        pairs = list(zip(groups, table[best], strict=True))
+        d = [g.score - b.score for g, b in pairs]
+        v = [g.stderr**2 + b.stderr**2 for g, b in pairs]
+        delta = statistics.fmean(d)
+        omega2 = max(0.0, statistics.variance(d) - statistics.fmean(v)) if n > 1 else 0.0
+        gains[line] = [
+            (di, 0.0)
+            if vi == 0
+            else (delta + omega2 / (omega2 + vi) * (di - delta), math.sqrt(omega2 * vi / (omega2 + vi)))
+            for di, vi in zip(d, v, strict=True)
+        ]
+    out = []
+    for i in range(n):
+        earned = [line for line, g in gains.items() if g[i][0] > 0 and g[i][0] > z * g[i][1]]
+        if earned:
+            out.append((min(earned, key=lambda line, i=i: (-gains[line][i][0], tie_key(line))), True))
+        else:
+            out.append((best, False))
+    return out
 
 
 def _distance(cfg: DecodingConfig, config: SearchConfig) -> float:
