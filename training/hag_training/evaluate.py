@@ -10,8 +10,8 @@ group (:meth:`~hag_training.tasks.Task.score_group`), the expected score the sea
 * ``random``: a configuration drawn uniformly from the search space per input;
 * ``greedy``: temperature 0;
 * ``best static``: per task, the fixed configuration that scores best on the dev split, among the search's
-  ``static_candidates`` best stage-1 survivors and greedy (or every configuration of the space without a search):
-  the best any single setting does on that task.
+  ``static_candidates`` best survivors (by their mean over the labelled inputs) and greedy (or every configuration
+  of the space without a search): the best any single setting does on that task.
 
 Means come with 95% percentile bootstrap intervals (inputs resampled within each task; the suite mean is the mean
 of the task means). Differences to HAG are paired: each replicate resamples the same inputs for every method.
