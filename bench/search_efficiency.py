@@ -17,8 +17,8 @@ this costs little) and values their labels on the same fresh replies: the measur
 ``--variant`` (repeatable) does the same for other racing settings, given as ``SearchConfig`` fields
 (``survivors=4,survivors_by=temperature``), counting each one's own generations: the levers between cost and score.
 
-    python bench/search_efficiency.py [--tasks arc_easy,pig_latin,common_gen] [--n-inputs 24] [--k 4] [--k-values 1,2]
-        [--variant evidence_z=0 --variant survivors=4,survivors_by=temperature]
+    python bench/search_efficiency.py [--tasks arc_easy,pig_latin,haiku,translation] [--n-inputs 24] [--k 4]
+        [--k-values 1,2] [--variant evidence_z=1.0 --variant survivors=3,survivors_by=rank]
 """
 
 from __future__ import annotations
@@ -75,7 +75,7 @@ def _variant(text: str) -> dict[str, Any]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--tasks", default="arc_easy,pig_latin,common_gen", help="comma-separated task names")
+    parser.add_argument("--tasks", default="arc_easy,pig_latin,haiku,translation", help="comma-separated task names")
     parser.add_argument("--n-inputs", type=int, default=24, help="inputs labelled per task (24)")
     parser.add_argument("--k", type=int, default=SearchConfig().k, help="replies per configuration and input")
     parser.add_argument("--k-values", default="1,2", help="other group sizes to race with (1,2)")

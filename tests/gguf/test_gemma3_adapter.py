@@ -55,7 +55,7 @@ def base_dir(tuned) -> Path:
 
 def _prompts() -> list[str]:
     texts = [*TOKENIZER_PROBES, PLANNER_TURN, "Order 66: 1234567890, 3.14159265\n\n\n  indented\ttab", "a  1 b   22"]
-    for name in ("arithmetic", "translation", "common_gen", "haiku"):
+    for name in ("arithmetic", "translation", "pig_latin", "haiku"):
         task = get_task(name)
         texts += [task.messages(e)[0]["content"] for e in task.split(0).train[:12]]
     return texts

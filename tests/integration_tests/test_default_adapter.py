@@ -55,7 +55,7 @@ def test_the_answer_is_the_bare_base_models_answer(tuned):
     model = bare.load()
     header = len(model.tokenize("<|im_start|>assistant\n"))
     answers = []
-    for messages in _prompts("gsm8k", 2) + _prompts("common_gen", 2):
+    for messages in _prompts("gsm8k", 2) + _prompts("haiku", 2):
         msg = tuned.invoke(messages, temperature=0.0, repetition_penalty=1.0, max_tokens=48)
         assert msg.response_metadata["hag"]["sources"]["top_k"] == "model"  # the planner ran
         prompt = model.prompt_tokens(messages)
@@ -69,7 +69,7 @@ def test_the_answer_is_the_bare_base_models_answer(tuned):
 
 def test_adapter_changes_the_planners_choices(tuned):
     bare = ChatHAG(model_path=default_model_path())  # an explicit model_path means no default adapter
-    prompts = _prompts("gsm8k") + _prompts("common_gen")
+    prompts = _prompts("gsm8k") + _prompts("haiku")
     assert bare.load().adapter_metadata == {}
     assert [tuned.choose_config(p).config for p in prompts] != [bare.choose_config(p).config for p in prompts]
 
@@ -114,7 +114,7 @@ def test_a_plain_lora_adapter_still_works():
     model = plain.load()
     assert not model.is_alora and model.adapter_metadata[HAGKeys.PROMPT_VERSION] == "hag-v1"
     bare = ChatHAG(model_path=default_model_path())
-    prompts = _prompts("gsm8k") + _prompts("common_gen")
+    prompts = _prompts("gsm8k") + _prompts("haiku")
     assert [plain.choose_config(p).config for p in prompts] != [bare.choose_config(p).config for p in prompts]
     msg = plain.invoke(prompts[0], temperature=0.0)
     assert msg.content and not msg.content.lstrip().startswith("{")  # an answer, not a configuration line

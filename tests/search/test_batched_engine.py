@@ -57,7 +57,7 @@ def fresh_single():
 def _task_prompts() -> list[list[dict[str, str]]]:
     """Six short prompts of real tasks."""
     prompts = []
-    for name, n in (("coinflip", 2), ("common_gen", 2), ("pig_latin", 1), ("translation", 1)):
+    for name, n in (("coinflip", 2), ("haiku", 2), ("pig_latin", 1), ("translation", 1)):
         task = get_task(name)
         prompts += [task.messages(example) for example in task.load()[:n]]
     return prompts

@@ -7,7 +7,7 @@ from hag_training import metrics as m
 from hag_training.tasks import TASKS, Task
 from hag_training.tasks.haiku import NOT_TOPICS, haiku_lines, line_syllables, poem_topics, syllable_counts
 
-OPEN_ENDED = {"common_gen": 0.3, "pig_latin": 0.2, "haiku": 0.5}
+OPEN_ENDED = {"pig_latin": 0.2, "haiku": 0.5}
 
 HAIKU = "Pale moon in the sky\nwatching over sleeping fields\nsoft light on the snow"
 OTHER_HAIKU = "The moon rises high\nover the quiet river\nsilver light on stones"
@@ -72,17 +72,6 @@ def _equal_quality_sets(task: Task):
         src = e.input.split()
         distinct = [" ".join(words[j] if j == i else src[j] for j in range(3)) for i in range(3)]
         return e, [distinct[0]] * 3, distinct
-    if task.name == "common_gen":
-        e = task.load()[0]  # bench kid line ride sit
-        distinct = [
-            "A kid sits on the bench in line for a ride.",
-            "In line for the ride, the kid would sit on a bench.",
-            "The ride line was long, so a kid sits on the bench.",
-            "After the ride each kid in the line sits on a bench.",
-        ]
-        scores = {round(task.score(e, t), 9) for t in distinct}
-        assert len(scores) == 1, scores
-        return e, [distinct[0]] * 4, distinct
     e = next(x for x in task.load() if x.input == "moon")
     return e, [HAIKU] * 4, [HAIKU, OTHER_HAIKU, THIRD_HAIKU]
 

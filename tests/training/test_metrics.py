@@ -104,7 +104,7 @@ def test_multiple_choice_score(tasks, name):
         assert task.score(e, f"{wrong}. {e.meta['choices'][(e.target + 1) % len(e.meta['choices'])]}") == 0.0
 
 
-@pytest.mark.parametrize("name", ["boolq", "strategyqa", "coinflip"])
+@pytest.mark.parametrize("name", ["boolq", "coinflip"])
 def test_yes_no_score(tasks, name):
     task = tasks[name]
     for e in task.load()[:20]:
@@ -127,16 +127,6 @@ def test_pig_latin_score(tasks):
     assert task.score(e, " ".join(words + words)) == pytest.approx(1 / 2)
     assert task.score(e, "dishaydeadeadeadeadeadead mamama") < 0.1
     assert 0 < task.score(e, " ".join(w[:-2] for w in words)) <= 0.5
-
-
-def test_common_gen_score(tasks):
-    task = tasks["common_gen"]
-    e = task.load()[0]
-    references = [task.score(e, ref) for ref in e.target]
-    assert max(references) == 1.0 and min(references) >= 0.6
-    assert task.score(e, "bench kid line ride sit") < 0.75
-    assert task.score(e, "the kid the kid the kid the kid the kid") < 0.2
-    assert task.score(e, "It rained all day.") == 0.0
 
 
 def test_translation_score(tasks):

@@ -18,10 +18,8 @@ EXPECTED_COUNTS = {
     "commonsense_qa": 1221,
     "arc_easy": 2376,
     "boolq": 3270,
-    "strategyqa": 2289,
     "coinflip": 2000,
     "pig_latin": 2000,
-    "common_gen": 499,
     "haiku": 1228,
     "translation": 1243,
     "mbpp": 500,
@@ -107,11 +105,6 @@ def test_known_records(tasks):
     assert arc.id == "arc_easy-Mercury_417466" and arc.meta["choices"][arc.target].startswith("Sunlight")
     boolq = tasks["boolq"].load()[0]
     assert boolq.input.startswith("Ethanol fuel --") and boolq.target == "no"
-    sqa = tasks["strategyqa"].load()
-    assert sqa[0].input == "Is it common to see frost during some college commencements?" and sqa[0].target == "yes"
-    assert sum(e.target == "yes" for e in sqa) == 1070  # 1071 "Yes" in the file, minus the repeated question
-    cg = tasks["common_gen"].load()[0]
-    assert cg.meta["concepts"] == ["bench", "kid", "line", "ride", "sit"] and len(cg.target) == 5
     mbpp = tasks["mbpp"].load()
     assert [mbpp[0].id, mbpp[-1].id] == ["mbpp-11", "mbpp-510"]
     he = tasks["humaneval"].load()

