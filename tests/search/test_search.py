@@ -43,6 +43,7 @@ def test_search_races_the_grid_and_labels_on_expected_scores(tmp_path, tiny_conf
     # The two greedy configurations (top_k 10 and 50) are twins: one arm, the one closer to the default's top_k 40.
     arms = tiny_config.arms()
     assert [TINY_SPACE.format(c) for c in arms if c.temperature == 0] == ['{"temperature":0.0,"top_k":50}']
+    assert '{"temperature":0.0,"top_k":50}' in summary["survivors"]  # every greedy arm goes on to stage 2
     # Successive halving: the first rung sees two probes at least, so here all three arms answer both.
     assert halving_rungs(3, 2, 2) == [(3, 2), (2, 2)]
     assert set(summary["scores"]) == {TINY_SPACE.format(c) for c in arms}
