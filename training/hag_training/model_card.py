@@ -36,7 +36,8 @@ def write_model_card(out_dir: str | Path, summary: dict[str, Any], evaluation: s
         "",
         f"Labels from `hag-train search` (engine `{data['search'].get('engine', '?')}`, "
         f"seed {search.get('seed', '?')}, "
-        f"{search.get('n_probe', '?')} probes and {search.get('n_train', '?')} labelled inputs per task): "
+        f"{search.get('n_train', '?')} labelled inputs per task, the race's {search.get('n_probe', '?')} probes "
+        "among them): "
         f"{data['records']} labelled inputs, {data['uninformative']} on which every tried configuration scored the "
         f"same (policy `{data['ties']}`), {data['examples']} training examples ({data['answer_examples']} of them "
         f"the base model's own answers, so that a plain LoRA can stay on for the answer), "
