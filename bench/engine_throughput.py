@@ -32,7 +32,7 @@ from hag_training import LLAMA_CPP_DEFAULT, GenerationRequest, LlamaCppEngine, a
 from hag_training.batched_engine import BatchedLlamaCppEngine
 
 from hag_chain import DecodingConfig, ModelKey, default_model_path, load_model
-from hag_chain.threads import CpuMeter
+from hag_chain.llama.threads import CpuMeter
 
 RESULTS = Path(__file__).parent / "results" / "engine_throughput.json"
 GREEDY = DecodingConfig(temperature=0.0)
@@ -151,7 +151,7 @@ def main() -> None:
         "concurrency": args.concurrency,
         "n_ctx_per_sequence": args.n_ctx,
         "batched_flash_attn": not args.no_flash_attn,
-        "threads": args.threads or "follow load (hag_chain.threads)",
+        "threads": args.threads or "follow load (hag_chain.llama.threads)",
         "cpu_count": os.cpu_count(),
         "load_average_before": [round(x, 2) for x in load_before],
         "repeats": args.repeats,

@@ -11,9 +11,9 @@ from typing import Any
 from langchain_core.callbacks import BaseCallbackHandler
 from langchain_core.runnables import Runnable, RunnablePassthrough
 
-from hag_chain.chat_models import ChatHAG
+from hag_chain.chat.events import CONFIG_EVENT
+from hag_chain.chat.model import ChatHAG
 from hag_chain.errors import HAGError
-from hag_chain.events import CONFIG_EVENT
 
 __all__ = ["main"]
 

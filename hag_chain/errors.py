@@ -9,9 +9,11 @@ from __future__ import annotations
 __all__ = [
     "AdapterMismatchError",
     "ContextLengthError",
+    "DuplicateEntryError",
     "HAGError",
     "InvalidConfigError",
     "ModelLoadError",
+    "UnknownEntryError",
 ]
 
 
@@ -44,3 +46,11 @@ class InvalidConfigError(HAGError, ValueError):
         super().__init__(message)
         self.field = field
         self.text = text
+
+
+class DuplicateEntryError(HAGError, ValueError):
+    """A name is registered twice in a :class:`~hag_chain.Registry`."""
+
+
+class UnknownEntryError(HAGError, LookupError):
+    """A name has no entry in a :class:`~hag_chain.Registry`."""

@@ -14,7 +14,7 @@ Example:
     >>> COLORS.lookup("blue")
     Traceback (most recent call last):
     ...
-    hag_chain.registry.UnknownEntryError: Unknown color 'blue'. Known: red.
+    hag_chain.errors.UnknownEntryError: Unknown color 'blue'. Known: red.
 
 """
 
@@ -23,19 +23,11 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from typing import Generic, TypeVar
 
-from hag_chain.errors import HAGError
+from hag_chain.errors import DuplicateEntryError, UnknownEntryError
 
-__all__ = ["DuplicateEntryError", "Registry", "UnknownEntryError"]
+__all__ = ["Registry"]
 
 T = TypeVar("T")
-
-
-class DuplicateEntryError(HAGError, ValueError):
-    """A name is registered twice."""
-
-
-class UnknownEntryError(HAGError, LookupError):
-    """A name has no entry in a registry."""
 
 
 class Registry(Mapping[str, T], Generic[T]):

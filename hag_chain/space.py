@@ -23,8 +23,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, field_validator
 
-from hag_chain.config import KNOBS, DecodingConfig, load_json_object, normalize_knob_name
 from hag_chain.errors import InvalidConfigError
+from hag_chain.knobs import KNOBS, DecodingConfig, load_json_object, normalize_knob_name
 
 __all__ = ["CODE_ALPHABET", "DEFAULT_SEARCH_SPACE", "SearchSpace"]
 
@@ -85,7 +85,7 @@ class SearchSpace(BaseModel):
     def __iter__(self) -> Iterator[DecodingConfig]:  # type: ignore[override]
         """Every configuration on the grid, in lexicographic order of the knobs' listed values."""
         for combo in itertools.product(*self.values.values()):
-            yield DecodingConfig(**dict(zip(self.knobs, combo)))
+            yield DecodingConfig.model_validate(dict(zip(self.knobs, combo)))
 
     def value_text(self, knob: str, value: float) -> str:
         """How a value is written in a configuration line (JSON number text)."""

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from gguf import GGUFValueType, GGUFWriter, Keys
-from hag_chain.metadata import HAGKeys
+from hag_chain import HAGKeys
 from hag_gguf._safetensors import SafetensorsIndex
 from hag_gguf._writer import ConversionReport, TensorSource, write_gguf
 from hag_gguf.architecture import HParams, gguf_tensor_name, permute_qk, qk_heads

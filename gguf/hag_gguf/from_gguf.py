@@ -78,7 +78,7 @@ def _save_tokenizer(gguf_path: Path, out_dir: Path) -> None:
     from transformers import PreTrainedTokenizerFast
 
     import gguf
-    from hag_chain.templates import fallback_chat_template
+    from hag_chain.llama.templates import fallback_chat_template
 
     fields = gguf.GGUFReader(gguf_path).fields
 

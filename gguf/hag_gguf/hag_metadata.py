@@ -1,6 +1,6 @@
 """The ``hag.*`` keys a converted model or adapter carries, checked before anything is written.
 
-Keys and their meaning are declared once in ``hag_chain.metadata.HAGKeys``; the values are validated with the
+Keys and their meaning are declared once in ``hag_chain.HAGKeys``; the values are validated with the
 runtime's own reader (``HAGProfile.from_metadata``), so a file this module accepts is one ``ChatHAG`` can load.
 """
 
@@ -13,7 +13,7 @@ from typing import Any
 
 from gguf import GGUFWriter
 from hag_chain.errors import ModelLoadError
-from hag_chain.metadata import HAGKeys, HAGProfile
+from hag_chain import HAGKeys, HAGProfile
 from hag_gguf.errors import GGUFExportError
 
 __all__ = ["HAG_KEYS", "build_hag_metadata", "load_meta_file", "parse_meta_items", "write_hag_metadata"]

@@ -88,7 +88,7 @@ def test_adapter_file_layout(tiny_model_dir, tmp_path):
 
 
 def test_base_model_name_matches_the_converted_base(tiny_model_dir, base_gguf, tmp_path):
-    from hag_chain.metadata import HAGKeys, read_gguf_metadata
+    from hag_chain import HAGKeys, read_gguf_metadata
 
     lora_dir, _ = make_lora(tiny_model_dir, tmp_path / "lora")
     adapter = convert_adapter(lora_dir, tmp_path / "a.gguf", tiny_model_dir).path

@@ -24,8 +24,8 @@ from hag_chain import (
     load_model,
     planner_messages,
 )
-from hag_chain.metadata import read_gguf_metadata
-from hag_chain.phase1 import invocation_start
+from hag_chain import read_gguf_metadata
+from hag_chain.chat.planner import invocation_start
 from hag_chain.protocol import TUNED_PROMPT_VERSION, planner_reply
 
 from .conftest import hf_logits, llama_logits, load_hf
@@ -61,8 +61,8 @@ def test_alora_adapter_carries_its_invocation_for_llama_cpp(tuned_alora, base_di
 
     invocation = _invocation(base_dir)
     model = load_model(ModelKey(str(base_gguf), str(tuned_alora.adapter_path), n_ctx=512))
-    n = llama_cpp.llama_adapter_get_alora_n_invocation_tokens(model._adapter)
-    ptr = llama_cpp.llama_adapter_get_alora_invocation_tokens(model._adapter)
+    n = llama_cpp.llama_adapter_get_alora_n_invocation_tokens(model.adapter.handle)
+    ptr = llama_cpp.llama_adapter_get_alora_invocation_tokens(model.adapter.handle)
     assert [ptr[i] for i in range(n)] == invocation  # read back through llama.cpp's own function
     assert model.is_alora and list(model.invocation) == invocation
     # ... and it is the runtime's own tokenisation of the planner turn

@@ -9,7 +9,7 @@ import pytest
 from hag_gguf import GGUFExportError, convert_model
 from hag_gguf.cli import main
 
-from hag_chain.metadata import HAGKeys, HAGProfile, read_gguf_metadata
+from hag_chain import HAGKeys, HAGProfile, read_gguf_metadata
 from hag_chain.space import SearchSpace
 
 from .conftest import write_json

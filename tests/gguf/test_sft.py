@@ -14,7 +14,7 @@ from hag_training.sft import IGNORE_INDEX, SFTConfig, build_examples, resolve_ti
 
 from gguf import GGUFReader
 from hag_chain import ChatHAG, HAGKeys, ModelKey, SearchSpace, load_model, planner_messages
-from hag_chain.metadata import read_gguf_metadata
+from hag_chain import read_gguf_metadata
 
 from .conftest import build_tiny_llama
 

@@ -4,7 +4,7 @@ import pytest
 
 from hag_chain import ChatHAG
 from hag_chain.protocol import invocation_text
-from hag_chain.templates import CHATML_TEMPLATE, GEMMA_TEMPLATE, fallback_chat_template
+from hag_chain.llama.templates import CHATML_TEMPLATE, GEMMA_TEMPLATE, fallback_chat_template
 
 pytestmark = pytest.mark.integration
 

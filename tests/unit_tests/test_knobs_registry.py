@@ -3,7 +3,7 @@
 import pytest
 
 from hag_chain import KNOBS, TARGETS, ChatHAG, DecodingConfig, InvalidConfigError, Registry, split_knob_kwargs
-from hag_chain.precedence import resolve_config, without_penalties_under_grammar
+from hag_chain.chat.precedence import resolve_config, without_penalties_under_grammar
 from hag_chain.registry import DuplicateEntryError, UnknownEntryError
 
 pytestmark = pytest.mark.unit

@@ -1,7 +1,7 @@
 import pytest
 
 from hag_chain import DEFAULT_PROMPT_VERSION, DecodingConfig, HAGKeys, HAGProfile, ModelLoadError, SearchSpace
-from hag_chain.precedence import resolve_config, without_penalties_under_grammar
+from hag_chain.chat.precedence import resolve_config, without_penalties_under_grammar
 from hag_chain.protocol import PLANNER_PROMPTS, planner_messages
 
 pytestmark = pytest.mark.unit

@@ -22,9 +22,9 @@ from hag_chain import (
     register_target,
     with_self_tuning,
 )
-from hag_chain.precedence import resolve_config
+from hag_chain.chat.precedence import resolve_config
 from hag_chain.registry import DuplicateEntryError
-from hag_chain.targets import class_key, map_config, target_params
+from hag_chain.self_tuning.targets import class_key, map_config, target_params
 
 pytestmark = pytest.mark.unit
 

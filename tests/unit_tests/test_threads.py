@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from hag_chain.threads import CpuMeter, available_cpus
+from hag_chain.llama.threads import CpuMeter, available_cpus
 
 pytestmark = pytest.mark.unit
 

@@ -11,7 +11,7 @@ building, reading the weights once per step instead of once per sequence).
 What it does the same way as the single-sequence engine, step by step:
 
 - the prompt: ``LoadedModel.prompt_tokens`` of the single engine's own loaded model (same chat template, same
-  tokens), the same :meth:`~hag_chain.llama_backend.LoadedModel.check_fits` error, the same ``max_tokens`` cap
+  tokens), the same :meth:`~hag_chain.llama.model.LoadedModel.check_fits` error, the same ``max_tokens`` cap
   (``n_ctx`` minus the prompt), a prompt prefilled in one batch of up to ``n_batch`` tokens with one output;
 - the sampler: the chain llama-cpp-python 0.3.36's ``Llama._init_sampler`` builds for ``create_completion``
   (:func:`sampler_chain`), seeded with the request's seed; the prompt is not fed to the penalties;
@@ -247,7 +247,7 @@ class BatchedLlamaCppEngine:
             256, at most ``n_ctx``): about 23 KB a position for SmolLM2-135M, so 16 streams of 512 take 190 MB.
         concurrency: Sequences decoded together (llama.cpp's ``n_seq_max``), at most 256.
         n_threads: llama.cpp's threads; ``None`` follows the machine's load step by step, as the runtime does
-            (:mod:`hag_chain.threads`).
+            (:mod:`hag_chain.llama.threads`).
         flash_attn: Flash attention, as the runtime's (and so the single engine's) context uses.
 
     Attributes:
@@ -356,7 +356,7 @@ class BatchedLlamaCppEngine:
         import llama_cpp
         from llama_cpp._internals import LlamaBatch, LlamaContext
 
-        from hag_chain.threads import CpuMeter, available_cpus
+        from hag_chain.llama.threads import CpuMeter, available_cpus
 
         llm = model.llm
         # The single engine's own context parameters (flash attention, rope, batch sizes...), widened.

@@ -268,7 +268,7 @@ def prepare_base(base: str | os.PathLike[str] | None, work_dir: str | os.PathLik
         return path, None
     from hag_gguf import hf_checkpoint_from_gguf
 
-    from hag_chain.metadata import read_gguf_metadata
+    from hag_chain import read_gguf_metadata
 
     name = read_gguf_metadata(str(path)).get("general.name")
     out = Path(work_dir) / "base-hf"

@@ -8,9 +8,9 @@ from typing import Any
 
 from langchain_core.messages import BaseMessage
 
-from hag_chain import tools as _tools
-from hag_chain.config import KNOBS, DecodingConfig, split_knob_kwargs
-from hag_chain.messages import to_chat_dicts
+from hag_chain.chat import tools as _tools
+from hag_chain.chat.messages import to_chat_dicts
+from hag_chain.knobs import KNOBS, DecodingConfig, split_knob_kwargs
 
 __all__ = ["CALL_OPTIONS", "Request"]
 

@@ -7,10 +7,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-from hag_chain.config import KNOBS, DecodingConfig
-from hag_chain.planner import PlannerResult
+from hag_chain.knobs import KNOBS, DecodingConfig
+
+if TYPE_CHECKING:  # the planner resolves its choice here: a runtime import would be a cycle
+    from hag_chain.chat.planner import PlannerResult
 
 __all__ = ["Bounds", "ResolvedConfig", "Source", "resolve_config", "without_penalties_under_grammar"]
 

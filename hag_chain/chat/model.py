@@ -24,16 +24,16 @@ from langchain_core.utils.function_calling import convert_to_json_schema, conver
 from langchain_core.utils.pydantic import is_basemodel_subclass
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, SecretStr, create_model
 
-from hag_chain import phase1
-from hag_chain import tools as _tools
-from hag_chain.config import KNOBS, DecodingConfig
-from hag_chain.default_model import default_adapter_path, default_model_path
-from hag_chain.events import CONFIG_EVENT, aemit_config_event, emit_config_event
-from hag_chain.llama_backend import LoadedModel, ModelKey, load_model
-from hag_chain.metadata import HAGProfile
-from hag_chain.phase2 import Answer, AnswerStream
-from hag_chain.precedence import ResolvedConfig
-from hag_chain.request import Request
+from hag_chain.chat import planner
+from hag_chain.chat import tools as _tools
+from hag_chain.chat.answer import Answer, AnswerStream
+from hag_chain.chat.events import CONFIG_EVENT, aemit_config_event, emit_config_event
+from hag_chain.chat.precedence import ResolvedConfig
+from hag_chain.chat.request import Request
+from hag_chain.knobs import KNOBS, DecodingConfig
+from hag_chain.llama.files import default_adapter_path, default_model_path
+from hag_chain.llama.model import LoadedModel, ModelKey, load_model
+from hag_chain.protocol import HAGProfile
 from hag_chain.space import SearchSpace
 
 __all__ = ["CONFIG_EVENT", "ChatHAG"]
@@ -87,7 +87,7 @@ class ChatHAG(BaseChatModel, _KnobPins):  # type: ignore[misc,valid-type]
     n_threads: int | None = None
     """CPU threads for llama.cpp. Default: every CPU that other processes are not keeping busy, re-measured before
     each call (on a 2-core machine, both threads when idle, one when another process keeps a core busy; see
-    :mod:`hag_chain.threads` and ``bench/runtime.py``)."""
+    :mod:`hag_chain.llama.threads` and ``bench/runtime.py``)."""
     max_tokens: int | None = 512
     """Maximum number of tokens in the answer; ``None`` lets it fill the context."""
     stop: list[str] | None = None
@@ -192,7 +192,7 @@ class ChatHAG(BaseChatModel, _KnobPins):  # type: ignore[misc,valid-type]
         request = self._request(self._convert_input(messages).to_messages(), None, kwargs)
         model = self.load()
         with model.lock:
-            return self._choose(model, request)
+            return self._plan(model, request)
 
     def _request(self, messages: list[BaseMessage], stop: list[str] | None, kwargs: dict[str, Any]) -> Request:
         return Request.build(
@@ -204,8 +204,8 @@ class ChatHAG(BaseChatModel, _KnobPins):  # type: ignore[misc,valid-type]
             seed=self.seed,
         )
 
-    def _choose(self, model: LoadedModel, request: Request) -> ResolvedConfig:
-        return phase1.choose(model, request, search_space=self.search_space, defaults=self.defaults, bounds=self.bounds)
+    def _plan(self, model: LoadedModel, request: Request) -> ResolvedConfig:
+        return planner.plan(model, request, search_space=self.search_space, defaults=self.defaults, bounds=self.bounds)
 
     def _chunks(
         self, messages: list[BaseMessage], stop: list[str] | None, kwargs: dict[str, Any], emit: Callable[[dict], None]
@@ -214,7 +214,7 @@ class ChatHAG(BaseChatModel, _KnobPins):  # type: ignore[misc,valid-type]
         request = self._request(messages, stop, kwargs)
         model = self.load()
         with model.lock:
-            resolved = self._choose(model, request)
+            resolved = self._plan(model, request)
             hag_meta = resolved.metadata()
             emit(hag_meta)
             with_adapter = self.answer_with_adapter and not model.is_alora

@@ -23,11 +23,11 @@ from langchain_core.runnables import Runnable, RunnableBinding, RunnableConfig
 from langchain_core.runnables.config import run_in_executor
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from hag_chain.chat_models import ChatHAG
-from hag_chain.config import KNOBS, split_knob_kwargs
-from hag_chain.events import aemit_config_event, emit_config_event
-from hag_chain.rerouting import reroute
-from hag_chain.targets import TargetParams, class_key, map_config, target_params
+from hag_chain.chat.events import aemit_config_event, emit_config_event
+from hag_chain.chat.model import ChatHAG
+from hag_chain.knobs import KNOBS, split_knob_kwargs
+from hag_chain.self_tuning.rerouting import reroute
+from hag_chain.self_tuning.targets import TargetParams, class_key, map_config, target_params
 
 __all__ = ["SelfTuning", "with_self_tuning"]
 

@@ -1,6 +1,10 @@
-"""Phase 1's decoding: let the model pick a configuration on the grid of a :class:`SearchSpace`.
+"""Phase 1 of a ``ChatHAG`` call: the planner asks the model for its configuration, merged with pins and bounds.
 
-Two reply formats (:class:`~hag_chain.protocol.PlannerPrompt`):
+:func:`plan` is the whole phase: it renders the planner turn (:mod:`hag_chain.protocol`), switches the adapter
+(for an activated LoRA, only the planner turn is the adapter's), reads the model's choice on the search space's grid
+and resolves it against the call's knobs, the pins, the defaults and the bounds (:mod:`~hag_chain.chat.precedence`).
+
+The model's choice comes in one of two reply formats (:class:`~hag_chain.protocol.PlannerPrompt`):
 
 - ``"line"``: the model writes the configuration line (:meth:`SearchSpace.line`) knob by knob. Keys and
   punctuation are forced, so they are evaluated in one batch; only where the allowed values diverge does the model
@@ -16,20 +20,24 @@ from __future__ import annotations
 
 import itertools
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal
+from typing import Literal
 
 import numpy as np
 
-from hag_chain.config import KNOBS
+from hag_chain.chat.precedence import Bounds, ResolvedConfig, resolve_config, without_penalties_under_grammar
+from hag_chain.chat.request import Request
 from hag_chain.errors import AdapterMismatchError, InvalidConfigError
+from hag_chain.knobs import KNOBS, DecodingConfig
+from hag_chain.llama.model import LoadedModel
+from hag_chain.protocol import PLANNER_PROMPTS, HAGProfile, invocation_text, planner_messages
+from hag_chain.space import SearchSpace
 
-if TYPE_CHECKING:
-    from hag_chain.llama_backend import LoadedModel
-    from hag_chain.space import SearchSpace
+__all__ = ["PLANNER_ROOM", "PlannerResult", "code_tokens", "invocation_start", "plan"]
 
-__all__ = ["PlannerResult", "code_tokens", "plan"]
+#: Tokens the planner's reply needs beyond its prompt (the longest default line is 34 tokens; a code is one).
+PLANNER_ROOM = 64
 
 
 @dataclass(frozen=True)
@@ -47,6 +55,93 @@ class PlannerResult:
 
 def plan(
     model: LoadedModel,
+    request: Request,
+    *,
+    search_space: SearchSpace | None,
+    defaults: DecodingConfig,
+    bounds: Bounds,
+) -> ResolvedConfig:
+    """The configuration ``request`` is answered with. The caller holds ``model.lock``.
+
+    The planner runs unless the call and the constructor pin every knob of the search space: ``search_space``,
+    else the one the model's metadata carries. Under a grammar, penalties nobody set are neutralised
+    (:func:`~hag_chain.chat.precedence.without_penalties_under_grammar`).
+    """
+    profile = HAGProfile.from_metadata(model.metadata, model.adapter_metadata)
+    space = search_space or profile.search_space
+    pinned = {**request.init_knobs, **request.call_knobs}
+    planned = None
+    if any(k not in pinned for k in space.knobs):
+        model.fit_threads()
+        prompt = model.prompt_tokens(planner_messages(request.chat, profile.prompt_version))
+        model.check_fits(len(prompt) + PLANNER_ROOM, "planner prompt")
+        reply = PLANNER_PROMPTS[profile.prompt_version].reply
+        tuned = profile.search_space
+        # What the answer uses whatever the planner says: a code choice must agree with it (:func:`_best_code`).
+        fixed = {**{k: getattr(defaults, k) for k in tuned.knobs if k not in space.values}, **pinned}
+
+        def run() -> PlannerResult:
+            return _read_choice(model, prompt, space, reply, tuned, fixed, profile.code_tokens)
+
+        planned = _plan_alora(model, prompt, profile, run) if model.is_alora else _plan_lora(model, run)
+    resolved = resolve_config(
+        call=request.call_knobs,
+        init=request.init_knobs,
+        model=planned.values if planned else {},
+        defaults=defaults,
+        bounds=bounds,
+        planner=planned,
+    )
+    return without_penalties_under_grammar(resolved) if request.constrained else resolved
+
+
+def _plan_lora(model: LoadedModel, run: Callable[[], PlannerResult]) -> PlannerResult:
+    """A plain LoRA (or none): the adapter is on for the whole planner prompt."""
+    model.use_adapter(True)
+    return run()
+
+
+def _plan_alora(
+    model: LoadedModel, prompt: list[int], profile: HAGProfile, run: Callable[[], PlannerResult]
+) -> PlannerResult:
+    """An aLoRA: the conversation is the base model's (shared with the answer), the planner turn the adapter's.
+
+    The KV entries of the planner turn are removed afterwards, and the adapter is left off, so the answer's
+    prompt continues the base model's own cache of the conversation.
+    """
+    start = invocation_start(model, prompt, profile.prompt_version)
+    model.use_adapter(False)
+    model.prefill(prompt[:start])
+    model.use_adapter(True)
+    try:
+        return run()
+    finally:
+        model.use_adapter(False)
+
+
+def invocation_start(model: LoadedModel, prompt: list[int], prompt_version: str) -> int:
+    """Where the aLoRA invocation, which ends the planner prompt, starts.
+
+    Raises:
+        AdapterMismatchError: The adapter's invocation tokens are not how this model's chat template and
+            tokenizer render the planner turn of ``prompt_version`` (another base model, template or version).
+
+    """
+    invocation = model.invocation
+    if tuple(prompt[-len(invocation) :]) != invocation:
+        text = invocation_text(model.render, prompt_version)
+        ours = model.tokenize(text)
+        msg = (
+            f"The adapter's aLoRA invocation tokens {list(invocation)} are not how this model renders the planner "
+            f"turn of prompt version {prompt_version!r} ({text!r} -> {ours}). The adapter was tuned on another base "
+            "model, chat template or prompt version; use the base it was trained on, or retune it."
+        )
+        raise AdapterMismatchError(msg)
+    return len(prompt) - len(invocation)
+
+
+def _read_choice(
+    model: LoadedModel,
     prompt_tokens: list[int],
     space: SearchSpace,
     reply: Literal["line", "code"] = "line",
@@ -58,7 +153,7 @@ def plan(
 
     ``tuned`` is the grid a code-reply model was tuned on (default: ``space``), whose configurations its codes name;
     ``fixed`` are the values the answer will use whatever the planner says (pins, and the defaults of tuned knobs
-    that ``space`` leaves out). See :func:`_choose_code` for how both shape a code choice; a line reply writes
+    that ``space`` leaves out). See :func:`_best_code` for how both shape a code choice; a line reply writes
     every knob of ``space`` and the caller applies the pins. ``tuned_codes`` are the code token ids the model was
     tuned on, checked against this model's tokenizer where given. The caller holds ``model.lock`` and has checked that
     the prompt and the line fit the context.
@@ -71,13 +166,13 @@ def plan(
     start = time.perf_counter()
     if reply == "code":
         ids = code_tokens(model, tuned or space, tuned_codes)
-        chosen, output_tokens = _choose_code(model, prompt_tokens, space, tuned or space, fixed or {}, ids), 1
+        chosen, output_tokens = _best_code(model, prompt_tokens, space, tuned or space, fixed or {}, ids), 1
     else:
         chosen = {}
         for name, options in space.values.items():
             candidates = [space.line({**chosen, name: v}) for v in options]
             sequences = [prompt_tokens + model.tokenize(c, special=False) for c in candidates]
-            chosen[name] = KNOBS[name].kind(options[_choose(model, sequences)])
+            chosen[name] = KNOBS[name].kind(options[_preferred(model, sequences)])
         output_tokens = len(model.tokenize(space.line(chosen), special=False))
     return PlannerResult(
         values=chosen,
@@ -116,7 +211,7 @@ def code_tokens(model: LoadedModel, space: SearchSpace, tuned_on: Sequence[int] 
     return ids
 
 
-def _choose_code(
+def _best_code(
     model: LoadedModel,
     prompt_tokens: list[int],
     space: SearchSpace,
@@ -163,7 +258,7 @@ def _choose_code(
     return dict(zip(space.knobs, best, strict=True))
 
 
-def _choose(model: LoadedModel, sequences: Sequence[list[int]]) -> int:
+def _preferred(model: LoadedModel, sequences: Sequence[list[int]]) -> int:
     """Index of the sequence the model prefers, deciding greedily at each token where the sequences diverge."""
     alive = list(range(len(sequences)))
     pos = 0

@@ -10,8 +10,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from hag_chain.config import KNOBS
-from hag_chain.precedence import ResolvedConfig
+from hag_chain.chat.precedence import ResolvedConfig
+from hag_chain.knobs import KNOBS
 from hag_chain.registry import Registry
 
 __all__ = ["TARGETS", "TargetParams", "map_config", "register_target", "target_params"]
@@ -53,7 +53,7 @@ TARGETS: Registry[TargetParams] = Registry(
     "self-tuning target", "Add one with `register_target(MyChatModel, TargetParams({...}))`."
 )
 # A call argument beats everything in ChatHAG; its own metadata then marks the knob as source "call".
-TARGETS.register("hag_chain.chat_models.ChatHAG", TargetParams.from_knob_column("name"))
+TARGETS.register("hag_chain.chat.model.ChatHAG", TargetParams.from_knob_column("name"))
 # langchain-community 0.4.2: `_generate` and `_stream` send `{**self._get_parameters(stop), **kwargs}` to
 # `Llama.create_chat_completion`, so call arguments win over fields, and that function takes every knob under its
 # llama.cpp name (min_p, typical_p and the two penalties are not ChatLlamaCpp fields, but pass through).

@@ -6,9 +6,9 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from hag_chain.config import DecodingConfig
-from hag_chain.llama_backend import LoadedModel
-from hag_chain.request import Request
+from hag_chain.chat.request import Request
+from hag_chain.knobs import DecodingConfig
+from hag_chain.llama.model import LoadedModel
 
 __all__ = ["Answer", "AnswerStream"]
 

@@ -9,7 +9,7 @@ from typing import Any
 from langchain_core.messages import InvalidToolCall, ToolCall
 from langchain_core.messages.tool import invalid_tool_call, tool_call
 
-from hag_chain.messages import TOOL_CALL_CLOSE, TOOL_CALL_OPEN
+from hag_chain.chat.messages import TOOL_CALL_CLOSE, TOOL_CALL_OPEN
 
 __all__ = [
     "json_grammar",
@@ -101,7 +101,7 @@ _STRICT_CHAR = r'char ::= [^"\\\x7F\x00-\x1F]'
 def _strict_strings(gbnf: str) -> str:
     """``gbnf`` with JSON strings that cannot contain raw control characters."""
     if _LOOSE_CHAR not in gbnf and "string ::=" in gbnf:
-        raise RuntimeError("llama-cpp-python's JSON grammar changed; update hag_chain.tools._strict_strings")
+        raise RuntimeError("llama-cpp-python's JSON grammar changed; update hag_chain.chat.tools._strict_strings")
     return gbnf.replace(_LOOSE_CHAR, _STRICT_CHAR)
 
 

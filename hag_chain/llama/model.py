@@ -6,8 +6,6 @@ llama.cpp contexts are not thread-safe, so every use of a :class:`LoadedModel` h
 
 from __future__ import annotations
 
-import ctypes
-import os
 import threading
 import warnings
 from collections.abc import Generator, Sequence
@@ -17,14 +15,14 @@ from typing import Any
 
 import numpy as np
 
-from hag_chain.errors import AdapterMismatchError, ContextLengthError, ModelLoadError
-from hag_chain.metadata import HAGKeys, read_gguf_metadata
-from hag_chain.templates import fallback_chat_template
-from hag_chain.threads import CpuMeter, available_cpus
+from hag_chain.errors import ContextLengthError, ModelLoadError
+from hag_chain.llama.adapter import LoraAdapter
+from hag_chain.llama.files import check_gguf_file
+from hag_chain.llama.templates import ChatRenderer
+from hag_chain.llama.threads import CpuMeter, available_cpus
+from hag_chain.protocol import HAGKeys
 
 __all__ = ["LoadedModel", "ModelKey", "load_model"]
-
-_GGUF_MAGIC = b"GGUF"
 
 
 @dataclass(frozen=True)
@@ -35,7 +33,7 @@ class ModelKey:
     adapter_path: str | None = None
     n_ctx: int = 4096
     n_threads: int | None = None
-    """llama.cpp's threads; ``None`` follows the machine's load call by call (:mod:`hag_chain.threads`)."""
+    """llama.cpp's threads; ``None`` follows the machine's load call by call (:mod:`hag_chain.llama.threads`)."""
 
 
 @dataclass
@@ -45,21 +43,28 @@ class LoadedModel:
     key: ModelKey
     llm: Any  # llama_cpp.Llama; typed loosely so that importing this module stays cheap
     metadata: dict[str, str]
-    adapter_metadata: dict[str, str] = field(default_factory=dict)
+    adapter: LoraAdapter | None = None
     lock: threading.Lock = field(default_factory=threading.Lock)
-    invocation: tuple[int, ...] = ()
-    """The adapter's aLoRA invocation tokens (``adapter.alora.invocation_tokens``); empty for a plain LoRA."""
-    _adapter: Any = None
     _adapter_on: bool = False
     _adapted_from: int = 0
-    _formatter: Any = None
+    _renderer: ChatRenderer | None = None
     _meter: CpuMeter | None = None
     _threads: int = 0
 
     @property
     def has_adapter(self) -> bool:
         """Whether a LoRA adapter was loaded with this model."""
-        return self._adapter is not None
+        return self.adapter is not None
+
+    @property
+    def adapter_metadata(self) -> dict[str, str]:
+        """The adapter's GGUF metadata (empty without an adapter)."""
+        return self.adapter.metadata if self.adapter is not None else {}
+
+    @property
+    def invocation(self) -> tuple[int, ...]:
+        """The adapter's aLoRA invocation tokens; empty for a plain LoRA or none."""
+        return self.adapter.invocation if self.adapter is not None else ()
 
     @property
     def n_ctx(self) -> int:
@@ -78,18 +83,9 @@ class LoadedModel:
         its invocation to the base model: switching on keeps the cache (the adapted part starts at the current
         end), switching off removes only the entries computed with the adapter on.
         """
-        if not self.has_adapter or on == self._adapter_on:
+        if self.adapter is None or on == self._adapter_on:
             return
-        import llama_cpp
-
-        if on:
-            adapters = (llama_cpp.llama_adapter_lora_p_ctypes * 1)(self._adapter)
-            scales = (ctypes.c_float * 1)(1.0)
-            status = llama_cpp.llama_set_adapters_lora(self.llm.ctx, adapters, 1, scales)
-        else:
-            status = llama_cpp.llama_set_adapters_lora(self.llm.ctx, None, 0, None)
-        if status != 0:
-            raise ModelLoadError(f"llama.cpp could not switch the LoRA adapter {'on' if on else 'off'}.")
+        self.adapter.switch(self.llm.ctx, on)
         self._adapter_on = on
         if not self.is_alora:
             self.llm.reset()
@@ -100,26 +96,20 @@ class LoadedModel:
 
     def render(self, messages: list[dict[str, Any]], add_generation_prompt: bool = True) -> str:
         """``messages`` as the model's chat template writes them (with the assistant header when asked)."""
-        if self._formatter is None:
-            from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+        return self._chat_renderer().render(messages, add_generation_prompt)
 
-            template = self.metadata.get("tokenizer.chat_template") or fallback_chat_template(
-                self.metadata.get("general.architecture")
-            )
+    def _chat_renderer(self) -> ChatRenderer:
+        if self._renderer is None:
             bos, eos = self.llm.token_bos(), self.llm.token_eos()
-            self._formatter = {
-                flag: Jinja2ChatFormatter(
-                    template,
-                    eos_token=self.token_text(eos) if eos >= 0 else "",
-                    bos_token=self.token_text(bos) if bos >= 0 else "",
-                    add_generation_prompt=flag,
-                )
-                for flag in (True, False)
-            }
-        return self._formatter[add_generation_prompt](messages=messages).prompt
+            self._renderer = ChatRenderer(
+                self.metadata,
+                bos_text=self.token_text(bos) if bos >= 0 else "",
+                eos_text=self.token_text(eos) if eos >= 0 else "",
+            )
+        return self._renderer
 
     def fit_threads(self) -> int:
-        """Set llama.cpp's threads for the next call (see :mod:`hag_chain.threads`) and return how many."""
+        """Set llama.cpp's threads for the next call (see :mod:`hag_chain.llama.threads`) and return how many."""
         if self._meter is not None:
             threads = self._meter.threads(self._threads)
             if threads != self._threads:
@@ -132,7 +122,7 @@ class LoadedModel:
     def prompt_tokens(self, messages: list[dict[str, str]]) -> list[int]:
         """Render ``messages`` with the model's chat template (ending where the assistant's reply begins)."""
         text = self.render(messages)
-        bos_text = self._formatter[True].bos_token
+        bos_text = self._chat_renderer().bos_text
         return self.tokenize(text, add_bos=not (bos_text and text.startswith(bos_text)))
 
     def tokenize(self, text: str, *, special: bool = True, add_bos: bool = False) -> list[int]:
@@ -146,10 +136,11 @@ class LoadedModel:
     def check_fits(self, n_prompt: int, what: str) -> None:
         """Raise :class:`ContextLengthError` unless a prompt of ``n_prompt`` tokens leaves room to generate."""
         if n_prompt >= self.n_ctx - 1:
+            arch = self.metadata.get("general.architecture", "llama")
             msg = (
                 f"The {what} has {n_prompt} tokens but the model's context holds {self.n_ctx}. "
                 "Shorten the conversation, or pass a larger `n_ctx=` to ChatHAG (the model was trained "
-                f"for {self.metadata.get(self._arch_key('context_length'), 'an unknown number of')} tokens)."
+                f"for {self.metadata.get(f'{arch}.context_length', 'an unknown number of')} tokens)."
             )
             raise ContextLengthError(msg)
 
@@ -164,7 +155,7 @@ class LoadedModel:
         llm = self.llm
         n = min(self._cached_prefix(tokens), len(tokens) - 1)  # the last token's logits are not kept: evaluate it
         self._truncate(n)
-        llm.eval(list(tokens[self.llm.n_tokens :]))
+        llm.eval(list(tokens[llm.n_tokens :]))
         ptr = llama_cpp.llama_get_logits_ith(llm.ctx, -1)
         return np.ctypeslib.as_array(ptr, shape=(llm.n_vocab(),)).copy()
 
@@ -176,7 +167,7 @@ class LoadedModel:
 
     def _cached_prefix(self, tokens: Sequence[int]) -> int:
         n = 0
-        for a, b in zip(self.llm._input_ids[: self.llm.n_tokens], tokens):
+        for a, b in zip(self.llm.input_ids[: self.llm.n_tokens], tokens):
             if a != b:
                 break
             n += 1
@@ -184,10 +175,12 @@ class LoadedModel:
 
     def _truncate(self, n: int) -> None:
         """Drop the KV entries from position ``n`` on (everything, if llama.cpp cannot remove a tail)."""
+        import llama_cpp
+
         llm = self.llm
         if n >= llm.n_tokens:
             return
-        if not llm._ctx.kv_cache_seq_rm(-1, n, -1):
+        if not llama_cpp.llama_memory_seq_rm(llama_cpp.llama_get_memory(llm.ctx), -1, n, -1):
             llm.reset()
             return
         llm.n_tokens = n
@@ -219,41 +212,25 @@ class LoadedModel:
             **sampling,
         )
 
-    def _arch_key(self, suffix: str) -> str:
-        return f"{self.metadata.get('general.architecture', 'llama')}.{suffix}"
 
-
-_REGISTRY: dict[ModelKey, LoadedModel] = {}
-_REGISTRY_LOCK = threading.Lock()
+_LOADED: dict[ModelKey, LoadedModel] = {}
+_LOADED_LOCK = threading.Lock()
 
 
 def load_model(key: ModelKey) -> LoadedModel:
     """Return the process-wide :class:`LoadedModel` for ``key``, loading it on first use."""
-    with _REGISTRY_LOCK:
-        model = _REGISTRY.get(key)
+    with _LOADED_LOCK:
+        model = _LOADED.get(key)
         if model is None:
             model = _load(key)
-            _REGISTRY[key] = model
+            _LOADED[key] = model
         return model
-
-
-def _check_gguf_file(path: str, what: str, hint: str) -> None:
-    if not os.path.isfile(path):
-        raise ModelLoadError(f"The {what} file {path!r} does not exist. {hint}")
-    with open(path, "rb") as f:
-        magic = f.read(4)
-    if magic != _GGUF_MAGIC:
-        msg = (
-            f"The {what} file {path!r} is not a GGUF file (it starts with {magic!r}, not b'GGUF'). "
-            "Convert Hugging Face weights with `hag-gguf convert` (or llama.cpp's convert_hf_to_gguf.py)."
-        )
-        raise ModelLoadError(msg)
 
 
 def _load(key: ModelKey) -> LoadedModel:
     import llama_cpp
 
-    _check_gguf_file(
+    check_gguf_file(
         key.model_path, "model", "Pass `model_path=` a GGUF file, or omit it to use the default SmolLM2 model."
     )
     n_threads = key.n_threads or available_cpus()
@@ -276,62 +253,19 @@ def _load(key: ModelKey) -> LoadedModel:
     if key.n_threads is None:
         model._meter = CpuMeter()
     if key.adapter_path is not None:
-        _attach_adapter(model, key.adapter_path)
+        model.adapter = LoraAdapter.load(llm, key.adapter_path)
+        model.use_adapter(True)
+        _warn_other_base(model)
     return model
 
 
-def _attach_adapter(model: LoadedModel, path: str) -> None:
-    import llama_cpp
-
-    _check_gguf_file(path, "adapter", "Pass `adapter_path=` a GGUF LoRA adapter (see `hag-gguf adapter`).")
-    adapter = llama_cpp.llama_adapter_lora_init(model.llm.model, path.encode("utf-8"))
-    if not adapter:
-        raise _explain_adapter_failure(model, path)
-    model._adapter = adapter
-    model.adapter_metadata = _adapter_metadata(adapter)
-    n = llama_cpp.llama_adapter_get_alora_n_invocation_tokens(adapter)
-    if n:
-        ptr = llama_cpp.llama_adapter_get_alora_invocation_tokens(adapter)
-        model.invocation = tuple(int(ptr[i]) for i in range(n))
-    model.use_adapter(True)
+def _warn_other_base(model: LoadedModel) -> None:
+    """Warn when the adapter records another base model than the one loaded (llama.cpp checks only shapes)."""
     expected = model.adapter_metadata.get(HAGKeys.BASE_MODEL)
     actual = model.metadata.get("general.name")
     if expected and actual and expected != actual:
         warnings.warn(
-            f"The adapter {Path(path).name} was trained on base model {expected!r} but is applied to "
-            f"{actual!r}. Shapes match, so llama.cpp accepted it; check that this is the same base.",
-            stacklevel=4,
+            f"The adapter {Path(model.key.adapter_path or '').name} was trained on base model {expected!r} but is "
+            f"applied to {actual!r}. Shapes match, so llama.cpp accepted it; check that this is the same base.",
+            stacklevel=5,
         )
-
-
-def _explain_adapter_failure(model: LoadedModel, path: str) -> ModelLoadError:
-    info = read_gguf_metadata(path)
-    kind = info.get("general.type")
-    if kind is not None and kind != "adapter":
-        return ModelLoadError(
-            f"{path!r} is a GGUF {kind}, not a LoRA adapter. Pass it as `model_path=`, or pass an adapter "
-            "written by `hag-gguf adapter` as `adapter_path=`."
-        )
-    base_arch = model.metadata.get("general.architecture")
-    arch = info.get("general.architecture")
-    base = info.get(HAGKeys.BASE_MODEL, "an unrecorded base model")
-    return AdapterMismatchError(
-        f"llama.cpp rejected the adapter {path!r} for model {model.key.model_path!r}: the adapter "
-        f"(architecture {arch!r}, trained on {base}) does not fit this {base_arch!r} model's tensors. "
-        "Use the base model the adapter was trained on."
-    )
-
-
-def _adapter_metadata(adapter: Any) -> dict[str, str]:
-    import llama_cpp
-
-    buf = ctypes.create_string_buffer(1 << 16)
-    out: dict[str, str] = {}
-    for i in range(llama_cpp.llama_adapter_meta_count(adapter)):
-        if llama_cpp.llama_adapter_meta_key_by_index(adapter, i, buf, len(buf)) < 0:
-            continue
-        name = buf.value.decode("utf-8", errors="replace")
-        if llama_cpp.llama_adapter_meta_val_str_by_index(adapter, i, buf, len(buf)) < 0:
-            continue
-        out[name] = buf.value.decode("utf-8", errors="replace")
-    return out

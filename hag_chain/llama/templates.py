@@ -1,0 +1,63 @@
+"""Rendering a conversation with a GGUF's chat template, and the templates for files that carry none.
+
+The runtime renders with the file's own template (``tokenizer.chat_template``) when it has one. Without one (base
+models, bare conversions) it needs a template the model's
+vocabulary was made for: Gemma models get Gemma's turn format (their tokenizer has ``<start_of_turn>`` and
+``<end_of_turn>`` tokens and none of ChatML's), every other architecture ChatML. ``hag_gguf`` writes the same
+template into a transformers tokenizer it rebuilds from such a GGUF, so training renders prompts as the runtime does.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, cast
+
+__all__ = ["CHATML_TEMPLATE", "GEMMA_TEMPLATE", "ChatRenderer", "fallback_chat_template"]
+
+CHATML_TEMPLATE = (
+    "{% for m in messages %}{{ '<|im_start|>' + m['role'] + '\\n' + m['content'] + '<|im_end|>\\n' }}{% endfor %}"
+    "{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}"
+)
+# Gemma's turns (as its instruction-tuned models' template writes them): the assistant is "model", and a system
+# message has no turn of its own: it opens the first user turn.
+GEMMA_TEMPLATE = (
+    "{{ bos_token }}{% set system = namespace(text='') %}"
+    "{% for m in messages %}{% if m['role'] == 'system' %}{% set system.text = m['content'] + '\\n\\n' %}"
+    "{% else %}{{ '<start_of_turn>' + ('model' if m['role'] == 'assistant' else m['role']) + '\\n' }}"
+    "{% if m['role'] == 'user' %}{{ system.text }}{% set system.text = '' %}{% endif %}"
+    "{{ m['content'] + '<end_of_turn>\\n' }}{% endif %}{% endfor %}"
+    "{% if add_generation_prompt %}{{ '<start_of_turn>model\\n' }}{% endif %}"
+)
+
+
+def fallback_chat_template(architecture: str | None) -> str:
+    """The template for a model of ``architecture`` (``general.architecture`` or a ``model_type``) without one."""
+    return GEMMA_TEMPLATE if (architecture or "").startswith("gemma") else CHATML_TEMPLATE
+
+
+class ChatRenderer:
+    """A GGUF model's chat template, rendered with llama-cpp-python's Jinja2 formatter.
+
+    Args:
+        metadata: The model's GGUF metadata (``tokenizer.chat_template``, ``general.architecture``).
+        bos_text: The text of the model's BOS token (``""`` if it has none).
+        eos_text: The text of its EOS token.
+
+    """
+
+    def __init__(self, metadata: Mapping[str, Any], bos_text: str, eos_text: str) -> None:
+        from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+
+        template = metadata.get("tokenizer.chat_template") or fallback_chat_template(
+            metadata.get("general.architecture")
+        )
+        self.bos_text = bos_text
+        self._formatters = {
+            flag: Jinja2ChatFormatter(template, eos_token=eos_text, bos_token=bos_text, add_generation_prompt=flag)
+            for flag in (True, False)
+        }
+
+    def render(self, messages: list[dict[str, Any]], add_generation_prompt: bool = True) -> str:
+        """``messages`` as the template writes them (with the assistant header when ``add_generation_prompt``)."""
+        # the formatter types its messages as OpenAI request TypedDicts; ours are plain role/content dicts
+        return self._formatters[add_generation_prompt](messages=cast(Any, messages)).prompt
