@@ -1,4 +1,7 @@
-"""Is HAG's answer better with the adapter on (the default) or on the bare base model, with the same configuration?
+"""Is HAG's answer better with a plain LoRA on or on the bare base model, with the same configuration?
+
+Only a plain LoRA can stay on for the answer (``answer_with_adapter=True``); an activated LoRA, the shipped kind,
+always answers with the bare base model.
 
 Reads the per-input results of `hag-train eval` (default: runs/default/eval/results.jsonl, written by
 `hag-train recipe default`), answers HAG's test inputs again with exactly the configuration HAG chose but without

@@ -3,7 +3,7 @@
     pip install "hag-chain[examples]"   # langchain-community, for ChatLlamaCpp
     python examples/self_tune_second_model.py
 
-Any chat model in hag_chain.self_tuning.TARGETS works the same way (ChatOllama, ChatOpenAI, ...).
+Any chat model in hag_chain.TARGETS works the same way (ChatOllama, ChatOpenAI, ...).
 """
 
 import warnings

@@ -51,8 +51,8 @@ class PlannerPrompt:
 
 
 PLANNER_PROMPTS: dict[str, PlannerPrompt] = {
-    # Kept short on purpose: every planner token is evaluated on each call (about 3 ms per token on a laptop
-    # CPU for a 135M model). The allowed values need no listing: the planner can only emit values on the grid.
+    # Kept short on purpose: every planner token is evaluated on each call. The allowed values need no listing:
+    # the planner can only emit values on the grid.
     "hag-v1": PlannerPrompt(
         "Choose decoding settings for your reply: low temperature for facts and math, high for creative writing."
     ),

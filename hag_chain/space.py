@@ -192,9 +192,9 @@ class SearchSpace(BaseModel):
         return ", ".join(self.value_text(name, v) for v in self.values[name])
 
 
-#: The grid the runtime uses for a model that carries none, and the training search's default. 4 x 2 x 2 x 2 = 32
-#: configurations: stage 1 of the search costs 32 x 5 probes = 160 generations per task, which keeps the default
-#: recipe near an hour on 2 CPU cores (see training/README.md).
+#: The grid the runtime uses for a model that carries none, and the training search's default: 4 x 2 x 2 x 2 = 32
+#: configurations, 26 arms once greedy twins are merged (the search races them by successive halving; see
+#: training/README.md), each named by one code character for prompt hag-v3.
 DEFAULT_SEARCH_SPACE = SearchSpace(
     values={
         "temperature": (0.0, 0.3, 0.7, 1.0),

@@ -53,8 +53,9 @@ _KnobPins: type[BaseModel] = create_model("_KnobPins", **{name: _pin_field(name)
 class ChatHAG(BaseChatModel, _KnobPins):  # type: ignore[misc,valid-type]
     """Chat model that first asks a local GGUF model for its decoding configuration, then answers with it.
 
-    Phase 1 (the planner) makes the model write a configuration line on the grid of its search space; phase 2
-    generates the answer with that configuration through llama.cpp. Explicit settings always win: a knob
+    Phase 1 (the planner) makes the model choose a configuration on the grid of its search space (one code token
+    for a model tuned on prompt hag-v3, a JSON line for hag-v1 and hag-v2); phase 2 generates the answer with that
+    configuration through llama.cpp (for an activated LoRA, the shipped kind, the bare base model answers). Explicit settings always win: a knob
     passed to ``invoke``/``bind`` beats one pinned on the constructor, which beats the model's choice, which
     beats ``defaults``.
 
