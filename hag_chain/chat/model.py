@@ -55,9 +55,9 @@ class ChatHAG(BaseChatModel, _KnobPins):  # type: ignore[misc,valid-type]
 
     Phase 1 (the planner) makes the model choose a configuration on the grid of its search space (one code token
     for a model tuned on prompt hag-v3, a JSON line for hag-v1 and hag-v2); phase 2 generates the answer with that
-    configuration through llama.cpp (for an activated LoRA, the shipped kind, the bare base model answers). Explicit settings always win: a knob
-    passed to ``invoke``/``bind`` beats one pinned on the constructor, which beats the model's choice, which
-    beats ``defaults``.
+    configuration through llama.cpp (for an activated LoRA, the shipped kind, the bare base model answers).
+    Explicit settings always win: a knob passed to ``invoke``/``bind`` beats one pinned on the constructor, which
+    beats the model's choice, which beats ``defaults``.
 
     Example:
         .. code-block:: python
