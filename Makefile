@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PROMPT ?= Write a haiku about autumn leaves.
 
-.PHONY: run test unit typecheck bench clean
+.PHONY: run test unit check bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -38,24 +38,32 @@ $(VENV)/.test: pyproject.toml | $(BIN)/python
 	$(check_llama_cpp)
 	touch $@
 
-# Fast unit tests and the type checker: no torch, no benchmark data.
+# Fast unit tests and the static checks: no torch, no benchmark data (the tasks extra only scores).
 $(VENV)/.unit: pyproject.toml | $(BIN)/python
-	$(BIN)/pip install -e ".[test,gguf]"
+	$(BIN)/pip install -e ".[test,gguf,tasks]"
 	$(check_llama_cpp)
 	touch $@
 
 run: $(VENV)/.runtime
 	$(BIN)/hag-chain run "$(PROMPT)"
 
-test: $(VENV)/.test
+# The static checks over the three packages, the tests, benchmarks and examples: types, lint, formatting.
+CHECKED := hag_chain training gguf tests bench examples
+define static_checks
 	$(BIN)/python -m mypy
+	$(BIN)/ruff check $(CHECKED)
+	$(BIN)/ruff format --check $(CHECKED)
+endef
+
+test: $(VENV)/.test
+	$(static_checks)
 	$(BIN)/python -m pytest
 
 unit: $(VENV)/.unit
-	$(BIN)/python -m pytest -m unit tests/unit_tests
+	$(BIN)/python -m pytest -m unit
 
-typecheck: $(VENV)/.unit
-	$(BIN)/python -m mypy
+check: $(VENV)/.unit
+	$(static_checks)
 
 bench: $(VENV)/.test
 	$(BIN)/pip install -e ".[bench]"

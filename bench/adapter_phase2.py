@@ -2,8 +2,8 @@
 
 For a plain LoRA: the planner runs with the adapter, and switching it off for the answer means the KV cache of the
 conversation, computed under the adapter, cannot be reused: the prompt is evaluated again. (An activated LoRA, the
-shipped kind, is on only for the planner turn: the answer continues the base model's own cache.) This measures that cost on
-SmolLM2-135M with a rank-8 LoRA on every attention and MLP projection (random weights: the latency does not
+shipped kind, is on only for the planner turn: the answer continues the base model's own cache.) This measures that
+cost on SmolLM2-135M with a rank-8 LoRA on every attention and MLP projection (random weights: the latency does not
 depend on what the adapter learned). Writes bench/results/adapter_phase2.json.
 
     python bench/adapter_phase2.py

@@ -28,8 +28,14 @@ import statistics
 import time
 from pathlib import Path
 
-from hag_training import LLAMA_CPP_DEFAULT, GenerationRequest, LlamaCppEngine, answer_tokens, get_task
-from hag_training.batched_engine import BatchedLlamaCppEngine
+from hag_training import (
+    LLAMA_CPP_DEFAULT,
+    BatchedLlamaCppEngine,
+    GenerationRequest,
+    LlamaCppEngine,
+    answer_tokens,
+    get_task,
+)
 
 from hag_chain import DecodingConfig, ModelKey, default_model_path, load_model
 from hag_chain.llama.threads import CpuMeter

@@ -48,7 +48,7 @@ KINDS = {
     "hag-all": ("hag", "all"),
     "hag-same-sampling": ("hag", None),
 }
-# ChatLlamaCpp's sampling defaults (hag_training.evaluate.CHAT_LLAMA_CPP_DEFAULT): temperature on a one-value grid,
+# ChatLlamaCpp's sampling defaults (hag_training.baselines.CHAT_LLAMA_CPP_DEFAULT): temperature on a one-value grid,
 # so the planner still runs, the rest pinned.
 SAME_SAMPLING = {"top_p": 0.95, "top_k": 40, "repetition_penalty": 1.1}
 

@@ -41,7 +41,7 @@ from hag_training import (
     get_task,
     run_search,
 )
-from hag_training.engines import local_engine
+from hag_training.generation.local import local_engine
 
 from hag_chain import DEFAULT_SEARCH_SPACE
 

@@ -1,6 +1,6 @@
 """Steer the model's choices: pin a knob, cap it, or override it for one call; see where each value came from.
 
-    python examples/bounds_and_pins.py
+python examples/bounds_and_pins.py
 """
 
 from hag_chain import ChatHAG

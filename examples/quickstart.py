@@ -1,6 +1,6 @@
 """Quickstart: a local model picks its own decoding settings, then answers with them. Offline, on a CPU.
 
-    python examples/quickstart.py
+python examples/quickstart.py
 """
 
 from hag_chain import ChatHAG

@@ -1,28 +1,28 @@
-"""A lazy, numpy-only reader for ``.safetensors`` files, bfloat16 included.
+"""The tensors of a ``.safetensors`` checkpoint, sharded or not, read lazily as float32 arrays, bfloat16 included.
 
+Headers and tensor offsets come from gguf-py's ``SafetensorsLocal``, the reader llama.cpp's own converter uses;
 ``safetensors.safe_open(framework="numpy")`` cannot return bfloat16 (numpy has no such dtype), and most checkpoints
-are stored in it. The format is an 8-byte header length, a JSON header and raw little-endian data, so each tensor is
-read on demand and converted to float32 one at a time; nothing is read until asked for.
+are stored in it, so bfloat16 is widened with ``gguf.quants.dequantize``. Nothing is read until a tensor is asked for.
 """
 
 from __future__ import annotations
 
-import json
-import struct
 from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
+from gguf import GGMLQuantizationType
+from gguf.quants import dequantize
+from gguf.utility import LocalTensor, SafetensorsLocal
 
 from hag_gguf.errors import GGUFExportError
 
 __all__ = ["SafetensorsIndex"]
 
-_DTYPES: dict[str, np.dtype] = {
+_NUMPY_DTYPES: dict[str, np.dtype] = {
     "F64": np.dtype("<f8"),
     "F32": np.dtype("<f4"),
     "F16": np.dtype("<f2"),
-    "BF16": np.dtype("<u2"),  # reinterpreted as the upper half of a float32 on read
     "I64": np.dtype("<i8"),
     "I32": np.dtype("<i4"),
     "I16": np.dtype("<i2"),
@@ -30,25 +30,25 @@ _DTYPES: dict[str, np.dtype] = {
     "U8": np.dtype("u1"),
     "BOOL": np.dtype("?"),
 }
+_READABLE = {*_NUMPY_DTYPES, "BF16"}
 
 
 class SafetensorsIndex:
     """All tensors of one or more ``.safetensors`` files, addressed by name and read lazily."""
 
     def __init__(self, files: list[Path]):
-        self._where: dict[str, tuple[Path, str, list[int], int, int]] = {}
+        self._tensors: dict[str, LocalTensor] = {}
         for file in files:
-            with open(file, "rb") as f:
-                (n,) = struct.unpack("<Q", f.read(8))
-                header = json.loads(f.read(n))
-            for name, info in header.items():
-                if name == "__metadata__":
-                    continue
-                if info["dtype"] not in _DTYPES:
-                    msg = f"Tensor {name!r} in {file} has dtype {info['dtype']}, which hag-gguf cannot read."
+            try:
+                tensors = SafetensorsLocal(file).tensors
+            except ValueError as e:
+                msg = f"{file} is not a readable safetensors file ({e}). Save or download it again."
+                raise GGUFExportError(msg) from e
+            for name, tensor in tensors.items():
+                if tensor.dtype not in _READABLE:
+                    msg = f"Tensor {name!r} in {file} has dtype {tensor.dtype}, which hag-gguf cannot read."
                     raise GGUFExportError(msg)
-                begin, end = info["data_offsets"]
-                self._where[name] = (file, info["dtype"], list(info["shape"]), 8 + n + begin, end - begin)
+            self._tensors.update(tensors)
 
     @classmethod
     def from_dir(cls, directory: Path, stem: str = "model") -> SafetensorsIndex:
@@ -68,21 +68,17 @@ class SafetensorsIndex:
         return cls(files)
 
     def __contains__(self, name: object) -> bool:
-        return name in self._where
+        return name in self._tensors
 
     def __iter__(self) -> Iterator[str]:
-        return iter(self._where)
+        return iter(self._tensors)
 
     def __len__(self) -> int:
-        return len(self._where)
+        return len(self._tensors)
 
     def shape(self, name: str) -> tuple[int, ...]:
         """Shape of a tensor, without reading it."""
-        return tuple(self._where[name][2])
-
-    def dtype_name(self, name: str) -> str:
-        """The safetensors dtype name of a tensor (``"BF16"``, ``"F32"``, ...)."""
-        return self._where[name][1]
+        return self._tensors[name].shape
 
     def read(self, name: str) -> np.ndarray:
         """Read one tensor as a float32 array (a fresh copy, not a view of the file).
@@ -91,13 +87,18 @@ class SafetensorsIndex:
             GGUFExportError: The file is shorter than its header says.
 
         """
-        file, dtype, shape, offset, nbytes = self._where[name]
-        if offset + nbytes > file.stat().st_size:
-            msg = f"{file} is truncated: tensor {name!r} ends past the end of the file. Save or download it again."
+        tensor = self._tensors[name]
+        where = tensor.data_range
+        if where.offset + where.size > where.filename.stat().st_size:
+            msg = (
+                f"{where.filename} is truncated: tensor {name!r} ends past the end of the file. "
+                "Save or download it again."
+            )
             raise GGUFExportError(msg)
-        raw = np.fromfile(file, dtype=_DTYPES[dtype], count=nbytes // _DTYPES[dtype].itemsize, offset=offset)
-        if dtype == "BF16":
-            out = (raw.astype(np.uint32) << 16).view(np.float32)
+        # Read into memory, not through `tensor.mmap_bytes()`: the mapped pages would stay resident beside the copy.
+        raw = np.fromfile(where.filename, dtype=np.uint8, count=where.size, offset=where.offset)
+        if tensor.dtype == "BF16":
+            values = dequantize(raw, GGMLQuantizationType.BF16)
         else:
-            out = raw.astype(np.float32, copy=False)
-        return out.reshape(shape)
+            values = raw.view(_NUMPY_DTYPES[tensor.dtype]).astype(np.float32, copy=False)
+        return values.reshape(tensor.shape)

@@ -2,6 +2,8 @@
 
 The file is written to a hidden temporary file beside the destination and moved into place with ``os.replace``
 only once complete, so an error or Ctrl-C leaves the destination as it was (absent, or the previous file).
+Tensors go through ``GGUFWriter.add_tensor_info`` and ``write_tensor_data``, gguf-py's streaming path: its
+``add_tensor``/``write_tensors_to_file`` would keep every encoded tensor in memory until the file is written.
 """
 
 from __future__ import annotations
@@ -14,8 +16,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-
 from gguf import GGUFWriter
+from tqdm import tqdm
+
 from hag_gguf.errors import GGUFExportError
 from hag_gguf.outtypes import TensorPlan, encode
 
@@ -111,7 +114,7 @@ def write_gguf(
         writer.write_header_to_file(tmp)
         writer.write_kv_data_to_file()
         writer.write_ti_data_to_file()
-        for src in _maybe_progress(sources, progress, dest.name):
+        for src in tqdm(sources, desc=dest.name, unit="tensor", disable=not progress):
             writer.write_tensor_data(encode(src.load(), src.plan))
         writer.close()
         with open(tmp, "rb+") as f:
@@ -127,13 +130,3 @@ def write_gguf(
     report.n_bytes = dest.stat().st_size
     report.seconds = time.perf_counter() - report.started
     return report
-
-
-def _maybe_progress(sources: Sequence[TensorSource], progress: bool, desc: str):
-    if not progress:
-        return sources
-    try:
-        from tqdm import tqdm
-    except ImportError:
-        return sources
-    return tqdm(sources, desc=desc, unit="tensor")

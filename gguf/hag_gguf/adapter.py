@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from gguf import GGUFValueType, GGUFWriter, Keys
+
 from hag_chain import HAGKeys
 from hag_gguf._safetensors import SafetensorsIndex
 from hag_gguf._writer import ConversionReport, TensorSource, write_gguf

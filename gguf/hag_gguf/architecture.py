@@ -21,9 +21,9 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 
 import numpy as np
-
 from gguf import MODEL_ARCH, MODEL_ARCH_NAMES, GGUFWriter, RopeScalingType, TensorNameMap, get_tensor_name_map
-from hag_chain.registry import Registry
+
+from hag_chain import Registry
 from hag_gguf.errors import GGUFExportError
 
 __all__ = [
@@ -149,7 +149,7 @@ def register_architecture(arch: Architecture) -> Architecture:
         ``arch``.
 
     Raises:
-        hag_chain.registry.DuplicateEntryError: An architecture is already registered for that transformers class.
+        hag_chain.DuplicateEntryError: An architecture is already registered for that transformers class.
 
     """
     return ARCHITECTURES.register(arch.hf_class, arch)
@@ -196,6 +196,7 @@ def permute_qk(rows: np.ndarray, n_head: int) -> np.ndarray:
     """Reorder the rows of a Q/K weight, bias or LoRA B from HF's half-split RoPE to llama.cpp's adjacent pairs.
 
     Within each head, row ``s * hd/2 + i`` moves to ``2 * i + s``. Columns (and so LoRA A) are untouched.
+    Written here: llama.cpp's converter has it (``LlamaModel.permute``), but the gguf wheel does not ship the converter.
     """
     shape = rows.shape
     return rows.reshape(n_head, 2, shape[0] // n_head // 2, *shape[1:]).swapaxes(1, 2).reshape(shape)

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from gguf import GGML_QUANT_VERSION, GGUFWriter
+
 from hag_gguf._safetensors import SafetensorsIndex
 from hag_gguf._writer import ConversionReport, TensorSource, write_gguf
 from hag_gguf.architecture import HParams, gguf_tensor_name, permute_qk, qk_heads

@@ -5,7 +5,7 @@ Every message says what was wrong with the input and what to do about it.
 
 from __future__ import annotations
 
-from hag_chain.errors import HAGError
+from hag_chain import HAGError
 
 __all__ = ["GGUFExportError", "UnsupportedModelError"]
 

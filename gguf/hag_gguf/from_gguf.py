@@ -26,8 +26,10 @@ Example::
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
+from typing import Any
 
 __all__ = ["hf_checkpoint_from_gguf"]
 
@@ -36,7 +38,8 @@ def hf_checkpoint_from_gguf(gguf_path: str | os.PathLike[str], out_dir: str | os
     """Save the model in ``gguf_path`` as a float32 safetensors checkpoint with its tokenizer in ``out_dir``.
 
     Only GGUF files with a GPT-2 style BPE tokenizer (``tokenizer.ggml.model`` ``gpt2``, as SmolLM2's) are
-    supported. The whole model is dequantized to float32 in memory.
+    supported. The whole model is dequantized to float32 in memory. ``out_dir`` records which file it holds
+    (``source.json``: its path and size); when it already holds a conversion of ``gguf_path``, nothing is done.
 
     Args:
         gguf_path: A GGUF model (any quantization transformers can dequantize).
@@ -58,6 +61,11 @@ def hf_checkpoint_from_gguf(gguf_path: str | os.PathLike[str], out_dir: str | os
         raise ImportError(msg) from e
 
     gguf_path, out_dir = Path(gguf_path), Path(out_dir)
+    stamp = out_dir / "source.json"
+    source = {"gguf": str(gguf_path.resolve()), "size": gguf_path.stat().st_size}
+    if stamp.is_file() and json.loads(stamp.read_text()) == source:
+        return out_dir
+    stamp.unlink(missing_ok=True)  # a conversion cut short must not pass for a finished one
     kwargs = {"gguf_file": gguf_path.name}
     loaded = AutoModelForCausalLM.from_pretrained(gguf_path.parent, **kwargs)
     config = loaded.config
@@ -69,21 +77,22 @@ def hf_checkpoint_from_gguf(gguf_path: str | os.PathLike[str], out_dir: str | os
     model.save_pretrained(out_dir, safe_serialization=True)
 
     _save_tokenizer(gguf_path, out_dir)
+    stamp.write_text(json.dumps(source))
     return out_dir
 
 
 def _save_tokenizer(gguf_path: Path, out_dir: Path) -> None:
     """Rebuild the tokenizer the GGUF's vocabulary describes, with its special tokens and chat template."""
+    import gguf
     from tokenizers import AddedToken
     from transformers import PreTrainedTokenizerFast
 
-    import gguf
-    from hag_chain.llama.templates import fallback_chat_template
+    from hag_chain import fallback_chat_template, read_gguf_metadata
 
-    fields = gguf.GGUFReader(gguf_path).fields
+    meta = read_gguf_metadata(gguf_path, arrays=True)
 
-    def get(key: str):
-        return fields[key].contents() if key in fields else None
+    def get(key: str) -> Any:
+        return meta.get(key)
 
     kind = get("tokenizer.ggml.model")
     builders = {"gpt2": _byte_level_bpe, "llama": _sentencepiece_bpe}
@@ -141,9 +150,8 @@ def _sentencepiece_bpe(get, tokens: list[str], types: list[int]):
     holds scores, not merges, and transformers' GGUF converter builds a Unigram model instead (see the module
     docstring); the merges are the pairs of normal pieces that join into a normal piece.
     """
-    from tokenizers import Tokenizer, decoders, models, normalizers, processors
-
     import gguf
+    from tokenizers import Tokenizer, decoders, models, normalizers, processors
 
     if get("tokenizer.ggml.add_space_prefix") is not False:
         # llama.cpp then prepends a space to the text but not after special tokens; not rebuilt (untested).

@@ -12,8 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from gguf import GGUFWriter
-from hag_chain.errors import ModelLoadError
-from hag_chain import HAGKeys, HAGProfile
+
+from hag_chain import HAGKeys, HAGProfile, ModelLoadError
 from hag_gguf.errors import GGUFExportError
 
 __all__ = ["HAG_KEYS", "build_hag_metadata", "load_meta_file", "parse_meta_items", "write_hag_metadata"]

@@ -1,4 +1,7 @@
-"""Reading and checking a Hugging Face ``config.json`` of a supported architecture."""
+"""Reading and checking a Hugging Face ``config.json`` of a supported architecture.
+
+Read as JSON, not with ``transformers.AutoConfig``: transformers is in the ``training`` extra, not the ``gguf`` one.
+"""
 
 from __future__ import annotations
 

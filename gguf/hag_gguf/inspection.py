@@ -7,6 +7,7 @@ from collections import Counter
 from typing import Any
 
 from gguf import GGUFReader, GGUFValueType, Keys, LlamaFileType
+
 from hag_gguf.errors import GGUFExportError
 from hag_gguf.hag_metadata import HAG_KEYS
 

@@ -21,6 +21,7 @@ from hag_gguf.peft_lora import check_adapter_config, load_adapter_config
 
 __all__ = ["merge_adapter"]
 
+# Copied as they are, not re-saved through AutoTokenizer, so the merged model is converted with the base's own files.
 _TOKENIZER_FILES = (
     "tokenizer.json",
     "tokenizer_config.json",

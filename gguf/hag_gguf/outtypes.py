@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from gguf.quants import quantize
-
 from gguf import GGML_QUANT_SIZES, GGMLQuantizationType, LlamaFileType
+from gguf.quants import quant_shape_to_byte_shape, quantize
+
 from hag_gguf.errors import GGUFExportError
 
 __all__ = ["ADAPTER_OUTTYPES", "OUTTYPES", "TensorPlan", "encode", "file_type", "plan_tensor"]
@@ -86,7 +86,8 @@ def plan_tensor(name: str, shape: tuple[int, ...], outtype: str) -> TensorPlan:
     if shape[-1] % block:
         note = f"row length {shape[-1]} is not a multiple of the {target.name} block ({block}): f16 fallback"
         target = Q.F16
-    return TensorPlan(name=name, shape=tuple(shape), qtype=target, nbytes=_nbytes(shape, target), note=note)
+    nbytes = int(np.prod(quant_shape_to_byte_shape(shape, target), dtype=np.int64))
+    return TensorPlan(name=name, shape=tuple(shape), qtype=target, nbytes=nbytes, note=note)
 
 
 def encode(data: np.ndarray, plan: TensorPlan) -> np.ndarray:
@@ -99,8 +100,3 @@ def encode(data: np.ndarray, plan: TensorPlan) -> np.ndarray:
         msg = f"Tensor {plan.name!r} encoded to {out.nbytes} bytes instead of {plan.nbytes}; please report this."
         raise GGUFExportError(msg)
     return out
-
-
-def _nbytes(shape: tuple[int, ...], qtype: GGMLQuantizationType) -> int:
-    block, type_size = GGML_QUANT_SIZES[qtype]
-    return int(np.prod(shape[:-1], dtype=np.int64)) * (shape[-1] // block) * type_size

@@ -1,4 +1,8 @@
-"""Reading a peft LoRA adapter directory and refusing, early and clearly, what llama.cpp cannot load."""
+"""Reading a peft LoRA adapter directory and refusing, early and clearly, what llama.cpp cannot load.
+
+``adapter_config.json`` is read as JSON, not with ``peft.LoraConfig``: peft is in the ``training`` extra, not the
+``gguf`` one.
+"""
 
 from __future__ import annotations
 

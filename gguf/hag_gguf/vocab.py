@@ -2,7 +2,8 @@
 
 Special token ids, merges, ``add_bos``/``add_eos`` and the chat template come from ``gguf.vocab.SpecialVocab``;
 token texts and types are read here, the way llama.cpp's converter reads them (added special tokens are CONTROL,
-other added tokens USER_DEFINED, ids the model has but the tokenizer lacks ``[PAD<i>]`` UNUSED).
+other added tokens USER_DEFINED, ids the model has but the tokenizer lacks ``[PAD<i>]`` UNUSED);
+``gguf.vocab.BpeVocab`` would mark every added token CONTROL and refuses a ``tokenizer.json`` with byte fallback.
 
 A checkpoint whose tokenizer transformers loaded from a GGUF (``AutoTokenizer.from_pretrained(..., gguf_file=...)``)
 and saved again is recognised: its ``tokenizer.model`` is a copy of that GGUF file, not a SentencePiece model, and
@@ -14,13 +15,15 @@ tokens and merges are taken from ``tokenizer.json``; what transformers' rebuilt 
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import gguf.vocab
+from gguf import GGUFWriter, Keys, SpecialVocab, TokenType
 from gguf.vocab import SentencePieceVocab
 
-from gguf import GGUFReader, GGUFWriter, Keys, SpecialVocab, TokenType
+from hag_chain import ModelLoadError, read_gguf_metadata
 from hag_gguf.errors import GGUFExportError, UnsupportedModelError
 
 __all__ = ["KNOWN_PRE_TOKENIZERS", "detect_bpe_pre", "write_vocab"]
@@ -116,7 +119,7 @@ def _is_byte_level_bpe(tokenizer: dict[str, Any]) -> bool:
     return no_byte_tokens and "ByteLevel" in _step_types(tokenizer.get("pre_tokenizer"), "pretokenizers")
 
 
-def _step_types(component: dict[str, Any] | None, steps_key: str) -> list[str]:
+def _step_types(component: dict[str, Any] | None, steps_key: str) -> list[str | None]:
     """The types of a tokenizer.json pre-tokenizer or decoder, with a ``Sequence`` flattened one level."""
     component = component or {}
     steps = component.get(steps_key, []) if component.get("type") == "Sequence" else [component]
@@ -170,11 +173,12 @@ def _write_gpt2(
     described = f"gpt2/{pre}, {vocab_size} tokens, {len(special.merges)} merges"
     if origin is not None:
         origin.apply(special)
-        described += f"; pre-tokenizer and special tokens from {gguf_copy.name} (the GGUF transformers loaded)"
+        described += f"; pre-tokenizer and special tokens from {origin.path.name} (the GGUF transformers loaded)"
     _add_special(writer, special)
     return described
 
 
+@dataclass(frozen=True)
 class _GGUFTokenizer:
     """What transformers' tokenizer rebuilt from a GGUF loses, read back from the GGUF it was rebuilt from.
 
@@ -192,10 +196,10 @@ class _GGUFTokenizer:
     }
     _ADD = {"bos": Keys.Tokenizer.ADD_BOS, "eos": Keys.Tokenizer.ADD_EOS, "sep": Keys.Tokenizer.ADD_SEP}
 
-    def __init__(self, pre: str | None, ids: dict[str, int], add: dict[str, bool]) -> None:
-        self.pre = pre
-        self.ids = ids
-        self.add = add
+    path: Path
+    pre: str | None
+    ids: dict[str, int]
+    add: dict[str, bool]
 
     @classmethod
     def read(cls, path: Path, tokens: list[str]) -> _GGUFTokenizer:
@@ -206,12 +210,9 @@ class _GGUFTokenizer:
 
         """
         try:
-            fields = GGUFReader(path).fields
-        except (ValueError, OSError) as e:
+            get = read_gguf_metadata(path, arrays=True).get
+        except ModelLoadError as e:
             raise GGUFExportError(f"{path} starts like a GGUF file but cannot be read: {e}") from e
-
-        def get(key: str) -> Any:
-            return fields[key].contents() if key in fields else None
 
         gguf_tokens = get(Keys.Tokenizer.LIST) or []
         if get(Keys.Tokenizer.MODEL) != "gpt2" or gguf_tokens != tokens[: len(gguf_tokens)]:
@@ -224,7 +225,7 @@ class _GGUFTokenizer:
             raise GGUFExportError(msg)
         ids = {kind: int(v) for kind, key in cls._IDS.items() if (v := get(key)) is not None}
         add = {kind: bool(v) for kind, key in cls._ADD.items() if (v := get(key)) is not None}
-        return cls(get(Keys.Tokenizer.PRE), ids, add)
+        return cls(path, get(Keys.Tokenizer.PRE), ids, add)
 
     def apply(self, special: SpecialVocab) -> None:
         """Replace what ``special`` read from the tokenizer files with the GGUF's special token ids and flags."""

@@ -70,16 +70,25 @@ def check_gguf_file(path: str, what: str, hint: str) -> None:
         raise ModelLoadError(msg)
 
 
-def read_gguf_metadata(path: str) -> dict[str, Any]:
-    """Read a GGUF file's scalar and string metadata with the ``gguf`` library (arrays are skipped)."""
+def read_gguf_metadata(path: str | os.PathLike[str], *, arrays: bool = False) -> dict[str, Any]:
+    """Read a GGUF file's metadata with the ``gguf`` library.
+
+    Args:
+        path: The GGUF file.
+        arrays: Also return array values (a vocabulary's tokens, say) as lists; by default only scalars and strings.
+
+    Raises:
+        ModelLoadError: The file cannot be read as GGUF.
+
+    """
     import gguf
 
     try:
         reader = gguf.GGUFReader(path)
     except (ValueError, OSError) as e:
-        raise ModelLoadError(f"Could not read GGUF metadata from {path!r}: {e}") from e
-    out: dict[str, Any] = {}
-    for name, fld in reader.fields.items():
-        if fld.types and fld.types[0] != gguf.GGUFValueType.ARRAY:
-            out[name] = fld.contents()
-    return out
+        raise ModelLoadError(f"Could not read GGUF metadata from {str(path)!r}: {e}") from e
+    return {
+        name: fld.contents()
+        for name, fld in reader.fields.items()
+        if fld.types and (arrays or fld.types[0] != gguf.GGUFValueType.ARRAY)
+    }

@@ -29,13 +29,8 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 @pytest.fixture(scope="session", autouse=True)
-def _single_threaded_torch():
-    """One torch thread: idle OpenMP workers spinning beside llama.cpp's threads slow both down by 10-100x."""
-    try:
-        import torch
-    except ImportError:
-        return
-    torch.set_num_threads(1)
+def _torch_beside_llama_cpp(single_threaded_torch: None) -> None:
+    """The tests here run torch and llama.cpp in one process: torch on one thread (see tests/conftest.py)."""
 
 
 def _corpus(n: int = 400) -> list[str]:

@@ -12,7 +12,10 @@ import shutil
 import numpy as np
 import pytest
 from hag_gguf import UnsupportedModelError, convert_adapter, inspect_gguf, merge_adapter
-from hag_training.sft import SFTConfig, alora_invocation, load_records, train_adapter
+from hag_training.labels import load_records
+from hag_training.sft import train_adapter
+from hag_training.sft_config import SFTConfig
+from hag_training.sft_examples import alora_invocation
 
 from hag_chain import (
     AdapterMismatchError,
@@ -23,8 +26,8 @@ from hag_chain import (
     SearchSpace,
     load_model,
     planner_messages,
+    read_gguf_metadata,
 )
-from hag_chain import read_gguf_metadata
 from hag_chain.chat.planner import invocation_start
 from hag_chain.protocol import TUNED_PROMPT_VERSION, planner_reply
 
@@ -225,7 +228,8 @@ def test_an_invocation_the_runtime_does_not_render_is_explained(tuned_alora, bas
 
 
 def test_an_engine_with_an_alora_answers_as_the_base_and_shares_its_cache(tuned_alora, base_gguf, tmp_path):  # noqa: F811
-    from hag_training.engines import GenerationRequest, LlamaCppEngine
+    from hag_training.generation.llama import LlamaCppEngine
+    from hag_training.generation.request import GenerationRequest
 
     from hag_chain import DecodingConfig
 

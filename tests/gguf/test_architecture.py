@@ -9,6 +9,7 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
+from gguf import MODEL_ARCH
 from hag_gguf import (
     ARCHITECTURES,
     Architecture,
@@ -19,7 +20,6 @@ from hag_gguf import (
 )
 from hag_gguf.architecture import LLAMA_BLOCK_TENSORS, write_llama_hparams
 
-from gguf import MODEL_ARCH
 from hag_chain.registry import DuplicateEntryError, Registry
 
 from .conftest import hf_logits, llama_logits, load_hf
@@ -45,6 +45,7 @@ def my_llama():
     ARCHITECTURES.unregister(arch.hf_class)
 
 
+@pytest.mark.unit
 def test_builtin_architectures():
     assert isinstance(ARCHITECTURES, Registry)
     assert list(ARCHITECTURES) == ["LlamaForCausalLM", "Qwen2ForCausalLM", "Gemma3ForCausalLM"]
@@ -62,6 +63,7 @@ def test_builtin_architectures():
     assert {"attn_q_norm.weight", "post_ffw_norm.weight"} <= set(gemma3.block_tensors)
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize("hf_class", ["LlamaForCausalLM", "Qwen2ForCausalLM"])
 def test_a_name_is_registered_once(hf_class):
     before = dict(ARCHITECTURES)
@@ -70,6 +72,7 @@ def test_a_name_is_registered_once(hf_class):
     assert dict(ARCHITECTURES) == before
 
 
+@pytest.mark.unit
 def test_registry_is_read_only():
     with pytest.raises(TypeError):
         ARCHITECTURES["MistralForCausalLM"] = ARCHITECTURES["LlamaForCausalLM"]  # type: ignore[index]

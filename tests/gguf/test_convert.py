@@ -5,11 +5,10 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+import gguf
 import numpy as np
 import pytest
 from hag_gguf import OUTTYPES, convert_model, inspect_gguf
-
-import gguf
 
 from .conftest import TOKENIZER_PROBES, hf_logits, llama_logits, llama_tokenize, load_hf
 

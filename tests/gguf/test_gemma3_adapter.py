@@ -14,7 +14,9 @@ import numpy as np
 import pytest
 from hag_gguf import UnsupportedModelError, convert_model, inspect_gguf
 from hag_training import get_task
-from hag_training.sft import SFTConfig, load_records, train_adapter
+from hag_training.labels import load_records
+from hag_training.sft import train_adapter
+from hag_training.sft_config import SFTConfig
 
 from hag_chain import ChatHAG, ModelKey, load_model, planner_messages
 from hag_chain.protocol import TUNED_PROMPT_VERSION, planner_reply

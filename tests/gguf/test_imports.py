@@ -1,9 +1,9 @@
-import subprocess
-import sys
-
 import hag_gguf
+import pytest
 
-HEAVY = ["langchain_core", "llama_cpp", "peft", "torch", "transformers"]
+from ..conftest import MAY_LOAD, heavy_modules_after
+
+pytestmark = pytest.mark.unit
 
 
 def test_public_api():
@@ -27,6 +27,4 @@ def test_public_api():
 
 def test_import_is_light():
     """Test that `import hag_gguf` loads neither LangChain, llama.cpp nor the training stack (a fresh interpreter)."""
-    code = f"import sys, hag_gguf; print(sorted(m for m in {HEAVY!r} if m in sys.modules))"
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
-    assert out.strip() == "[]"
+    assert heavy_modules_after("import hag_gguf") <= MAY_LOAD["hag_gguf"]

@@ -119,6 +119,7 @@ def test_cli_reports_errors_with_exit_status_1(capsys, tiny_model_dir, tmp_path)
     assert code == 1 and "as GGUF" in err
 
 
+@pytest.mark.unit
 def test_cli_usage_errors_and_help(capsys):
     with pytest.raises(SystemExit) as exc:
         main(["convert", "x", "-o", "y.gguf", "--outtype", "q5_k"])

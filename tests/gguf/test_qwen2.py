@@ -5,11 +5,10 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+import gguf
 import numpy as np
 import pytest
 from hag_gguf import GGUFExportError, convert_adapter, convert_model, inspect_gguf
-
-import gguf
 
 from .conftest import (
     SAMPLE_TEXT,

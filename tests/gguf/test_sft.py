@@ -7,14 +7,15 @@ import shutil
 from pathlib import Path
 
 import pytest
+from gguf import GGUFReader
 from hag_gguf import convert_model
 from hag_training.cli import main as hag_train
-from hag_training.search import Label
-from hag_training.sft import IGNORE_INDEX, SFTConfig, build_examples, resolve_ties, train_adapter
+from hag_training.labels import Label
+from hag_training.sft import train_adapter
+from hag_training.sft_config import SFTConfig
+from hag_training.sft_examples import IGNORE_INDEX, build_examples, resolve_ties
 
-from gguf import GGUFReader
-from hag_chain import ChatHAG, HAGKeys, ModelKey, SearchSpace, load_model, planner_messages
-from hag_chain import read_gguf_metadata
+from hag_chain import ChatHAG, HAGKeys, ModelKey, SearchSpace, load_model, planner_messages, read_gguf_metadata
 
 from .conftest import build_tiny_llama
 
@@ -73,7 +74,7 @@ def tuned(labels, base_dir, tmp_path_factory):
 
 
 def test_only_the_configuration_line_or_the_answer_carries_loss(labels, base_dir, base_gguf):
-    from hag_training.sft import load_records
+    from hag_training.labels import load_records
     from transformers import AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(base_dir)
@@ -156,6 +157,7 @@ def test_rerun_that_changes_only_the_outtype_resumes_and_exports_again(tuned, la
     assert json.loads(read_gguf_metadata(str(again.adapter_path))[HAGKeys.PROVENANCE])["sft"]["outtype"] == "f16"
 
 
+@pytest.mark.unit
 def test_flat_inputs_are_kept_or_dropped():
     flat = _record("math", "What is 1 + 1?", COOL, {COOL: 0.0, WARM: 0.0})
     records = [_record("math", q, COOL, {COOL: 1.0, WARM: 0.0}) for q in MATH[:2]] + [flat]
@@ -173,6 +175,7 @@ def test_cli_sft_writes_adapter_and_card(labels, base_dir, tmp_path, capsys):
     assert "hag-adapter.lora.gguf" in capsys.readouterr().out
 
 
+@pytest.mark.unit
 def test_cli_sft_explains_missing_data(tmp_path, capsys):
     assert hag_train(["sft", "--data", str(tmp_path / "nowhere"), "--out", str(tmp_path / "o")]) == 2
     assert "hag-train search" in capsys.readouterr().err
@@ -201,7 +204,7 @@ def test_cli_eval_writes_table_and_plots(tuned, base_gguf, tmp_path, capsys):
 
 
 def test_code_reply_examples_end_with_one_code_token(labels, base_dir):
-    from hag_training.sft import load_records
+    from hag_training.labels import load_records
     from transformers import AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(base_dir)

@@ -12,10 +12,9 @@ import json
 import shutil
 from pathlib import Path
 
+import gguf
 import pytest
 from hag_gguf import convert_model, inspect_gguf
-
-import gguf
 
 from .conftest import TOKENIZER_PROBES
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import pytest
 from hag_gguf.vocab import _LLAMA3_SPLIT, detect_bpe_pre
 
+pytestmark = pytest.mark.unit
+
 BYTE_LEVEL = {"type": "ByteLevel", "add_prefix_space": False, "trim_offsets": True, "use_regex": True}
 
 

@@ -6,8 +6,7 @@ from pathlib import Path
 import pytest
 from hag_training.tasks import get_task
 
-from hag_chain import ChatHAG, HAGKeys, default_adapter_path, default_model_path
-from hag_chain import read_gguf_metadata
+from hag_chain import ChatHAG, HAGKeys, default_adapter_path, default_model_path, read_gguf_metadata
 from hag_chain.protocol import TUNED_PROMPT_VERSION, invocation_text
 
 pytestmark = pytest.mark.integration

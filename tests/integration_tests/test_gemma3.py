@@ -3,8 +3,8 @@
 import pytest
 
 from hag_chain import ChatHAG
-from hag_chain.protocol import invocation_text
 from hag_chain.llama.templates import CHATML_TEMPLATE, GEMMA_TEMPLATE, fallback_chat_template
+from hag_chain.protocol import invocation_text
 
 pytestmark = pytest.mark.integration
 

@@ -4,27 +4,20 @@ import pytest
 from hag_training.evaluate import EvalConfig
 from hag_training.recipe import Recipe, run_recipe
 from hag_training.search import SearchConfig
-from hag_training.sft import SFTConfig
+from hag_training.sft_config import SFTConfig
 
-from hag_chain import ChatHAG, SearchSpace, default_model_path
+from hag_chain import ChatHAG, default_model_path
 
-pytestmark = pytest.mark.integration
+from ..conftest import TINY_SPACE
 
-TINY_SPACE = SearchSpace(values={"temperature": (0.0, 0.7), "top_k": (10, 50)})
+pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("single_threaded_torch")]
+
 TINY = Recipe(
     name="tiny",
     search=SearchConfig(tasks=("coinflip",), n_probe=2, n_train=2, k=1, survivors=2, space=TINY_SPACE),
     sft=SFTConfig(epochs=1, batch_size=2),
     eval=EvalConfig(tasks=("coinflip",), n_test=2, n_dev=2, static_candidates=1, k=1, bootstrap=100),
 )
-
-
-@pytest.fixture(autouse=True)
-def _single_threaded_torch():
-    """One torch thread beside llama.cpp's (see tests/gguf/conftest.py)."""
-    import torch
-
-    torch.set_num_threads(1)
 
 
 def test_recipe_runs_end_to_end_on_a_given_base_model(tmp_path):

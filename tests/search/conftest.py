@@ -1,10 +1,8 @@
 import pytest
-from hag_training.engines import LlamaCppEngine
+from hag_training.generation.llama import LlamaCppEngine
 from hag_training.search import SearchConfig
 
-from hag_chain import SearchSpace
-
-TINY_SPACE = SearchSpace(values={"temperature": (0.0, 0.7), "top_k": (10, 50)})
+from ..conftest import TINY_SPACE
 
 
 class CountingEngine:

@@ -10,8 +10,10 @@ from collections import Counter
 
 import pytest
 from hag_training import get_task
-from hag_training.batched_engine import BatchedLlamaCppEngine, sampler_chain
-from hag_training.engines import GenerationRequest, LlamaCppEngine
+from hag_training.generation.batched import BatchedLlamaCppEngine
+from hag_training.generation.llama import LlamaCppEngine
+from hag_training.generation.llama_port import sampler_chain
+from hag_training.generation.request import GenerationRequest
 
 from hag_chain import ContextLengthError, DecodingConfig, ModelKey, default_adapter_path, default_model_path, load_model
 
@@ -67,13 +69,15 @@ def _req(messages, config=GREEDY, seed=0, max_tokens=24) -> GenerationRequest:
     return GenerationRequest.build(messages, config, seed, max_tokens)
 
 
+@pytest.mark.unit
 def test_engine_id_and_cache_keys_are_the_single_engines():
     assert BatchedLlamaCppEngine().engine_id == LlamaCppEngine().engine_id
     assert BatchedLlamaCppEngine().engine_id.startswith("llama.cpp:SmolLM2")
     # The shipped adapter is an activated LoRA: it never changes answers, so both engines answer as the base.
     adapter = default_adapter_path()
-    if adapter is not None:
-        assert BatchedLlamaCppEngine(adapter_path=adapter).engine_id == LlamaCppEngine(adapter_path=adapter).engine_id
+    assert adapter is not None, "hag-chain ships its adapter (hag_chain/data/hag-smollm2-135m.lora.gguf)"
+    with_adapter = BatchedLlamaCppEngine(adapter_path=adapter).engine_id
+    assert with_adapter == LlamaCppEngine(adapter_path=adapter).engine_id == LlamaCppEngine().engine_id
     with pytest.raises(ValueError, match="concurrency"):
         BatchedLlamaCppEngine(concurrency=0)
 
@@ -172,14 +176,14 @@ def test_sequences_ending_early_move_down_and_keep_their_replies(fresh_single):
 def test_streams_hold_what_the_requests_need(monkeypatch):
     """Each KV stream is the call's need rounded up to 256 positions; a reply that runs past it (to finish a UTF-8
     character beyond max_tokens) is generated again by the single engine, which ends it where its context would."""
-    from hag_training import batched_engine
+    from hag_training.generation import streams
 
     engine = BatchedLlamaCppEngine(n_ctx=N_CTX, concurrency=2)
     engine.generate([_req(REPEATING, max_tokens=8)])
     assert engine.kv_window == 256 < N_CTX
     # Greedy, this prompt (120 tokens) is answered with emoji of three tokens each; with max_tokens 136 the
     # 136th token starts an emoji, so the reply needs two positions past prompt + max_tokens = 256.
-    monkeypatch.setattr(batched_engine, "_WINDOW_MARGIN", 0)
+    monkeypatch.setattr(streams, "_WINDOW_MARGIN", 0)
     emoji = [{"role": "system", "content": "ok " * 98}, {"role": "user", "content": "Reply with three emoji."}]
     model = load_model(ModelKey(default_model_path(), None, n_ctx=N_CTX))
     assert len(model.prompt_tokens(emoji)) == 120

@@ -7,7 +7,8 @@ import time
 
 import httpx
 import pytest
-from hag_training.engines import GenerationRequest, OpenAICompatibleEngine
+from hag_training.generation.openai_compatible import OpenAICompatibleEngine
+from hag_training.generation.request import GenerationRequest
 
 from hag_chain import DecodingConfig, default_model_path
 

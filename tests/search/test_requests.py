@@ -4,10 +4,13 @@ import json
 import sqlite3
 
 import pytest
-from hag_training.cache import CachedEngine, GenerationCache
-from hag_training.engines import KEY_VERSION, GenerationRequest, OpenAICompatibleEngine
+from hag_training.generation.cache import CachedEngine, GenerationCache
+from hag_training.generation.openai_compatible import OpenAICompatibleEngine
+from hag_training.generation.request import KEY_VERSION, GenerationRequest
 
 from hag_chain import KNOBS, DecodingConfig
+
+pytestmark = pytest.mark.unit
 
 MESSAGES = [{"role": "user", "content": "hi"}]
 

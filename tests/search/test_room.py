@@ -2,11 +2,12 @@
 
 import json
 
-from hag_training.cache import GenerationCache
+import pytest
 from hag_training.cli import main
+from hag_training.generation.cache import GenerationCache
 from hag_training.room import ROOM_METHODS
 
-from .conftest import TINY_SPACE
+from ..conftest import TINY_SPACE
 
 
 def test_room_measures_every_method_with_intervals_on_a_small_slice(tmp_path, capsys):
@@ -20,9 +21,16 @@ def test_room_measures_every_method_with_intervals_on_a_small_slice(tmp_path, ca
         grid = {line: scores for line, scores in data["scores"][task].items() if line.startswith("{")}
         assert len(grid) == TINY_SPACE.size and all(len(s) == 2 for s in grid.values())
         means = {line: sum(s) / 2 for line, s in grid.items()}
-        assert row["best static"]["mean"] == round(max(means.values()), 4)
-        assert row["worst static"]["mean"] == round(min(means.values()), 4)
-        assert row["spread"]["mean"] >= 0
+        best, worst = row["best static"]["line"], row["worst static"]["line"]
+        assert means[best] == max(means.values()) and row["best static"]["mean"] == round(means[best], 4)
+        assert means[worst] == min(means.values()) and row["worst static"]["mean"] == round(means[worst], 4)
+        # The spread is best minus worst, input by input: its mean is the gap of the means, its interval (inputs
+        # resampled in pairs) lies within the smallest and largest gap on one input.
+        gaps = [b - w for b, w in zip(grid[best], grid[worst], strict=True)]
+        assert row["spread"]["mean"] == round(sum(gaps) / 2, 4)
+        assert row["spread"]["mean"] == pytest.approx(means[best] - means[worst], abs=5e-5)
+        lo, hi = row["spread"]["ci95"]
+        assert round(min(gaps), 4) <= lo <= row["spread"]["mean"] <= hi <= round(max(gaps), 4)
         for method in ROOM_METHODS:
             lo, hi = row[method]["ci95"]
             assert 0.0 <= lo <= row[method]["mean"] <= hi <= 1.0

@@ -9,24 +9,19 @@ import sys
 import time
 
 import pytest
-from datasets import load_from_disk
-from hag_training.cache import CachedEngine, GenerationCache
 from hag_training.cli import main
-from hag_training.engines import GenerationRequest
-from hag_training.scoring import GroupScore
-from hag_training.search import (
-    BudgetExhausted,
-    Label,
-    SearchConfig,
-    choose_labels,
-    halving_rungs,
-    run_search,
-    write_outputs,
-)
+from hag_training.generation.cache import CachedEngine, GenerationCache
+from hag_training.generation.request import GenerationRequest
+from hag_training.labelling import choose_labels
+from hag_training.labels import Label, write_outputs
+from hag_training.scoring import BudgetExhausted, GroupScore
+from hag_training.search import SearchConfig, halving_rungs, run_search
 
-from .conftest import TINY_SPACE, CountingEngine
+from ..conftest import TINY_SPACE
+from .conftest import CountingEngine
 
 
+@pytest.mark.unit
 def test_every_rung_of_the_race_sees_new_probes():
     # The default grid's 26 arms on 8 probes: halved on 2, 3, 4 and 5 probes, the 3 survivors ranked on all 8
     # (geometric halving alone would halve twice on one probe: 1, 1, 2, 4, 8).
@@ -36,6 +31,8 @@ def test_every_rung_of_the_race_sees_new_probes():
 
 
 def test_search_races_the_grid_and_labels_on_expected_scores(tmp_path, tiny_config):
+    from datasets import load_from_disk  # the training extra, which `make unit` leaves out
+
     engine = CachedEngine(CountingEngine(), GenerationCache(tmp_path / "cache.sqlite"))
     result = run_search(tiny_config, engine)
     assert len(result.records) == 2
@@ -78,6 +75,7 @@ def _group(scores, greedy=False):
     return GroupScore(sum(scores) / len(scores), tuple(scores), tuple(map(str, scores)), greedy=greedy)
 
 
+@pytest.mark.unit
 def test_labels_shrink_to_the_task_best_unless_an_input_clearly_earns_another():
     def labels(table, z=1.0):
         return choose_labels(table, "greedy", z=z, tie_key=len)
@@ -174,6 +172,7 @@ def test_killed_search_resumes_and_repeats_no_generation(tmp_path):
     assert (tmp_path / "out" / "labels.jsonl").exists()
 
 
+@pytest.mark.unit
 def test_generation_request_key_ignores_truncation_only_when_greedy():
     from hag_chain import DecodingConfig
 

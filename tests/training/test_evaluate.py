@@ -5,6 +5,8 @@ from __future__ import annotations
 import pytest
 from hag_training.evaluate import HAG, METHODS, EvalConfig, EvalReport, markdown_table, summarize
 
+pytestmark = pytest.mark.unit
+
 CONFIG = {"temperature": 0.0, "top_p": 1.0, "top_k": 10, "repetition_penalty": 1.0}
 
 

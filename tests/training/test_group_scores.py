@@ -18,6 +18,7 @@ PROSE = (
 )
 
 
+@pytest.mark.unit
 def test_group_diversity():
     same = ["a kid sits on the bench"] * 4
     near = ["a kid sits on the bench", "a kid sits on the chair", "a boy sits on the bench", "a kid sat on the bench"]
@@ -31,6 +32,7 @@ def test_group_diversity():
         m.group_diversity(["one"])
 
 
+@pytest.mark.unit
 def test_open_ended_flags():
     assert {n: TASKS[n].diversity_weight for n in TASKS if TASKS[n].diversity_weight} == OPEN_ENDED
     for name, cls in TASKS.items():
@@ -104,6 +106,7 @@ def test_syllables():
     assert line_syllables("every fire") == (3, 5)
 
 
+@pytest.mark.unit
 def test_haiku_lines():
     reply = f'Here is a haiku about the moon:\n\n**{HAIKU.splitlines()[0]}**\n"{HAIKU.splitlines()[1]}"\n'
     reply += f"{HAIKU.splitlines()[2]}\n\nThis haiku captures the calm of night."

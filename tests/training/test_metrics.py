@@ -4,6 +4,7 @@ import pytest
 from hag_training import metrics as m
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize(
     ("text", "number"),
     [
@@ -22,11 +23,13 @@ def test_extract_number(text, number):
     assert m.extract_number(text) == number
 
 
+@pytest.mark.unit
 def test_numbers_equal():
     assert m.numbers_equal("18", "18.00") and m.numbers_equal("0.75", "3/4") and m.numbers_equal("$1,200", "1200")
     assert not m.numbers_equal("18", "19") and not m.numbers_equal(None, "1") and not m.numbers_equal("x", "x")
 
 
+@pytest.mark.unit
 def test_extract_yes_no():
     assert m.extract_yes_no("Yes, because flips cancel.") == "yes"
     assert m.extract_yes_no("The coin is not heads up, so no.") == "no"
@@ -34,6 +37,7 @@ def test_extract_yes_no():
     assert m.extract_yes_no("Nobody knows; yesterday it was") is None
 
 
+@pytest.mark.unit
 def test_extract_choice():
     choices = ["bank", "library", "department store", "mall", "new york"]
     assert m.extract_choice("Answer: C", choices) == 2
@@ -46,6 +50,7 @@ def test_extract_choice():
     assert m.extract_choice("I have no idea", choices) is None
 
 
+@pytest.mark.unit
 def test_chrf():
     ref = "That page number is not an integer"
     assert m.chrf(ref, ref) == pytest.approx(1.0)
@@ -55,6 +60,7 @@ def test_chrf():
     assert m.chrf("igpay", "igpay") == pytest.approx(1.0)
 
 
+@pytest.mark.unit
 def test_concept_coverage_and_distinct():
     concepts = ["bench", "kid", "line", "ride", "sit", "carry"]
     text = "Kids lined up for rides while parents sitting on benches carried bags."
@@ -64,6 +70,7 @@ def test_concept_coverage_and_distinct():
     assert m.distinct_n("the cat the cat the cat") == pytest.approx(2 / 5)
 
 
+@pytest.mark.unit
 def test_self_bleu():
     same = ["a kid sits on the bench"] * 3
     different = ["a kid sits on the bench", "children wait in line for a ride", "the park was crowded today"]

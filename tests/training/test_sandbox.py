@@ -44,6 +44,7 @@ def listener():
     server.close()
 
 
+@pytest.mark.unit
 def test_runs_in_a_separate_process_and_directory():
     r = run_python("import os; print(os.getpid()); print(os.getcwd()); open('x.txt', 'w').write('ok')")
     assert r.ok, r.stderr
@@ -52,6 +53,7 @@ def test_runs_in_a_separate_process_and_directory():
     assert not os.path.exists(cwd)  # the throw-away directory is gone
 
 
+@pytest.mark.unit
 def test_infinite_loop_is_killed_at_the_wall_time_limit():
     start = time.monotonic()
     r = run_python("while True:\n    pass\n", timeout=1.5)
@@ -59,11 +61,13 @@ def test_infinite_loop_is_killed_at_the_wall_time_limit():
     assert 1.4 < time.monotonic() - start < 6
 
 
+@pytest.mark.unit
 def test_sleeping_child_processes_are_killed_too():
     r = run_python("import time\ntime.sleep(60)\n", timeout=1)
     assert r.timed_out and r.duration_s < 5
 
 
+@pytest.mark.unit
 def test_memory_hog_fails_fast():
     r = run_python(
         "blocks = []\nwhile True:\n    blocks.append(bytearray(64 * 1024 * 1024))\n", memory_mb=256, timeout=20
@@ -71,6 +75,7 @@ def test_memory_hog_fails_fast():
     assert not r.ok and not r.timed_out and "MemoryError" in r.stderr
 
 
+@pytest.mark.unit
 def test_write_outside_the_directory_is_refused(tmp_path):
     target = tmp_path / "escaped.txt"
     victim = tmp_path / "victim.txt"
@@ -99,6 +104,7 @@ def test_write_outside_the_directory_is_refused(tmp_path):
     assert not target.exists() and victim.read_text() == "keep"
 
 
+@pytest.mark.unit
 def test_reading_inside_and_outside_still_works():
     r = run_python(
         "print(open('/etc/hostname').read() != ''); open('a.txt','w').write('1'); print(open('a.txt').read())"
@@ -106,6 +112,7 @@ def test_reading_inside_and_outside_still_works():
     assert r.ok and r.stdout.split() == ["True", "1"], r.stderr
 
 
+@pytest.mark.unit
 def test_network_is_blocked(listener):
     port, connected = listener
     r = run_python(CONNECT.format(port=port), timeout=10)
@@ -113,6 +120,7 @@ def test_network_is_blocked(listener):
     assert not connected()
 
 
+@pytest.mark.unit
 def test_same_connection_succeeds_outside_the_sandbox(listener):
     """Control: the attempt above is a real one that works when not sandboxed."""
     port, connected = listener
@@ -121,6 +129,7 @@ def test_same_connection_succeeds_outside_the_sandbox(listener):
     assert connected()
 
 
+@pytest.mark.unit
 @pytest.mark.skipif(isolation_mode() == "audit-hook", reason="no network namespace on this machine")
 def test_network_namespace_alone_blocks_a_connection(listener):
     """The namespace layer with the audit hook switched off: the child cannot reach the host's loopback."""
@@ -133,6 +142,7 @@ def test_network_namespace_alone_blocks_a_connection(listener):
     assert not connected()
 
 
+@pytest.mark.unit
 def test_processes_cannot_be_started():
     r = run_python("import subprocess\nsubprocess.run(['true'])\n")
     assert not r.ok and "subprocess.Popen is refused" in r.stderr
@@ -140,6 +150,7 @@ def test_processes_cannot_be_started():
     assert not r.ok and "os.system is refused" in r.stderr
 
 
+@pytest.mark.unit
 def test_bad_arguments():
     with pytest.raises(ValueError, match="plain names"):
         run_python("pass", files={"../x.py": ""})
@@ -170,6 +181,7 @@ def test_humaneval_body_only_reply_is_joined_to_the_prompt(tasks):
     assert task.score(e, e.meta["solution"]) == 1.0
 
 
+@pytest.mark.unit
 def test_patching_the_hook_helpers_does_not_disarm_it(tmp_path):
     target = tmp_path / "escaped.txt"
     code = textwrap.dedent(
@@ -199,6 +211,7 @@ def test_patching_the_hook_helpers_does_not_disarm_it(tmp_path):
     assert target.read_text() == "keep" and not (tmp_path / "made-outside").exists()
 
 
+@pytest.mark.unit
 def test_concurrent_runs_from_threads():
     from concurrent.futures import ThreadPoolExecutor
 

@@ -6,7 +6,10 @@ import subprocess
 import sys
 
 import pytest
-from hag_training.sft import SFTConfig, train_adapter
+from hag_training.sft import train_adapter
+from hag_training.sft_config import SFTConfig
+
+pytestmark = pytest.mark.unit
 
 
 @pytest.mark.parametrize(

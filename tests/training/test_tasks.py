@@ -6,7 +6,7 @@ import typing
 
 import hag_training.tasks as tasks_package
 import pytest
-from hag_training.tasks import TASKS, Example, Family, Task, get_task, register
+from hag_training.tasks import TASKS, Example, Family, Task, get_task, register_task
 from hag_training.tasks.coinflip import census_first_names
 from hag_training.tasks.piglatin import common_english_words, pig_latin
 
@@ -27,23 +27,31 @@ EXPECTED_COUNTS = {
 }
 
 
+@pytest.mark.unit
 def test_registry_holds_every_task():
     assert set(TASKS) == set(EXPECTED_COUNTS)
     families = {get_task(n).family for n in TASKS}
     assert families == set(typing.get_args(Family))
 
 
+@pytest.mark.unit
 def test_registry_errors():
+    gsm8k = TASKS["gsm8k"]
     with pytest.raises(UnknownEntryError, match=r"Unknown task 'nope'\. Known: .*Add one: a module") as e:
         get_task("nope")
     assert all(name in str(e.value) for name in EXPECTED_COUNTS)
     with pytest.raises(DuplicateEntryError, match="'gsm8k' is already registered"):
-        register(type("Again", (TASKS["gsm8k"],), {}))
-    with pytest.raises(ValueError, match="snake_case"):
-        register(type("Bad", (TASKS["gsm8k"],), {"name": "Bad Name"}))
-    assert TASKS["gsm8k"].__name__ != "Again" and "bad name" not in TASKS
+        register_task(type("Again", (gsm8k,), {}))
+    for bad in ("Bad Name", "bad name", "bad-name", "badName"):
+        with pytest.raises(
+            ValueError, match=rf"^Task names are lower-case snake_case; got '{re.escape(bad)}' \(Bad\)\.$"
+        ):
+            register_task(type("Bad", (gsm8k,), {"name": bad}))
+    # No refusal registered anything: the registry holds the same tasks, gsm8k still the original class.
+    assert set(TASKS) == set(EXPECTED_COUNTS) and TASKS["gsm8k"] is gsm8k
 
 
+@pytest.mark.unit
 def test_registry_is_read_only_and_every_task_module_is_imported():
     with pytest.raises(TypeError):
         TASKS["other"] = TASKS["gsm8k"]  # type: ignore[index]

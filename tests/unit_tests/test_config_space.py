@@ -90,7 +90,9 @@ def test_line_is_written_knob_by_knob_and_ends_as_format_does():
     for combo in itertools.islice(DEFAULT_SEARCH_SPACE, 0, None, 7):
         line = DEFAULT_SEARCH_SPACE.format(combo)
         assert line == combo.to_line(DEFAULT_SEARCH_SPACE.knobs)
-        assert json.loads(line) and DEFAULT_SEARCH_SPACE.parse(line) == combo
+        # the line holds exactly the space's knobs, in the space's order, with the config's values
+        assert list(json.loads(line).items()) == [(k, getattr(combo, k)) for k in DEFAULT_SEARCH_SPACE.knobs]
+        assert DEFAULT_SEARCH_SPACE.parse(line) == combo
 
 
 def test_codes_name_the_grid_in_order_and_round_trip():

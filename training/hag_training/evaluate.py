@@ -3,8 +3,9 @@
 Methods, all answering the same test inputs with the same seeds; each (method, input) gets ``k`` replies scored as a
 group (:meth:`~hag_training.tasks.Task.score_group`), the expected score the search labels with:
 
-* ``HAG``: the tuned model picks a configuration per input (the runtime's planner) and answers with it, with the
-  adapter on, as :class:`~hag_chain.ChatHAG` does by default;
+* ``HAG``: the tuned model picks a configuration per input (the runtime's planner) and answers with it, as
+  :class:`~hag_chain.ChatHAG` does by default: with a plain LoRA on, or, with an activated LoRA (active from the
+  planner turn only), as the bare base model;
 * ``llama.cpp default``: temperature 0.8, top_p 0.95, top_k 40, no repetition penalty;
 * ``ChatLlamaCpp default``: LangChain's ``ChatLlamaCpp`` defaults (the same with ``repeat_penalty`` 1.1);
 * ``random``: a configuration drawn uniformly from the search space per input;
@@ -23,58 +24,53 @@ import json
 import random
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from hag_chain import DecodingConfig, SearchSpace
-from hag_training.cache import CachedEngine, GenerationCache
+from hag_training.baselines import FIXED_CONFIGS, GREEDY
+from hag_training.generation.cache import CachedEngine, GenerationCache
+from hag_training.report import interval_bars, interval_cell, percentile_interval, pyplot, save_figure
 from hag_training.scoring import Scorer
-from hag_training.search import LLAMA_CPP_DEFAULT
 from hag_training.tasks import get_task
 
 __all__ = [
-    "CHAT_LLAMA_CPP_DEFAULT",
-    "FIXED_CONFIGS",
     "HAG",
     "METHODS",
     "EvalConfig",
     "EvalReport",
     "evaluate_adapter",
-    "percentile_interval",
+    "markdown_table",
     "run_eval",
     "summarize",
     "write_report",
 ]
 
-CHAT_LLAMA_CPP_DEFAULT = DecodingConfig(temperature=0.8, top_p=0.95, top_k=40, repetition_penalty=1.1)
-GREEDY = DecodingConfig(temperature=0.0)
 HAG, BEST_STATIC = "HAG", "best static"
 METHODS = (HAG, "llama.cpp default", "ChatLlamaCpp default", "random", "greedy", BEST_STATIC)
-FIXED_CONFIGS = {
-    "llama.cpp default": LLAMA_CPP_DEFAULT,
-    "ChatLlamaCpp default": CHAT_LLAMA_CPP_DEFAULT,
-    "greedy": GREEDY,
-}
 
 
 @dataclass
 class EvalConfig:
     """Settings of one evaluation (recorded in its output)."""
 
-    tasks: tuple[str, ...]
-    n_test: int = 32
-    """Test inputs per task (the first ones of the seeded test split)."""
-    n_dev: int = 16
-    """Dev inputs per task on which the best static configuration is chosen."""
-    static_candidates: int = 3
-    """How many of the search's stage-1 survivors compete for best static (plus greedy)."""
-    k: int = 4
-    """Replies per (method, input), scored as a group."""
-    seed: int = 0
-    bootstrap: int = 2000
+    tasks: tuple[str, ...] = field(metadata={"help": "Task names, comma-separated on the command line."})
+    n_test: int = field(
+        default=32, metadata={"help": "Test inputs per task (the first ones of the seeded test split)."}
+    )
+    n_dev: int = field(
+        default=16, metadata={"help": "Dev inputs per task on which the best static configuration is chosen."}
+    )
+    static_candidates: int = field(
+        default=3,
+        metadata={"help": "How many of the search's stage-1 survivors compete for best static (plus greedy)."},
+    )
+    k: int = field(default=4, metadata={"help": "Replies per method and input, scored as a group."})
+    seed: int = field(default=0, metadata={"help": "Seed of the split and of the first reply."})
+    bootstrap: int = field(default=2000, metadata={"help": "Bootstrap replicates of each interval."})
 
     def __post_init__(self) -> None:
         if not self.tasks or min(self.n_test, self.n_dev, self.static_candidates, self.k) < 1:
@@ -100,7 +96,7 @@ def run_eval(
     base_engine: CachedEngine,
     space: SearchSpace,
     stage1: dict[str, Any] | None = None,
-    progress: Callable[[int], None] | None = None,
+    progress: Callable[[int], object] | None = None,
 ) -> EvalReport:
     """Score every method on every task.
 
@@ -157,14 +153,14 @@ def evaluate_adapter(
     *,
     model_path: str | None = None,
     stage1: dict[str, Any] | None = None,
-    progress: Callable[[int], None] | None = None,
+    progress: Callable[[int], object] | None = None,
 ) -> EvalReport:
-    """:func:`run_eval` for a GGUF LoRA adapter, run as ``ChatHAG`` runs it (planner choice, adapter on).
+    """:func:`run_eval` for a GGUF LoRA adapter, run as ``ChatHAG`` runs it (the planner's choice, then the answer).
 
     ``model_path`` is the base GGUF; ``None`` means the embedded SmolLM2.
     """
     from hag_chain import ChatHAG
-    from hag_training.engines import local_engine
+    from hag_training.generation.local import local_engine
 
     planner = ChatHAG(model_path=model_path, adapter_path=str(adapter_path))
     return run_eval(
@@ -190,11 +186,6 @@ def _static_candidates(task: str, space: SearchSpace, stage1: dict | None, k: in
             seen.add(key)
             out.append(cfg)
     return out
-
-
-def percentile_interval(replicates: np.ndarray) -> list[float]:
-    """The 95% percentile bootstrap interval of ``replicates`` (rounded to 4 places)."""
-    return [round(float(np.percentile(replicates, 2.5)), 4), round(float(np.percentile(replicates, 97.5)), 4)]
 
 
 def summarize(report: EvalReport) -> dict[str, Any]:
@@ -250,20 +241,14 @@ def _choices(report: EvalReport) -> dict[str, Any]:
 def markdown_table(summary: dict[str, Any]) -> str:
     """The results as markdown: methods by task with intervals, the paired differences, and HAG's choices."""
     tasks = list(summary["tasks"])
-
-    def cell(stat: dict[str, Any], sign: bool = False) -> str:
-        lo, hi = stat["ci95"]
-        fmt = "{:+.3f}" if sign else "{:.3f}"
-        return f"{fmt.format(stat['mean'])} [{fmt.format(lo)}, {fmt.format(hi)}]"
-
     lines = [
         "| method | " + " | ".join(tasks) + " | suite mean | HAG − method (suite) |",
         "|---|" + "---|" * (len(tasks) + 2),
     ]
     for m in METHODS:
-        delta = cell(summary["hag_minus"][m], sign=True) if m in summary["hag_minus"] else "—"
-        row = [f"**{m}**" if m == HAG else m, *(cell(summary["tasks"][t][m]) for t in tasks)]
-        lines.append("| " + " | ".join([*row, cell(summary["suite"][m]), delta]) + " |")
+        delta = interval_cell(summary["hag_minus"][m], sign=True) if m in summary["hag_minus"] else "—"
+        row = [f"**{m}**" if m == HAG else m, *(interval_cell(summary["tasks"][t][m]) for t in tasks)]
+        lines.append("| " + " | ".join([*row, interval_cell(summary["suite"][m]), delta]) + " |")
     lines += [
         "",
         "| task | best static (dev) | HAG's most frequent choices | mean temperature | distinct |",
@@ -280,28 +265,16 @@ def markdown_table(summary: dict[str, Any]) -> str:
 
 def plot(report: EvalReport, summary: dict[str, Any], out_dir: str | Path) -> list[Path]:
     """Write ``scores.png`` (mean score per task and method, with intervals) and ``configs.png`` (HAG's choices)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     out_dir = Path(out_dir)
     tasks = [*summary["tasks"], "suite mean"]
     fig, ax = plt.subplots(figsize=(11, 4.5))
-    width = 0.8 / len(METHODS)
-    for i, m in enumerate(METHODS):
-        stats = [summary["tasks"][t][m] for t in tasks[:-1]] + [summary["suite"][m]]
-        means = np.array([s["mean"] for s in stats])
-        err = np.array([[s["mean"] - s["ci95"][0], s["ci95"][1] - s["mean"]] for s in stats]).T
-        ax.bar(np.arange(len(tasks)) + (i - (len(METHODS) - 1) / 2) * width, means, width, yerr=err, capsize=2, label=m)
-    ax.set_xticks(np.arange(len(tasks)), tasks)
+    series = {m: [summary["tasks"][t][m] for t in tasks[:-1]] + [summary["suite"][m]] for m in METHODS}
+    interval_bars(ax, tasks, series)
     ax.set_ylabel("mean score (95% bootstrap CI)")
     ax.set_title("Test-split scores by decoding method")
     ax.legend(ncol=3, fontsize=8)
-    fig.tight_layout()
-    scores_png = out_dir / "scores.png"
-    fig.savefig(scores_png, dpi=120)
-    plt.close(fig)
+    scores_png = save_figure(fig, out_dir / "scores.png")
 
     knobs = list(report.rows[0]["config"])
     fig, axes = plt.subplots(1, len(knobs), figsize=(3.2 * len(knobs), 4.2), squeeze=False)
@@ -322,11 +295,7 @@ def plot(report: EvalReport, summary: dict[str, Any], out_dir: str | Path) -> li
         ax.legend(fontsize=7, loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=4, frameon=False)
     axes[0][0].set_ylabel("share of HAG's choices")
     fig.suptitle("Configurations HAG chose per task")
-    fig.tight_layout()
-    configs_png = out_dir / "configs.png"
-    fig.savefig(configs_png, dpi=120)
-    plt.close(fig)
-    return [scores_png, configs_png]
+    return [scores_png, save_figure(fig, out_dir / "configs.png")]
 
 
 def write_report(report: EvalReport, out_dir: str | Path) -> dict[str, Path]:

@@ -1,4 +1,8 @@
-"""The model card written beside a tuned adapter: data, hyperparameters, training curve, evaluation, versions."""
+"""The model card written beside a tuned adapter: data, hyperparameters, training curve, evaluation, versions.
+
+Written with ``huggingface_hub.ModelCard``, so that it opens with the YAML header the Hub reads (library, task,
+tags).
+"""
 
 from __future__ import annotations
 
@@ -11,6 +15,8 @@ __all__ = ["write_model_card"]
 
 def write_model_card(out_dir: str | Path, summary: dict[str, Any], evaluation: str | None = None) -> Path:
     """Write ``out_dir/README.md`` from an SFT summary and, optionally, the evaluation's markdown table."""
+    from huggingface_hub import ModelCard, ModelCardData
+
     data, sft = summary["data"], summary["sft"]
     search = data["search"].get("search", {})
     kind = "activated LoRA (aLoRA)" if sft.get("mode") == "alora" else "LoRA"
@@ -66,6 +72,11 @@ def write_model_card(out_dir: str | Path, summary: dict[str, Any], evaluation: s
     if evaluation:
         lines += ["## Evaluation", "", evaluation.strip(), ""]
     lines += ["## Versions", "", "```json", json.dumps(summary["versions"], indent=2), "```", ""]
+    header = ModelCardData(
+        library_name="gguf",
+        pipeline_tag="text-generation",
+        tags=["hag-chain", "gguf", "alora" if sft.get("mode") == "alora" else "lora"],
+    )
     path = Path(out_dir) / "README.md"
-    path.write_text("\n".join(lines), encoding="utf-8")
+    ModelCard(f"---\n{header.to_yaml()}\n---\n\n" + "\n".join(lines)).save(path)
     return path

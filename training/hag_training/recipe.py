@@ -1,9 +1,9 @@
 """Recipes: search, tuning, evaluation and export in one command (``hag-train recipe default``).
 
 The ``default`` recipe builds the adapter that ships with hag-chain: SmolLM2-135M-Instruct (Q4_1, the embedded
-default model) searched and tuned on the default suite (four tasks from three families, composed from ``hag-train
-room``), then evaluated on their test splits. Every generation goes through the cache, so a rerun after an
-interruption, or after changing only the tuning, repeats no generation it has already made.
+default model) searched and tuned on the default suite (:class:`~hag_training.search.SearchConfig`'s tasks, composed
+from ``hag-train room``), then evaluated on their test splits. Every generation goes through the cache, so a rerun
+after an interruption, or after changing only the tuning, repeats no generation it has already made.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from typing import Any
 
 from hag_training.evaluate import EvalConfig
 from hag_training.search import SearchConfig
-from hag_training.sft import SFTConfig
+from hag_training.sft_config import SFTConfig
 
 __all__ = ["RECIPES", "Recipe", "run_recipe"]
 
@@ -71,11 +71,12 @@ def run_recipe(
     from tqdm.auto import tqdm
 
     from hag_chain import default_model_path
-    from hag_training.cache import CachedEngine, GenerationCache
-    from hag_training.engines import local_engine
     from hag_training.evaluate import evaluate_adapter, write_report
+    from hag_training.generation.cache import CachedEngine, GenerationCache
+    from hag_training.generation.local import local_engine
+    from hag_training.labels import write_outputs
     from hag_training.model_card import write_model_card
-    from hag_training.search import run_search, write_outputs
+    from hag_training.search import run_search
     from hag_training.sft import train_adapter
 
     model = None if model_path is None else str(model_path)

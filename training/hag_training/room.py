@@ -16,42 +16,41 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, get_args
 
 import numpy as np
 
 from hag_chain import DecodingConfig, SearchSpace
-from hag_training.cache import CachedEngine
-from hag_training.evaluate import FIXED_CONFIGS, percentile_interval
+from hag_training.baselines import FIXED_CONFIGS
+from hag_training.generation.cache import CachedEngine
+from hag_training.report import interval_bars, interval_cell, percentile_interval, pyplot, save_figure
 from hag_training.scoring import Scorer
 from hag_training.tasks import get_task
 
 __all__ = ["ROOM_METHODS", "RoomConfig", "RoomReport", "run_room", "write_room"]
 
 ROOM_METHODS = (*FIXED_CONFIGS, "best static", "worst static")
+SplitName = Literal["train", "dev", "test"]
 
 
 @dataclass
 class RoomConfig:
     """Settings of one room measurement (recorded in its output)."""
 
-    tasks: tuple[str, ...]
-    n_inputs: int = 16
-    """Inputs per task (the first ones of the seeded split)."""
-    k: int = 4
-    """Replies per (configuration, input), scored as a group."""
-    split: str = "dev"
-    """``train``, ``dev`` or ``test``."""
-    seed: int = 0
-    bootstrap: int = 2000
+    tasks: tuple[str, ...] = field(metadata={"help": "Task names, comma-separated on the command line."})
+    n_inputs: int = field(default=16, metadata={"help": "Inputs per task (the first ones of the seeded split)."})
+    k: int = field(default=4, metadata={"help": "Replies per configuration and input, scored as a group."})
+    split: SplitName = field(default="dev", metadata={"help": "The split the inputs come from."})
+    seed: int = field(default=0, metadata={"help": "Seed of the split and of the first reply."})
+    bootstrap: int = field(default=2000, metadata={"help": "Bootstrap replicates of each interval."})
 
     def __post_init__(self) -> None:
         if not self.tasks or self.n_inputs < 1 or self.k < 1:
             raise ValueError(f"tasks must be non-empty and n_inputs, k >= 1; got {self}")
-        if self.split not in ("train", "dev", "test"):
-            raise ValueError(f"split must be train, dev or test; got {self.split!r}")
+        if self.split not in get_args(SplitName):
+            raise ValueError(f"split must be {', '.join(get_args(SplitName))}; got {self.split!r}")
 
 
 @dataclass
@@ -71,7 +70,7 @@ def run_room(
     engine: CachedEngine,
     space: SearchSpace,
     *,
-    progress: Callable[[int], None] | None = None,
+    progress: Callable[[int], object] | None = None,
 ) -> RoomReport:
     """Measure every task's room (see the module docstring)."""
     rng = np.random.default_rng(config.seed)
@@ -108,48 +107,28 @@ def run_room(
 
 def markdown_table(report: RoomReport) -> str:
     """One row per task: floor, every method's mean with its interval, the best/worst lines and the spread."""
-
-    def cell(stat: dict[str, Any]) -> str:
-        lo, hi = stat["ci95"]
-        return f"{stat['mean']:.3f} [{lo:.3f}, {hi:.3f}]"
-
     head = ["task", "family", "floor", *ROOM_METHODS, "best − worst", "best static", "worst static"]
     lines = ["| " + " | ".join(head) + " |", "|---" * len(head) + "|"]
     for task, row in report.summary.items():
-        cells = [task, row["family"], f"{row['floor']:.2f}", *(cell(row[m]) for m in ROOM_METHODS)]
-        cells += [cell(row["spread"]), f"`{row['best static']['line']}`", f"`{row['worst static']['line']}`"]
+        cells = [task, row["family"], f"{row['floor']:.2f}", *(interval_cell(row[m]) for m in ROOM_METHODS)]
+        cells += [interval_cell(row["spread"]), f"`{row['best static']['line']}`", f"`{row['worst static']['line']}`"]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
 
 def plot(report: RoomReport, path: str | Path) -> Path:
     """``room.png``: per task, each method's mean with its interval, and the floor."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     tasks = list(report.summary)
-    fig, ax = plt.subplots(figsize=(max(6.0, 1.6 * len(tasks) + 2), 4.5))
-    width = 0.8 / len(ROOM_METHODS)
-    for i, method in enumerate(ROOM_METHODS):
-        stats = [report.summary[t][method] for t in tasks]
-        means = np.array([s["mean"] for s in stats])
-        err = np.array([[s["mean"] - s["ci95"][0], s["ci95"][1] - s["mean"]] for s in stats]).T
-        x = np.arange(len(tasks)) + (i - (len(ROOM_METHODS) - 1) / 2) * width
-        ax.bar(x, means, width, yerr=err, capsize=2, label=method)
+    fig, ax = pyplot().subplots(figsize=(max(6.0, 1.6 * len(tasks) + 2), 4.5))
+    series = {method: [report.summary[t][method] for t in tasks] for method in ROOM_METHODS}
+    interval_bars(ax, tasks, series, rotation=20)
     for j, t in enumerate(tasks):
         floor = report.summary[t]["floor"]
         ax.hlines(floor, j - 0.45, j + 0.45, colors="black", linestyles="dotted", label="floor" if j == 0 else None)
-    ax.set_xticks(np.arange(len(tasks)), tasks, rotation=20)
     ax.set_ylabel(f"expected score over k={report.config.k} replies (95% CI)")
     ax.set_title(f"The room decoding leaves ({report.config.n_inputs} {report.config.split} inputs per task)")
     ax.legend(ncol=3, fontsize=8)
-    fig.tight_layout()
-    out = Path(path)
-    fig.savefig(out, dpi=120)
-    plt.close(fig)
-    return out
+    return save_figure(fig, path)
 
 
 def write_room(report: RoomReport, out_dir: str | Path) -> dict[str, Path]:

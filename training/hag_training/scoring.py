@@ -14,8 +14,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from hag_chain import DecodingConfig
-from hag_training.cache import CachedEngine
-from hag_training.engines import GenerationRequest
+from hag_training.generation.cache import CachedEngine
+from hag_training.generation.request import GenerationRequest
 from hag_training.tasks import Example, Task
 
 __all__ = ["FAMILY_MAX_TOKENS", "BudgetExhausted", "GroupScore", "Scorer", "answer_tokens"]
@@ -81,7 +81,7 @@ class Scorer:
         *,
         k: int = 1,
         seed: int = 0,
-        progress: Callable[[int], None] | None = None,
+        progress: Callable[[int], object] | None = None,
     ) -> None:
         if k < 1:
             raise ValueError(f"k (replies per configuration and input) must be >= 1, got {k}")

@@ -2,7 +2,7 @@
 
 Each task has a ``name``, a ``family``, ``load()`` (real examples), ``messages(example)`` (the chat prompt),
 ``extract(example, text)``, ``score(example, text)`` in [0, 1] and ``split(seed)`` (deterministic train/dev/test).
-To add a task, write one module in this package with a ``Task`` subclass decorated with ``@register``: every
+To add a task, write one module in this package with a ``Task`` subclass decorated with ``@register_task``: every
 module here is imported when the package is, so nothing else needs editing.
 """
 
@@ -10,9 +10,9 @@ from importlib import import_module
 from pkgutil import iter_modules
 
 from .base import Example, Family, Split, Task
-from .registry import TASKS, get_task, register
+from .registry import TASKS, get_task, register_task
 
-__all__ = ["TASKS", "Example", "Family", "Split", "Task", "get_task", "register"]
+__all__ = ["TASKS", "Example", "Family", "Split", "Task", "get_task", "register_task"]
 
 
 def _import_task_modules() -> None:

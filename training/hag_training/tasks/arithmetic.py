@@ -19,7 +19,7 @@ from typing_extensions import override
 
 from .base import Example, user
 from .gsm8k import NumericAnswerTask
-from .registry import register
+from .registry import register_task
 
 __all__ = ["Arithmetic"]
 
@@ -32,7 +32,7 @@ OPERATIONS: dict[str, tuple[str, Callable[[int, int], int], Callable[[int, int],
 }
 
 
-@register
+@register_task
 class Arithmetic(NumericAnswerTask):
     """One-digit arithmetic questions ("What is 7 times 8?"); the target is the integer answer."""
 

@@ -10,7 +10,7 @@ from typing_extensions import override
 from ..data_sources import olmo_docs
 from ..sandbox import run_python
 from .base import Example, Task, user
-from .registry import register
+from .registry import register_task
 
 __all__ = ["MBPP", "CodeTask", "HumanEval", "extract_code"]
 
@@ -75,7 +75,7 @@ class CodeTask(Task):
         return float(result.ok)
 
 
-@register
+@register_task
 class MBPP(CodeTask):
     """MBPP test split: 500 problems (task_id 11-510), each with three asserts shown in the prompt."""
 
@@ -105,7 +105,7 @@ class MBPP(CodeTask):
         return f"{code}\n{example.meta['setup']}\n{example.target}\n"
 
 
-@register
+@register_task
 class HumanEval(CodeTask):
     """HumanEval: 164 functions to complete from a signature and docstring, checked by the item's `check`."""
 

@@ -14,7 +14,7 @@ from typing_extensions import override
 
 from ..data_sources import read_member
 from .base import Example
-from .registry import register
+from .registry import register_task
 from .yes_no import YesNoTask
 
 __all__ = ["CoinFlip", "census_first_names"]
@@ -30,7 +30,7 @@ def census_first_names(per_sex: int = 500) -> tuple[str, ...]:
     return tuple(dict.fromkeys(names))
 
 
-@register
+@register_task
 class CoinFlip(YesNoTask):
     """2000 generated puzzles with two people each (the paper's in-domain setting); `seed` fixes them."""
 

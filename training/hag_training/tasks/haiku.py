@@ -51,7 +51,7 @@ from ..metrics import concept_coverage, distinct_n
 from .base import Example, Task, user
 from .coinflip import census_first_names
 from .piglatin import common_english_words
-from .registry import register
+from .registry import register_task
 
 __all__ = ["NOT_TOPICS", "Haiku", "haiku_lines", "line_syllables", "poem_topics", "syllable_counts"]
 
@@ -132,7 +132,7 @@ def poem_topics(vocabulary: int = 5000) -> tuple[str, ...]:
     )
 
 
-@register
+@register_task
 class Haiku(Task):
     """One prompt per topic: "Write a haiku about <topic>." (the product's demo prompt has this shape)."""
 

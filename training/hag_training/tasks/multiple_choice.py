@@ -7,7 +7,7 @@ from typing_extensions import override
 from ..data_sources import olmo_docs
 from ..metrics import extract_choice
 from .base import Example, Task, user
-from .registry import register
+from .registry import register_task
 
 __all__ = ["ARCEasy", "CommonsenseQA", "MultipleChoiceTask"]
 
@@ -46,7 +46,7 @@ class MultipleChoiceTask(Task):
         return float(self.extract(example, text) == example.target)
 
 
-@register
+@register_task
 class CommonsenseQA(MultipleChoiceTask):
     """CommonsenseQA validation split: 1221 questions, 5 options each."""
 
@@ -56,7 +56,7 @@ class CommonsenseQA(MultipleChoiceTask):
     olmo_dir = "csqa/val_rc_5shot"
 
 
-@register
+@register_task
 class ARCEasy(MultipleChoiceTask):
     """ARC-Easy test split: 2376 grade-school science questions, 3 to 5 options."""
 

@@ -30,7 +30,7 @@ from typing_extensions import override
 from ..data_sources import read_member
 from ..metrics import chrf
 from .base import Example, Task, user
-from .registry import register
+from .registry import register_task
 
 __all__ = ["PigLatin", "common_english_words", "pig_latin"]
 
@@ -58,7 +58,7 @@ def common_english_words(n: int = 3000) -> tuple[str, ...]:
     return tuple(words[:n])
 
 
-@register
+@register_task
 class PigLatin(Task):
     """2000 three-word phrases drawn (seeded) from the 3000 most frequent words."""
 

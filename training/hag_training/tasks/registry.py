@@ -6,20 +6,20 @@ from hag_chain import Registry
 
 from .base import Task
 
-__all__ = ["TASKS", "get_task", "register"]
+__all__ = ["TASKS", "get_task", "register_task"]
 
 TASKS: Registry[type[Task]] = Registry(
-    "task", hint="Add one: a module in hag_training/tasks/ defining a `Task` subclass decorated with `@register`."
+    "task", hint="Add one: a module in hag_training/tasks/ defining a `Task` subclass decorated with `@register_task`."
 )
-"""Every task class by name (read-only: :func:`register` is the one way in)."""
+"""Every task class by name (read-only: :func:`register_task` is the one way in)."""
 
 
-def register(cls: type[Task]) -> type[Task]:
+def register_task(cls: type[Task]) -> type[Task]:
     """Class decorator adding a task to :data:`TASKS` under its ``name``.
 
     Raises:
         ValueError: The name is not lower-case snake_case.
-        hag_chain.registry.DuplicateEntryError: The name is taken (a ``ValueError`` too).
+        hag_chain.DuplicateEntryError: The name is taken (a ``ValueError`` too).
 
     """
     name = cls.name
@@ -33,7 +33,7 @@ def get_task(name: str) -> Task:
     """A fresh instance of the task registered as ``name``.
 
     Raises:
-        hag_chain.registry.UnknownEntryError: No such task; the message lists the known ones.
+        hag_chain.UnknownEntryError: No such task; the message lists the known ones.
 
     """
     return TASKS.lookup(name)()

@@ -20,7 +20,7 @@ from typing_extensions import override
 from ..data_sources import package_file
 from ..metrics import chrf
 from .base import Example, Task, user
-from .registry import register
+from .registry import register_task
 
 __all__ = ["Translation", "django_pairs"]
 
@@ -50,7 +50,7 @@ def django_pairs(lang: str, min_words: int = 3) -> list[tuple[str, str]]:
     return list(pairs.items())
 
 
-@register
+@register_task
 class Translation(Task):
     """de/fr/es/it/nl/pt_BR -> en pairs from Django 5.2.8's catalogs (see the module docstring for the filter)."""
 

@@ -7,7 +7,7 @@ from typing_extensions import override
 from ..data_sources import olmo_docs
 from ..metrics import extract_yes_no
 from .base import Example, Task, user
-from .registry import register
+from .registry import register_task
 
 __all__ = ["BoolQ", "YesNoTask"]
 
@@ -31,7 +31,7 @@ class YesNoTask(Task):
         return float(self.extract(example, text) == example.target)
 
 
-@register
+@register_task
 class BoolQ(YesNoTask):
     """BoolQ validation split: 3270 passage + question pairs."""
 

@@ -1,29 +1,29 @@
 """A persistent cache of generations, so that no search pays twice for the same generation.
 
-Keyed by :meth:`GenerationRequest.digest <hag_training.engines.GenerationRequest.digest>`: the SHA-256 of (engine,
-messages, the knobs off their defaults, seed, token limit). Every entry is committed as soon as it is written: a
-search killed at any point loses at most the generations in flight. A cache written with an older key format is
-re-keyed once when opened (SQLite's ``user_version`` records the format), so no generation is lost to a format
-change.
+Keyed by :meth:`GenerationRequest.digest <hag_training.generation.request.GenerationRequest.digest>`: the SHA-256
+of (engine, messages, the knobs off their defaults, seed, token limit). Every entry is committed as soon as it is
+written: a search killed at any point loses at most the generations in flight. A cache written with an older key
+format is re-keyed once when opened (SQLite's ``user_version`` records the format), so no generation is lost to a
+format change.
 """
 
 from __future__ import annotations
 
-import os
 import sqlite3
 import threading
 from collections.abc import Sequence
 from pathlib import Path
 
-from hag_training.engines import KEY_VERSION, Engine, GenerationRequest, key_digest
+from hag_training.generation.engine import Engine
+from hag_training.generation.request import KEY_VERSION, GenerationRequest, key_digest
+from hag_training.paths import cache_dir
 
 __all__ = ["CachedEngine", "GenerationCache", "default_cache_path"]
 
 
 def default_cache_path() -> Path:
-    """``$HAG_CACHE_DIR/generations.sqlite``, by default ``~/.cache/hag-chain/generations.sqlite``."""
-    root = os.environ.get("HAG_CACHE_DIR") or Path.home() / ".cache" / "hag-chain"
-    return Path(root) / "generations.sqlite"
+    """``generations.sqlite`` in the :func:`~hag_training.paths.cache_dir` (``$HAG_CACHE_DIR`` or the user cache)."""
+    return cache_dir() / "generations.sqlite"
 
 
 class GenerationCache:
@@ -39,7 +39,7 @@ class GenerationCache:
         self._upgrade_keys()
 
     def _upgrade_keys(self) -> None:
-        """Re-key entries written with an older :data:`~hag_training.engines.KEY_VERSION`, in one transaction.
+        """Re-key entries of an older key format (:data:`~hag_training.generation.request.KEY_VERSION`) at once.
 
         The ``request`` column holds each entry's key preimage, from which the request is rebuilt and keyed anew.
         """
@@ -122,7 +122,7 @@ class CachedEngine:
         first = {keys[i]: i for i in reversed(missing)}
         over_budget = self.budget is not None and self.generated + len(todo) > self.budget
         if over_budget:
-            todo = todo[: max(0, self.budget - self.generated)]
+            todo = todo[: max(0, (self.budget or 0) - self.generated)]
         fresh: dict[str, str] = {}
         lock = threading.Lock()  # OpenAICompatibleEngine reports replies from its worker threads
 

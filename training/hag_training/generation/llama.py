@@ -1,0 +1,80 @@
+"""llama.cpp in-process, one generation at a time: the runtime's own backend."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+
+from hag_training.generation.request import GenerationRequest
+
+__all__ = ["LlamaCppEngine"]
+
+
+@dataclass
+class LlamaCppEngine:
+    """The runtime's own llama.cpp backend, in-process (one generation at a time: llama.cpp is not thread-safe).
+
+    Args:
+        model_path: GGUF file; ``None`` means hag-chain's default SmolLM2 model.
+        adapter_path: Optional GGUF LoRA adapter.
+        n_ctx: Context window.
+
+    """
+
+    model_path: str | None = None
+    adapter_path: str | None = None
+    n_ctx: int = 4096
+
+    @cached_property
+    def answering_adapter(self) -> str | None:
+        """The adapter that shapes this engine's answers: ``adapter_path``, unless it is an activated LoRA.
+
+        An aLoRA is active only from its invocation (the planner turn) on, which no answer prompt contains, so an
+        engine with one answers exactly as the base model: it generates without it and shares the base's cache.
+        """
+        if not self.adapter_path:
+            return None
+        from gguf import GGUFReader, Keys
+
+        alora = Keys.Adapter.ALORA_INVOCATION_TOKENS in GGUFReader(self.adapter_path).fields
+        return None if alora else self.adapter_path
+
+    @cached_property
+    def engine_id(self) -> str:
+        """``llama.cpp:<model file name>[+<adapter file name>@<sha256 prefix>]``.
+
+        An adapter is identified by its content too: retraining rewrites the same file name with new weights,
+        and its generations must not come back from the cache. An activated LoRA does not change answers
+        (:attr:`answering_adapter`), so it is not part of the id.
+        """
+        from hag_chain import default_model_path
+
+        name = Path(self.model_path or default_model_path()).name
+        if not self.answering_adapter:
+            return f"llama.cpp:{name}"
+        adapter = Path(self.answering_adapter)
+        digest = hashlib.sha256(adapter.read_bytes()).hexdigest()[:12]
+        return f"llama.cpp:{name}+{adapter.name}@{digest}"
+
+    def generate(
+        self, requests: Sequence[GenerationRequest], on_reply: Callable[[int, str], None] | None = None
+    ) -> list[str]:
+        """Generate each request with llama.cpp's sampler chain, one after another."""
+        from hag_chain import ModelKey, default_model_path, load_model
+
+        path = str(self.model_path or default_model_path())
+        model = load_model(ModelKey(path, self.answering_adapter, n_ctx=self.n_ctx))
+        out: list[str] = []
+        for req in requests:
+            with model.lock:
+                prompt = model.prompt_tokens([{"role": r, "content": c} for r, c in req.messages])
+                stream = model.complete(
+                    prompt, sampling=req.config.to_llama_kwargs(), max_tokens=req.max_tokens, stop=[], seed=req.seed
+                )
+                out.append("".join(chunk["choices"][0]["text"] for chunk in stream))
+            if on_reply:
+                on_reply(len(out) - 1, out[-1])
+        return out

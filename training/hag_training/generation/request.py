@@ -1,0 +1,85 @@
+"""One generation request, and the cache key that identifies it across runs and engines."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from hag_chain import KNOBS, DecodingConfig
+
+__all__ = ["KEY_VERSION", "GenerationRequest", "effective_knobs", "key_digest"]
+
+KEY_VERSION = 3
+"""Version of :meth:`GenerationRequest.key`'s format; bumped whenever the same generation would get a new key.
+
+1 (unversioned) serialised every knob; 2 writes only the knobs off their defaults; 3 leaves out the seed of a
+greedy request (greedy decoding draws nothing, so the k samples of a greedy configuration are one generation).
+"""
+
+
+@dataclass(frozen=True)
+class GenerationRequest:
+    """One generation: what to answer, and exactly how to sample it."""
+
+    messages: tuple[tuple[str, str], ...]
+    """``(role, content)`` pairs."""
+    config: DecodingConfig
+    seed: int
+    max_tokens: int
+
+    @classmethod
+    def build(cls, messages: Sequence[dict[str, str]], config: DecodingConfig, seed: int, max_tokens: int):
+        """Build from role/content dicts."""
+        return cls(tuple((m["role"], m["content"]) for m in messages), config, seed, max_tokens)
+
+    def key(self, engine_id: str) -> str:
+        """Canonical JSON identifying this generation on ``engine_id`` (the cache key's preimage).
+
+        The configuration is written as its knobs off their defaults (:meth:`~hag_chain.DecodingConfig.non_default`),
+        so a knob added to :data:`~hag_chain.KNOBS` later, at its default, leaves every existing key unchanged. At
+        temperature 0 decoding is greedy (llama.cpp's greedy sampler, which draws no random number): the knobs marked
+        ``greedy_irrelevant`` and the seed cannot change the output, so they are left out and such requests share
+        one key. ``"v"`` is :data:`KEY_VERSION`.
+        """
+        fields: dict[str, Any] = {"v": KEY_VERSION, "engine": engine_id, "messages": self.messages}
+        if self.config.temperature != 0:
+            fields["seed"] = self.seed
+        fields |= {"config": effective_knobs(self.config), "max_tokens": self.max_tokens}
+        return json.dumps(fields, sort_keys=True, separators=(",", ":"))
+
+    def digest(self, engine_id: str) -> str:
+        """The cache key: the SHA-256 (hex) of :meth:`key`."""
+        return key_digest(self.key(engine_id))
+
+    @classmethod
+    def from_key(cls, key: str) -> tuple[str, GenerationRequest]:
+        """The engine id and the request a :meth:`key` preimage describes, in any format version so far.
+
+        Version 1 keys (no ``"v"``) hold the whole configuration, later ones the knobs off their defaults; all
+        rebuild the same :class:`~hag_chain.DecodingConfig`, since left-out knobs are at their defaults or, greedy,
+        do not matter. A greedy version 3 key has no seed (it does not matter either): the request gets seed 0.
+        """
+        data = json.loads(key)
+        messages = tuple((role, content) for role, content in data["messages"])
+        config = DecodingConfig.from_values(data["config"])
+        return data["engine"], cls(messages, config, data.get("seed", 0), data["max_tokens"])
+
+
+def effective_knobs(config: DecodingConfig) -> dict[str, Any]:
+    """The knobs of ``config`` that can change a generation.
+
+    Those off their defaults, less, at temperature 0 (greedy decoding), the ones marked ``greedy_irrelevant``.
+    Configurations with equal effective knobs ("greedy twins") generate the same text.
+    """
+    knobs = config.non_default()
+    if config.temperature == 0:
+        knobs = {k: v for k, v in knobs.items() if not KNOBS[k].greedy_irrelevant}
+    return knobs
+
+
+def key_digest(preimage: str) -> str:
+    """The cache key of a :meth:`GenerationRequest.key` preimage already at hand: its SHA-256 (hex)."""
+    return hashlib.sha256(preimage.encode()).hexdigest()
