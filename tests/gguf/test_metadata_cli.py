@@ -12,7 +12,7 @@ from hag_gguf.cli import main
 from hag_chain import HAGKeys, HAGProfile, read_gguf_metadata
 from hag_chain.space import SearchSpace
 
-from .conftest import write_json
+from ..tiny_models import make_lora, write_json
 
 SPACE = SearchSpace(values={"temperature": (0.0, 0.7), "top_k": (10, 40)})
 PROVENANCE = {"data": "hag-train-v3", "seed": 7, "versions": {"peft": "0.21"}}
@@ -31,8 +31,6 @@ def meta_file(tmp_path_factory):
 
 
 def test_metadata_round_trip_through_cli_inspect_and_runtime(capsys, tiny_model_dir, meta_file, tmp_path):
-    from .test_adapter import make_lora
-
     model = tmp_path / "model.gguf"
     code, out, _ = run_cli(
         capsys,

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from hag_gguf import GGUFExportError, convert_adapter, convert_model, inspect_gguf
 
-from .conftest import (
+from ..tiny_models import (
     SAMPLE_TEXT,
     TINY_DIMS,
     TOKENIZER_PROBES,
@@ -18,6 +18,7 @@ from .conftest import (
     hf_logits,
     llama_logits,
     llama_tokenize,
+    make_lora,
 )
 
 MAX_ABS_DIFF = {"f32": 0.04, "f16": 0.05, "q8_0": 1.0}
@@ -106,8 +107,6 @@ def test_qwen2_needs_its_qkv_biases(qwen2_dir, tmp_path):
 
 
 def test_qwen2_adapter_reproduces_peft(qwen2_dir, qwen2_model, qwen2_ids, tmp_path):
-    from .test_adapter import make_lora
-
     lora_dir, peft_model = make_lora(qwen2_dir, tmp_path / "lora")
     expected = hf_logits(peft_model, qwen2_ids)
     base = convert_model(qwen2_dir, tmp_path / "base.gguf", "f32").path

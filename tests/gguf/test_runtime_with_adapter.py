@@ -10,7 +10,7 @@ from hag_gguf import convert_adapter, convert_model
 
 from hag_chain import AdapterMismatchError, ChatHAG, SearchSpace, default_model_path
 
-from .test_adapter import make_lora
+from ..tiny_models import make_lora
 
 ADAPTER_SPACE = SearchSpace(values={"temperature": (0.2, 0.9), "top_k": (5, 7)})
 GREEDY = {"temperature": 0.0, "repetition_penalty": 1.0}  # pinned: phase 2 is then a deterministic function

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from hag_gguf import convert_model, inspect_gguf
 
-from .conftest import SAMPLE_TEXT, TINY_DIMS, TOKENIZER_PROBES, _corpus, hf_logits, llama_logits
+from ..tiny_models import SAMPLE_TEXT, TINY_DIMS, TOKENIZER_PROBES, corpus, hf_logits, llama_logits
 
 
 @pytest.fixture(scope="module")
@@ -20,7 +20,7 @@ def spm_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("models") / "tiny-spm-llama"
     out.mkdir()
     spm.SentencePieceTrainer.train(
-        sentence_iterator=iter(_corpus()),
+        sentence_iterator=iter(corpus()),
         model_prefix=str(out / "tokenizer"),
         vocab_size=320,
         model_type="bpe",

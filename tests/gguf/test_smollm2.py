@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 from hag_gguf import convert_adapter, convert_model
 
-from .conftest import hf_logits, llama_logits, llama_tokenize, load_hf
+from ..tiny_models import hf_logits, llama_logits, llama_tokenize, load_hf
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

@@ -16,7 +16,7 @@ import gguf
 import pytest
 from hag_gguf import convert_model, inspect_gguf
 
-from .conftest import TOKENIZER_PROBES
+from ..tiny_models import TOKENIZER_PROBES
 
 # Spaces before digits are where SmolLM2's pre-tokenizer ("smollm": every digit alone first) and the GPT-2 regex
 # transformers keeps disagree.

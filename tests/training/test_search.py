@@ -11,6 +11,7 @@ import time
 import pytest
 from hag_training.cli import main
 from hag_training.generation.cache import CachedEngine, GenerationCache
+from hag_training.generation.llama import LlamaCppEngine
 from hag_training.generation.request import GenerationRequest
 from hag_training.labelling import choose_labels
 from hag_training.labels import Label, write_outputs
@@ -18,7 +19,22 @@ from hag_training.scoring import BudgetExhausted, GroupScore
 from hag_training.search import SearchConfig, halving_rungs, run_search
 
 from ..conftest import TINY_SPACE
-from .conftest import CountingEngine
+
+
+class CountingEngine:
+    """The real llama.cpp engine, recording which requests it had to generate."""
+
+    def __init__(self) -> None:
+        self.inner = LlamaCppEngine()
+        self.requests = []
+
+    @property
+    def engine_id(self) -> str:
+        return self.inner.engine_id
+
+    def generate(self, requests, on_reply=None):
+        self.requests.extend(requests)
+        return self.inner.generate(requests, on_reply)
 
 
 @pytest.mark.unit

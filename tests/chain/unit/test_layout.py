@@ -6,7 +6,7 @@ import pytest
 
 import hag_chain
 
-from ..conftest import MAY_LOAD, ROOT, heavy_modules_after
+from ...conftest import MAY_LOAD, ROOT, heavy_modules_after
 
 pytestmark = pytest.mark.unit
 

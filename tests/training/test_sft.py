@@ -4,65 +4,21 @@ from __future__ import annotations
 
 import json
 import shutil
-from pathlib import Path
 
 import pytest
 from gguf import GGUFReader
-from hag_gguf import convert_model
 from hag_training.cli import main as hag_train
-from hag_training.labels import Label
 from hag_training.sft import train_adapter
 from hag_training.sft_config import SFTConfig
 from hag_training.sft_examples import IGNORE_INDEX, build_examples, resolve_ties
 
 from hag_chain import ChatHAG, HAGKeys, ModelKey, SearchSpace, load_model, planner_messages, read_gguf_metadata
 
-from .conftest import build_tiny_llama
+from ..tiny_models import ANSWERS, COOL, MATH, POEMS, SPACE, TRAINING, WARM, label_record
 
-# Knobs deliberately not in alphabetical order: the search stores its provenance with sorted keys.
-SPACE = SearchSpace(values={"top_k": (10, 50), "temperature": (0.0, 1.0)})
-COOL, WARM = '{"top_k":10,"temperature":0.0}', '{"top_k":50,"temperature":1.0}'
-MATH = ["What is 3 + 4?", "Compute 12 * 7.", "What is 81 / 9?", "Solve 5 + 8."]
-POEMS = ["Write a poem about rain.", "Write a story about a fox.", "Write a song about the sea.", "Write a haiku."]
-# Stand-ins for the base model's own answers, which the search records as `label_answer`.
-ANSWERS = dict(zip(MATH + POEMS, ["7", "84", "9", "13", "Rain on the lake.", "The fox ran.", "Waves.", "Old pond."]))
+# The tiny llama runs in torch and in llama.cpp here: torch on one thread (see tests/conftest.py).
+pytestmark = pytest.mark.usefixtures("single_threaded_torch")
 
-
-def _record(task: str, question: str, line: str, scores: dict, answer: str = "") -> Label:
-    provenance = {"space": json.loads(SPACE.to_json()), "prompt_version": "hag-v1", "engine": "test"}
-    return Label(
-        task=task,
-        messages=[{"role": "user", "content": question}],
-        label_line=line,
-        label_answer=answer,
-        scores=scores,
-        provenance=json.dumps(provenance, sort_keys=True),
-    )
-
-
-@pytest.fixture(scope="module")
-def labels(tmp_path_factory) -> Path:
-    """A search output in miniature: math inputs labelled cool, writing inputs labelled warm."""
-    records = [_record("math", q, COOL, {COOL: 1.0, WARM: 0.0}, ANSWERS[q]) for q in MATH]
-    records += [_record("poem", q, WARM, {COOL: 0.2, WARM: 0.9}, ANSWERS[q]) for q in POEMS]
-    out = tmp_path_factory.mktemp("search")
-    (out / "labels.jsonl").write_text("".join(json.dumps(r.to_dict()) + "\n" for r in records))
-    return out
-
-
-@pytest.fixture(scope="module")
-def base_dir(tmp_path_factory) -> Path:
-    # The planner prompt alone is ~120 tokens for this tiny BPE, so the context is longer than other tiny models'.
-    return build_tiny_llama(tmp_path_factory.mktemp("models") / "tiny-llama-512", context=512)
-
-
-@pytest.fixture(scope="module")
-def base_gguf(base_dir, tmp_path_factory) -> Path:
-    return convert_model(base_dir, tmp_path_factory.mktemp("gguf") / "tiny.gguf", "f32").path
-
-
-# top_layers=1: only the second of the two layers is adapted, as the default adapts only the top of SmolLM2.
-TRAINING = {"epochs": 30, "learning_rate": 1e-2, "batch_size": 4, "top_layers": 1, "outtype": "f32"}
 # The plain-LoRA mode, with the untuned model's planner prompt: the adapter stays on for the answer.
 LORA = {**TRAINING, "mode": "lora", "prompt_version": "hag-v1"}
 
@@ -159,8 +115,8 @@ def test_rerun_that_changes_only_the_outtype_resumes_and_exports_again(tuned, la
 
 @pytest.mark.unit
 def test_flat_inputs_are_kept_or_dropped():
-    flat = _record("math", "What is 1 + 1?", COOL, {COOL: 0.0, WARM: 0.0})
-    records = [_record("math", q, COOL, {COOL: 1.0, WARM: 0.0}) for q in MATH[:2]] + [flat]
+    flat = label_record("math", "What is 1 + 1?", COOL, {COOL: 0.0, WARM: 0.0})
+    records = [label_record("math", q, COOL, {COOL: 1.0, WARM: 0.0}) for q in MATH[:2]] + [flat]
     assert resolve_ties(records, "keep") == (records, 1)
     assert resolve_ties(records, "drop") == (records[:2], 1)
 

@@ -1,13 +1,14 @@
 """The HAG adapter shipped with hag-chain, on the embedded default model: it loads, and its choices follow the input."""
 
 import json
-from pathlib import Path
 
 import pytest
 from hag_training.tasks import get_task
 
 from hag_chain import ChatHAG, HAGKeys, default_adapter_path, default_model_path, read_gguf_metadata
 from hag_chain.protocol import TUNED_PROMPT_VERSION, invocation_text
+
+from ...conftest import ROOT
 
 pytestmark = pytest.mark.integration
 
@@ -105,7 +106,7 @@ def test_forced_tool_call_parses_with_the_penalty_neutral_under_the_grammar(tune
 
 
 #: The adapter shipped before the activated LoRA: a plain LoRA of the same base (hag-v1 prompt, rank 8, top 8 layers).
-PLAIN_LORA = Path(__file__).parents[1] / "data" / "hag-smollm2-135m-plain-lora.gguf"
+PLAIN_LORA = ROOT / "tests" / "data" / "hag-smollm2-135m-plain-lora.gguf"
 
 
 def test_a_plain_lora_adapter_still_works():

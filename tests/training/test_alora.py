@@ -31,35 +31,36 @@ from hag_chain import (
 from hag_chain.chat.planner import invocation_start
 from hag_chain.protocol import TUNED_PROMPT_VERSION, planner_reply
 
-from .conftest import hf_logits, llama_logits, load_hf
-from .test_adapter import ADAPTER_TOLERANCE
-from .test_sft import COOL, MATH, POEMS, SPACE, TRAINING, base_dir, base_gguf, labels  # noqa: F401  (fixtures)
+from ..tiny_models import ADAPTER_TOLERANCE, COOL, MATH, POEMS, SPACE, TRAINING, hf_logits, llama_logits, load_hf
+
+# The tiny llama runs in torch and in llama.cpp here: torch on one thread (see tests/conftest.py).
+pytestmark = pytest.mark.usefixtures("single_threaded_torch")
 
 #: llama.cpp (f32 GGUF) against transformers on the same weights, without any adapter (measured: about 0.01).
 BASE_TOLERANCE = 0.02
 
 
 @pytest.fixture(scope="module")
-def tuned_alora(labels, base_dir, tmp_path_factory):  # noqa: F811
+def tuned_alora(labels, base_dir, tmp_path_factory):
     config = SFTConfig(**TRAINING)  # the default mode: alora, prompt version hag-v3 (one code token)
     assert config.mode == "alora" and config.prompt_version == TUNED_PROMPT_VERSION == "hag-v3"
     return train_adapter(labels, tmp_path_factory.mktemp("sft-alora"), config, base=base_dir, progress=False)
 
 
 @pytest.fixture(scope="module")
-def tuned_alora_v2(labels, base_dir, tmp_path_factory):  # noqa: F811
+def tuned_alora_v2(labels, base_dir, tmp_path_factory):
     """The same turn answered by the JSON configuration line, knob by knob."""
     config = SFTConfig(**TRAINING, prompt_version="hag-v2")
     return train_adapter(labels, tmp_path_factory.mktemp("sft-alora-v2"), config, base=base_dir, progress=False)
 
 
-def _invocation(base_dir):  # noqa: F811
+def _invocation(base_dir):
     from transformers import AutoTokenizer
 
     return alora_invocation(AutoTokenizer.from_pretrained(base_dir), TUNED_PROMPT_VERSION)
 
 
-def test_alora_adapter_carries_its_invocation_for_llama_cpp(tuned_alora, base_dir, base_gguf):  # noqa: F811
+def test_alora_adapter_carries_its_invocation_for_llama_cpp(tuned_alora, base_dir, base_gguf):
     import llama_cpp
 
     invocation = _invocation(base_dir)
@@ -76,10 +77,7 @@ def test_alora_adapter_carries_its_invocation_for_llama_cpp(tuned_alora, base_di
 
 
 def test_peft_alora_and_llama_cpp_agree_on_the_planner_turn_and_the_base_before_it(
-    tuned_alora,
-    base_dir,  # noqa: F811
-    base_gguf,  # noqa: F811
-    labels,  # noqa: F811
+    tuned_alora, base_dir, base_gguf, labels
 ):
     from peft import PeftModel
 
@@ -108,7 +106,7 @@ GREEDY = {"temperature": 0.0, "repetition_penalty": 1.0}
 ASSISTANT_HEADER = "<|im_start|>assistant\n"
 
 
-def test_both_reply_formats_choose_the_labels(tuned_alora, tuned_alora_v2, base_gguf):  # noqa: F811
+def test_both_reply_formats_choose_the_labels(tuned_alora, tuned_alora_v2, base_gguf):
     for adapter, one_token in ((tuned_alora, True), (tuned_alora_v2, False)):
         chat = ChatHAG(model_path=str(base_gguf), adapter_path=str(adapter.adapter_path), n_ctx=512)
         chosen = {q: chat.choose_config(q).config.temperature for q in MATH + POEMS}
@@ -117,7 +115,7 @@ def test_both_reply_formats_choose_the_labels(tuned_alora, tuned_alora_v2, base_
         assert planner.line == COOL and (planner.output_tokens == 1) == one_token
 
 
-def test_the_code_planner_is_one_llama_cpp_call(tuned_alora, tuned_alora_v2, base_gguf):  # noqa: F811
+def test_the_code_planner_is_one_llama_cpp_call(tuned_alora, tuned_alora_v2, base_gguf):
     """A spy on llama.cpp's eval, the real one underneath: the code reply is decided by one batch."""
     calls = {}
     for name, adapter in (("code", tuned_alora), ("line", tuned_alora_v2)):
@@ -140,7 +138,7 @@ def test_the_code_planner_is_one_llama_cpp_call(tuned_alora, tuned_alora_v2, bas
     assert len(calls["code"]) == 1 and len(calls["line"]) > 1, calls
 
 
-def test_a_search_space_given_to_a_code_model_maps_onto_its_grid(tuned_alora, base_gguf):  # noqa: F811
+def test_a_search_space_given_to_a_code_model_maps_onto_its_grid(tuned_alora, base_gguf):
     def chosen(space, question):
         adapter = str(tuned_alora.adapter_path)
         return ChatHAG(model_path=str(base_gguf), adapter_path=adapter, n_ctx=512, search_space=space).choose_config(
@@ -162,7 +160,7 @@ def test_a_search_space_given_to_a_code_model_maps_onto_its_grid(tuned_alora, ba
         chosen(SearchSpace(values={"min_p": (0.0, 0.1)}), MATH[0])
 
 
-def test_pins_narrow_the_code_choice(tuned_alora, base_gguf):  # noqa: F811
+def test_pins_narrow_the_code_choice(tuned_alora, base_gguf):
     chat = ChatHAG(model_path=str(base_gguf), adapter_path=str(tuned_alora.adapter_path), n_ctx=512)
     assert chat.choose_config(MATH[0]).planner.values["temperature"] == 0.0
     # With the temperature pinned, the model's best code among those at that temperature (it chooses top_k).
@@ -177,7 +175,7 @@ def test_pins_narrow_the_code_choice(tuned_alora, base_gguf):  # noqa: F811
     assert resolved.config.temperature == 1.0 and resolved.config.min_p == 0.05
 
 
-def test_code_tokens_of_another_tokenizer_are_refused(tuned_alora, base_dir, base_gguf, tmp_path):  # noqa: F811
+def test_code_tokens_of_another_tokenizer_are_refused(tuned_alora, base_dir, base_gguf, tmp_path):
     meta = {k: v for k, v in read_gguf_metadata(str(tuned_alora.adapter_path)).items() if k.startswith("hag.")}
     model = ChatHAG(model_path=str(base_gguf), n_ctx=512).load()
     assert json.loads(meta[HAGKeys.CODE_TOKENS]) == [model.tokenize(c, special=False)[0] for c in SPACE.codes()]
@@ -189,7 +187,7 @@ def test_code_tokens_of_another_tokenizer_are_refused(tuned_alora, base_dir, bas
         chat.choose_config(MATH[0])
 
 
-def test_alora_planner_writes_the_labels_and_the_answer_is_the_bare_models(tuned_alora, base_gguf):  # noqa: F811
+def test_alora_planner_writes_the_labels_and_the_answer_is_the_bare_models(tuned_alora, base_gguf):
     chat = ChatHAG(model_path=str(base_gguf), adapter_path=str(tuned_alora.adapter_path), n_ctx=512, max_tokens=12)
     bare = ChatHAG(model_path=str(base_gguf), n_ctx=512, max_tokens=12)
     for question in (MATH[0], POEMS[1]):
@@ -207,12 +205,12 @@ def test_alora_planner_writes_the_labels_and_the_answer_is_the_bare_models(tuned
         assert answer.content == expected.content
 
 
-def test_alora_cannot_be_merged(tuned_alora, base_dir, tmp_path):  # noqa: F811
+def test_alora_cannot_be_merged(tuned_alora, base_dir, tmp_path):
     with pytest.raises(UnsupportedModelError, match="activated LoRA"):
         merge_adapter(tuned_alora.peft_dir, tmp_path / "merged.gguf", base_dir)
 
 
-def test_an_invocation_the_runtime_does_not_render_is_explained(tuned_alora, base_dir, base_gguf, tmp_path):  # noqa: F811
+def test_an_invocation_the_runtime_does_not_render_is_explained(tuned_alora, base_dir, base_gguf, tmp_path):
     # The same weights, exported with the invocation of another prompt version: a real file that does not match.
     peft_dir = shutil.copytree(tuned_alora.peft_dir, tmp_path / "peft")
     config = json.loads((peft_dir / "adapter_config.json").read_text())
@@ -227,7 +225,7 @@ def test_an_invocation_the_runtime_does_not_render_is_explained(tuned_alora, bas
         chat.choose_config(MATH[0])
 
 
-def test_an_engine_with_an_alora_answers_as_the_base_and_shares_its_cache(tuned_alora, base_gguf, tmp_path):  # noqa: F811
+def test_an_engine_with_an_alora_answers_as_the_base_and_shares_its_cache(tuned_alora, base_gguf, tmp_path):
     from hag_training.generation.llama import LlamaCppEngine
     from hag_training.generation.request import GenerationRequest
 
