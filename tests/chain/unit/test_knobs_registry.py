@@ -1,6 +1,9 @@
 """The knob table is the one place a knob lives; the registry shape shared by targets, tasks and architectures."""
 
+import re
+
 import pytest
+from mypy import api as mypy_api
 
 from hag_chain import KNOBS, TARGETS, ChatHAG, DecodingConfig, InvalidConfigError, Registry, split_knob_kwargs
 from hag_chain.chat.precedence import resolve_config, without_penalties_under_grammar
@@ -19,6 +22,23 @@ def test_every_knob_row_is_a_config_field_with_its_default_and_bounds():
             beyond = {"ge": limit - 1, "gt": limit, "le": limit + 1, "lt": limit}[op]
             with pytest.raises(InvalidConfigError, match=f"`{name}`"):
                 DecodingConfig.from_values({name: knob.kind(beyond)})
+
+
+def test_the_type_checker_sees_every_knob(tmp_path):
+    code = tmp_path / "typo.py"
+    code.write_text(
+        "from hag_chain import DecodingConfig\n"
+        "config = DecodingConfig(temperature=0.3, top_k=10)\n"
+        "reveal_type(config.repetition_penalty)\n"
+        "config.temprature\n"
+        "DecodingConfig(top_kk=3)\n"
+    )
+    report, _, status = mypy_api.run([str(code)])  # the project's configuration and cache (`make test` warms it)
+    assert status == 1, report
+    assert re.search(rf'{re.escape(str(code))}:3: note: Revealed type is "(builtins\.)?float"', report), report
+    assert f'{code}:4: error: "DecodingConfig" has no attribute "temprature"' in report
+    assert f'{code}:5: error: Unexpected keyword argument "top_kk" for "DecodingConfig"' in report
+    assert "Found 2 errors in 1 file" in report
 
 
 def test_every_knob_row_is_a_chat_hag_pin():
