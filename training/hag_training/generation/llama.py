@@ -37,9 +37,11 @@ class LlamaCppEngine:
         """
         if not self.adapter_path:
             return None
-        from gguf import GGUFReader, Keys
+        from gguf import Keys
 
-        alora = Keys.Adapter.ALORA_INVOCATION_TOKENS in GGUFReader(self.adapter_path).fields
+        from hag_chain import read_gguf_metadata
+
+        alora = Keys.Adapter.ALORA_INVOCATION_TOKENS in read_gguf_metadata(self.adapter_path, arrays=True)
         return None if alora else self.adapter_path
 
     @cached_property
