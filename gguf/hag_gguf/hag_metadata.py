@@ -62,7 +62,8 @@ def load_meta_file(path: str | Path) -> dict[str, Any]:
 def build_hag_metadata(*sources: Mapping[str, Any] | None) -> dict[str, str]:
     """Merge ``hag.*`` metadata sources (later wins), normalise values to strings and validate them.
 
-    ``hag.search_space`` and ``hag.provenance`` may be given as objects; they are stored as compact JSON.
+    ``hag.search_space`` and ``hag.provenance`` may be given as objects and ``hag.code_tokens`` as a list; they are
+    stored as compact JSON.
 
     Raises:
         GGUFExportError: An unknown key, a non-string value, or a value the runtime would refuse.

@@ -21,7 +21,7 @@ Build, tune and evaluate HAG models.
   recipe   all three in one command; `recipe default` rebuilds the adapter that ships with hag-chain
 
 examples:
-  hag-train recipe default --out runs/default                  # ~1 hour on 2 CPU cores, a rerun is cached
+  hag-train recipe default --out runs/default                  # search, sft, eval; a rerun is cached
   hag-train search --out runs/search                           # the default tasks and model
   hag-train search --tasks coinflip,gsm8k --n-train 4 --budget 200 --out runs/small
   hag-train sft --data runs/search --out runs/sft              # base: the default SmolLM2 GGUF

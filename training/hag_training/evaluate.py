@@ -103,7 +103,7 @@ def run_eval(
     Args:
         config: What to evaluate.
         choose: The HAG planner: messages to the configuration it answers them with.
-        hag_engine: Answers HAG's inputs (the base model with the adapter).
+        hag_engine: Answers HAG's inputs (with a plain LoRA on; for an activated LoRA, the base model alone).
         base_engine: Answers every other method's inputs (the base model alone).
         space: The search space ``random`` draws from.
         stage1: The search's ``stage1.json`` (candidates for best static); ``None``: every configuration of ``space``.

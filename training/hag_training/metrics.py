@@ -119,13 +119,13 @@ def group_diversity(texts: Sequence[str]) -> float:
     texts are all the same and close to 1 when they share no n-gram. An empty text would get BLEU 0 and so look
     novel; it counts instead as a copy (BLEU 1) when another text is empty too, and as novel otherwise.
 
-    Why Self-BLEU and not distinct-n pooled across the replies (both measured on SmolLM2-135M replies to CommonGen,
-    Pig Latin and haiku prompts, four sampled replies per input): on sentences and poems the two agree (mean 0.92
-    both on CommonGen at temperature 0.7). Pooled distinct-1 is unusable for CommonGen, where every good reply
-    repeats the same concept words (0.44 to 0.76 for clearly different sentences). Pooled distinct-2 is coarse on
-    the three-word replies of Pig Latin: a reply has two bigrams, so four replies differing in one letter of one
-    word each score 0.67, where Self-BLEU's geometric mean over 1- to 4-grams gives a graded 0.44. And Self-BLEU
-    is the HAG paper's measure (its pilot study reports it on Pig Latin).
+    Why Self-BLEU and not distinct-n pooled across the replies (both measured, while CommonGen was in the suite, on
+    SmolLM2-135M replies to CommonGen, Pig Latin and haiku prompts, four sampled replies per input): on sentences
+    and poems the two agree (mean 0.92 both on CommonGen at temperature 0.7). Pooled distinct-1 is unusable for
+    CommonGen, where every good reply repeats the same concept words (0.44 to 0.76 for clearly different sentences).
+    Pooled distinct-2 is coarse on the three-word replies of Pig Latin: a reply has two bigrams, so four replies
+    differing in one letter of one word each score 0.67, where Self-BLEU's geometric mean over 1- to 4-grams gives a
+    graded 0.44. And Self-BLEU is the HAG paper's measure (its pilot study reports it on Pig Latin).
 
     Raises:
         ValueError: Fewer than 2 texts.

@@ -45,8 +45,7 @@ def write_model_card(out_dir: str | Path, summary: dict[str, Any], evaluation: s
         f"{search.get('n_train', '?')} labelled inputs per task, the race's {search.get('n_probe', '?')} probes "
         "among them): "
         f"{data['records']} labelled inputs, {data['uninformative']} on which every tried configuration scored the "
-        f"same (policy `{data['ties']}`), {data['examples']} training examples ({data['answer_examples']} of them "
-        f"the base model's own answers, so that a plain LoRA can stay on for the answer), "
+        f"same (policy `{data['ties']}`), {data['examples']} training examples{_answer_examples(data)}, "
         f"{data['skipped_too_long']} skipped as too long.",
         "",
         "| task | examples | most frequent labels |",
@@ -80,3 +79,9 @@ def write_model_card(out_dir: str | Path, summary: dict[str, Any], evaluation: s
     path = Path(out_dir) / "README.md"
     ModelCard(f"---\n{header.to_yaml()}\n---\n\n" + "\n".join(lines)).save(path)
     return path
+
+
+def _answer_examples(data: dict[str, Any]) -> str:
+    """How many training examples are the base model's own answers; none for an activated LoRA, which never answers."""
+    n = data["answer_examples"]
+    return f" ({n} of them the base model's own answers, so that a plain LoRA can stay on for the answer)" if n else ""

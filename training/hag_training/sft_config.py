@@ -101,7 +101,8 @@ class SFTConfig:
         "'keep' or 'drop'",
     )
     # f32 by default: with a rank-8 adapter on SmolLM2-135M the planner took 231 ms against 334 ms for the same
-    # adapter in f16 (llama.cpp's batched LoRA products are slower on f16 weights here), for 1.3 MB more on disk.
+    # adapter in f16 (llama.cpp's batched LoRA products are slower on f16 weights here), for 1.3 MB more on disk
+    # (measured 2026-12-01 with the JSON-line planner, prompt hag-v2).
     outtype: Annotated[str, _among(_adapter_outtypes)] = _setting(
         "f32",
         "Tensor type of the GGUF adapter (hag_gguf.ADAPTER_OUTTYPES). Export only: a rerun that changes it resumes "

@@ -1,6 +1,7 @@
 """The knob table is the one place a knob lives; the registry shape shared by targets, tasks and architectures."""
 
 import re
+import uuid
 
 import pytest
 from mypy import api as mypy_api
@@ -25,7 +26,9 @@ def test_every_knob_row_is_a_config_field_with_its_default_and_bounds():
 
 
 def test_the_type_checker_sees_every_knob(tmp_path):
-    code = tmp_path / "typo.py"
+    # A module name of its own: mypy's cache keeps a module's errors with the path it had, so a name seen before at
+    # another path would report the old path. The project's cache still serves hag_chain (`make test` warms it).
+    code = tmp_path / f"knob_typo_{uuid.uuid4().hex}.py"
     code.write_text(
         "from hag_chain import DecodingConfig\n"
         "config = DecodingConfig(temperature=0.3, top_k=10)\n"
@@ -33,7 +36,7 @@ def test_the_type_checker_sees_every_knob(tmp_path):
         "config.temprature\n"
         "DecodingConfig(top_kk=3)\n"
     )
-    report, _, status = mypy_api.run([str(code)])  # the project's configuration and cache (`make test` warms it)
+    report, _, status = mypy_api.run([str(code)])
     assert status == 1, report
     assert re.search(rf'{re.escape(str(code))}:3: note: Revealed type is "(builtins\.)?float"', report), report
     assert f'{code}:4: error: "DecodingConfig" has no attribute "temprature"' in report
