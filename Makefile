@@ -47,12 +47,13 @@ $(VENV)/.unit: pyproject.toml | $(BIN)/python
 run: $(VENV)/.runtime
 	$(BIN)/hag-chain run "$(PROMPT)"
 
-# The static checks over the three packages, the tests, benchmarks and examples: types, lint, formatting.
+# The static checks over the three packages, the tests, benchmarks and examples: types, lint, formatting (of the
+# Python in the Markdown docs too).
 CHECKED := hag_chain training gguf tests bench examples
 define static_checks
 	$(BIN)/python -m mypy
 	$(BIN)/ruff check $(CHECKED)
-	$(BIN)/ruff format --check $(CHECKED)
+	$(BIN)/ruff format --check $(CHECKED) README.md CHANGELOG.md docs training/README.md gguf/README.md
 endef
 
 test: $(VENV)/.test
