@@ -267,5 +267,5 @@ def _warn_other_base(model: LoadedModel) -> None:
         warnings.warn(
             f"The adapter {Path(model.key.adapter_path or '').name} was trained on base model {expected!r} but is "
             f"applied to {actual!r}. Shapes match, so llama.cpp accepted it; check that this is the same base.",
-            stacklevel=5,
+            stacklevel=4,
         )

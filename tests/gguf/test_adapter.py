@@ -80,6 +80,22 @@ def test_base_model_name_matches_the_converted_base(tiny_model_dir, base_gguf, t
     assert read_gguf_metadata(str(renamed))[HAGKeys.BASE_MODEL] == "SmolLM2-135M-Instruct"
 
 
+def test_an_adapter_of_another_base_name_warns_at_the_caller(tiny_model_dir, base_gguf, tmp_path):
+    import warnings
+
+    from hag_chain import ModelKey, load_model
+
+    lora_dir, _ = make_lora(tiny_model_dir, tmp_path / "lora")
+    own = convert_adapter(lora_dir, tmp_path / "own.gguf", tiny_model_dir).path
+    other = convert_adapter(lora_dir, tmp_path / "other.gguf", tiny_model_dir, base_name="SmolLM2-135M-Instruct").path
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        load_model(ModelKey(str(base_gguf), str(own), n_ctx=64))
+    with pytest.warns(UserWarning, match="other.gguf was trained on base model 'SmolLM2-135M-Instruct'") as record:
+        load_model(ModelKey(str(base_gguf), str(other), n_ctx=64))
+    assert [w.filename for w in record] == [__file__]  # pointed at the code that loaded it
+
+
 def test_merge_reproduces_peft(tiny_model_dir, sample_ids, tmp_path):
     lora_dir, peft_model = make_lora(tiny_model_dir, tmp_path / "lora")
     expected = hf_logits(peft_model, sample_ids)

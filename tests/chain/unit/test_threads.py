@@ -76,7 +76,8 @@ def test_a_window_too_short_to_measure_keeps_the_current_choice_and_the_earlier_
 
 
 def test_a_sample_counts_idle_iowait_and_guest_time_as_not_busy(monkeypatch):
-    # psutil's Linux fields; guest time is already counted in user and nice.
+    # A fake, named as such: no test can set the machine's CPU counters, so psutil's readings are given here (its
+    # Linux fields; guest time is already counted in user and nice).
     Times = namedtuple("Times", "user nice system idle iowait irq softirq steal guest guest_nice")
     machine = Times(
         user=10.0,
