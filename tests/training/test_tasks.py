@@ -168,3 +168,46 @@ def test_translation_pairs_are_clean(tasks):
         assert not re.search(r"[%{<\n]", e.input + e.target) and len(e.target.split()) >= 3
     same = [e for e in tasks["translation"].load() if e.input == e.target]
     assert len(same) < 10  # untranslated copies would make the task trivial
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED_COUNTS))
+def test_phrasings_are_valid_and_split_keeps_test_only_ones_to_test(tasks, name):
+    task = tasks[name]
+    task.check_phrasings()
+    unseen = {p.name for p in task.phrasings if p.test_only}
+    s = task.split(0)
+    used = [{e.phrasing for e in part} for part in (s.train, s.dev, s.test)]
+    assert not (unseen & (used[0] | used[1])) and all(used)
+    if unseen:
+        # Test asks in both kinds, about half each.
+        share = sum(e.phrasing in unseen for e in s.test) / len(s.test)
+        assert used[2] & unseen and used[2] - unseen and 0.3 < share < 0.7
+    assert [e.phrasing for e in get_task(name).split(0).test] == [e.phrasing for e in s.test]
+    for e in s.test[:20]:
+        messages = task.messages(e)
+        assert messages[-1]["role"] == "user" and messages[-1]["content"].strip()
+
+
+@pytest.mark.unit
+def test_the_default_suite_asks_in_many_phrasings():
+    from hag_training.search import SearchConfig
+
+    for name in SearchConfig().tasks:
+        get_task(name).check_phrasings(min_phrasings=6, min_test_only=2)
+    with pytest.raises(ValueError, match=r"task 'gsm8k' has 1 phrasings \(0 test-only\); it needs at least 6"):
+        get_task("gsm8k").check_phrasings(min_phrasings=6, min_test_only=2)
+
+
+@pytest.mark.unit
+def test_a_phrasing_renders_its_system_message_and_an_unknown_one_is_named():
+    from dataclasses import replace
+
+    task = get_task("arithmetic")
+    example = replace(next(e for e in task.load() if e.input == "What is 7 times 8?"), phrasing="calculator")
+    assert task.messages(example) == [
+        {"role": "system", "content": "You are a calculator. Reply with a single number."},
+        {"role": "user", "content": "What is 7 times 8?"},
+    ]
+    assert task.messages(replace(example, phrasing="equation")) == [{"role": "user", "content": "7 × 8 = ?"}]
+    with pytest.raises(KeyError, match="task 'arithmetic' has no phrasing 'nope'; it has number_only, equation"):
+        task.messages(replace(example, phrasing="nope"))

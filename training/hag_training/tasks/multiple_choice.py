@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from typing_extensions import override
 
 from ..data_sources import olmo_docs
 from ..metrics import extract_choice
-from .base import Example, Task, user
+from .base import Example, Phrasing, Task
 from .registry import register_task
 
 __all__ = ["ARCEasy", "CommonsenseQA", "MultipleChoiceTask"]
@@ -32,10 +34,12 @@ class MultipleChoiceTask(Task):
             )
         return out
 
+    phrasings = (Phrasing("letter", "{input}\n{options}\nReply with the letter of the correct option."),)
+
     @override
-    def messages(self, example: Example) -> list[dict[str, str]]:
+    def fields(self, example: Example) -> dict[str, Any]:
         options = "\n".join(f"{LETTERS[i]}. {c}" for i, c in enumerate(example.meta["choices"]))
-        return user(f"{example.input}\n{options}\nReply with the letter of the correct option.")
+        return {**super().fields(example), "options": options}
 
     @override
     def extract(self, example: Example, text: str) -> int | None:

@@ -29,7 +29,7 @@ from typing_extensions import override
 
 from ..data_sources import read_member
 from ..metrics import chrf
-from .base import Example, Task, user
+from .base import Example, Phrasing, Task
 from .registry import register_task
 
 __all__ = ["PigLatin", "common_english_words", "pig_latin"]
@@ -82,12 +82,13 @@ class PigLatin(Task):
             )
         return out
 
-    @override
-    def messages(self, example: Example) -> list[dict[str, str]]:
-        return user(
+    phrasings = (
+        Phrasing(
+            "rules",
             'Translate into Pig Latin. Move the consonants before the first vowel to the end and add "ay"; '
-            f'add "way" to words starting with a vowel.\nText: {example.input}\nReply with the Pig Latin only.'
-        )
+            'add "way" to words starting with a vowel.\nText: {input}\nReply with the Pig Latin only.',
+        ),
+    )
 
     @override
     def extract(self, example: Example, text: str) -> str:

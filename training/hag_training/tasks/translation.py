@@ -13,13 +13,14 @@ from __future__ import annotations
 import hashlib
 import re
 import zipfile
+from typing import Any
 
 import polib
 from typing_extensions import override
 
 from ..data_sources import package_file
 from ..metrics import chrf
-from .base import Example, Task, user
+from .base import Example, Phrasing, Task
 from .registry import register_task
 
 __all__ = ["Translation", "django_pairs"]
@@ -58,6 +59,25 @@ class Translation(Task):
     family = "translation"
     source = "Django==5.2.8 wheel, django/**/locale/{de,fr,es,it,nl,pt_BR}/LC_MESSAGES/*.po (BSD-3-Clause)"
     languages = tuple(LANGUAGE_NAMES)
+    phrasings = (
+        Phrasing(
+            "translation_only", "Translate this {language} text into English. Reply with the translation only.\n{input}"
+        ),
+        Phrasing("quoted", 'What does "{input}" mean in English?'),
+        Phrasing("labelled", "{language}: {input}\nEnglish:"),
+        Phrasing(
+            "translator", "{input}", system="You translate {language} into English. Reply with the translation only."
+        ),
+        Phrasing("app_string", "I'm localising an app. This {language} string needs to be in English: {input}"),
+        Phrasing("terse", "{input}\n\nto English"),
+        Phrasing("into_english", "Please put this into English:\n\n{input}", test_only=True),
+        Phrasing(
+            "colleague",
+            "A colleague sent me this in {language} and I don't speak it. Can you tell me what it says?\n{input}",
+            system="You are a helpful assistant.",
+            test_only=True,
+        ),
+    )
 
     @override
     def _load(self) -> list[Example]:
@@ -77,9 +97,8 @@ class Translation(Task):
         return out
 
     @override
-    def messages(self, example: Example) -> list[dict[str, str]]:
-        lang = LANGUAGE_NAMES[example.meta["source_lang"]]
-        return user(f"Translate this {lang} text into English. Reply with the translation only.\n{example.input}")
+    def fields(self, example: Example) -> dict[str, Any]:
+        return {**super().fields(example), "language": LANGUAGE_NAMES[example.meta["source_lang"]]}
 
     @override
     def extract(self, example: Example, text: str) -> str:

@@ -6,7 +6,7 @@ from typing_extensions import override
 
 from ..data_sources import olmo_docs
 from ..metrics import extract_yes_no
-from .base import Example, Task, user
+from .base import Example, Phrasing, Task
 from .registry import register_task
 
 __all__ = ["BoolQ", "YesNoTask"]
@@ -17,10 +17,7 @@ class YesNoTask(Task):
 
     family = "reasoning"
     chance = 0.5
-
-    @override
-    def messages(self, example: Example) -> list[dict[str, str]]:
-        return user(f"{example.input}\nAnswer yes or no.")
+    phrasings = (Phrasing("yes_no", "{input}\nAnswer yes or no."),)
 
     @override
     def extract(self, example: Example, text: str) -> str | None:
