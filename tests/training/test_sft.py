@@ -8,6 +8,7 @@ import shutil
 import pytest
 from gguf import GGUFReader
 from hag_training.cli import main as hag_train
+from hag_training.evaluate import METHODS
 from hag_training.sft import train_adapter
 from hag_training.sft_config import SFTConfig
 from hag_training.sft_examples import IGNORE_INDEX, build_examples, resolve_ties
@@ -144,18 +145,25 @@ def test_cli_eval_writes_table_and_plots(tuned, base_gguf, tmp_path, capsys):
     args += ["--n-test", "3", "--n-dev", "2", "--out", str(out), "--cache", str(tmp_path / "gen.sqlite")]
     assert hag_train([*args, "--no-progress"]) == 0
     table = (out / "results.md").read_text()
-    for method in ("HAG", "llama.cpp default", "ChatLlamaCpp default", "random", "greedy", "best static"):
+    for method in METHODS:
         assert f"| {method} |" in table or f"| **{method}** |" in table
-    assert "coinflip" in table and "pig_latin" in table and "suite mean" in table
+    assert "coinflip" in table and "pig_latin" in table and "stream mean" in table
     for png in ("scores.png", "configs.png"):
         data = (out / png).read_bytes()
         assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 5000
     rows = [json.loads(line) for line in (out / "results.jsonl").read_text().splitlines()]
-    assert len(rows) == 2 * 6 * 3
+    assert len(rows) == 2 * len(METHODS) * 3
     assert all(SPACE.format(SPACE.parse(json.dumps(r["config"]))) for r in rows if r["method"] == "HAG")
+    # The oracle is, per input, the best any method scored on it.
+    for r in rows:
+        if r["method"] == "oracle":
+            same = [o["score"] for o in rows if (o["task"], o["example_id"]) == (r["task"], r["example_id"])]
+            assert r["score"] == max(same)
     summary = json.loads((out / "summary.json").read_text())
-    for stats in summary["suite"].values():
+    for stats in summary["stream"].values():
         assert stats["ci95"][0] <= stats["mean"] <= stats["ci95"][1]
+    single = summary["static"]["single"]
+    assert single["line"] == max(single["dev_scores"], key=single["dev_scores"].get)
     assert "results.md" in capsys.readouterr().out
 
 

@@ -93,11 +93,14 @@ def _eval_parser(sub) -> None:
 
     e = sub.add_parser(
         "eval",
-        help="score HAG against fixed decoding configurations on test splits",
-        description="Scores HAG (the adapter's own choice per input), llama.cpp's default sampling, ChatLlamaCpp's "
-        "defaults, a random configuration, greedy decoding and the best static configuration per task (chosen on "
-        "the dev split) on each task's test split. Writes results.jsonl, summary.json, results.md (means with 95% "
-        "bootstrap intervals) and scores.png / configs.png.",
+        help="score HAG against fixed decoding configurations on the stream of test inputs",
+        description="Takes every task's test inputs as one stream with no task label, as a user's requests come, and "
+        "scores on it HAG (the adapter's own choice per input), llama.cpp's default sampling, ChatLlamaCpp's defaults, "
+        "greedy decoding, a random configuration, the best single fixed configuration (chosen on the dev inputs of "
+        "the whole stream), the best fixed configuration per task (a reference: it needs the task label) and the "
+        "per-input oracle (hindsight). Reports the share of the oracle's room HAG takes and HAG on the test-only "
+        "phrasings beside the seen ones. Writes results.jsonl, summary.json, results.md (means with 95% bootstrap "
+        "intervals) and scores.png / configs.png.",
     )
     e.add_argument("--out", required=True, help="output folder")
     e.add_argument("--adapter", help="GGUF LoRA adapter (default: the adapter shipped with hag-chain)")

@@ -108,7 +108,7 @@ def run_recipe(
     log(f"      loss per epoch {tuned.summary['loss_per_epoch']} -> {tuned.adapter_path}")
 
     start = time.perf_counter()
-    log(f"[3/3] eval: {recipe.eval.n_test} test inputs per task, {recipe.eval.k} replies each, 6 methods")
+    log(f"[3/3] eval: {recipe.eval.n_test} test inputs per task as one stream, {recipe.eval.k} replies each")
     stage1 = json.loads((out / "search" / "stage1.json").read_text())
     with tqdm(unit="gen", desc="eval", disable=not progress) as bar:
         report = evaluate_adapter(
