@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import shutil
 
+import numpy as np
 import pytest
 from gguf import GGUFReader
 from hag_training.cli import main as hag_train
@@ -181,3 +182,46 @@ def test_code_reply_examples_end_with_one_code_token(labels, base_dir):
         assert tokenizer.decode(labelled) == SPACE.code(SPACE.parse(rec.label_line).model_dump())
     with pytest.raises(ValueError, match="provenance has no `space`.*rerun the search"):
         build_examples(records, tokenizer, prompt_version="hag-v3", max_length=512)
+
+
+def test_leave_one_out_tunes_without_each_task_and_pairs_with_the_evaluation(tuned, labels, base_gguf, tmp_path):
+    """`hag-train leave-one-out` end to end on a tiny slice: one planner per held-out task, tuned on the others."""
+    from hag_training.labels import load_records
+    from hag_training.leave_one_out import COMPARED, HELD_OUT
+
+    cache = ["--cache", str(tmp_path / "gen.sqlite"), "--no-progress"]
+    args = ["eval", "--model", str(base_gguf), "--adapter", str(tuned.adapter_path), "--tasks", "coinflip,pig_latin"]
+    assert hag_train([*args, "--n-test", "3", "--n-dev", "2", "--out", str(tmp_path / "eval"), *cache]) == 0
+    # The tiny search's labels, renamed after the evaluation's tasks.
+    renamed = {"math": "coinflip", "poem": "pig_latin"}
+    search = tmp_path / "search"
+    search.mkdir()
+    records = [r.to_dict() | {"task": renamed[r.task]} for r in load_records(labels)]
+    (search / "labels.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+
+    out = tmp_path / "loo"
+    loo = ["leave-one-out", "--search", str(search), "--eval", str(tmp_path / "eval"), "--out", str(out)]
+    loo += ["--model", str(base_gguf), "--epochs", "1", "--mode", "lora", "--prompt-version", "hag-v1", *cache]
+    assert hag_train(loo) == 0
+    for held, other in (("coinflip", "pig_latin"), ("pig_latin", "coinflip")):
+        assert {r.task for r in load_records(out / held / "labels.jsonl")} == {other}
+        assert (out / held / "sft" / "hag-adapter.lora.gguf").is_file()
+    rows = [json.loads(line) for line in (out / "results.jsonl").read_text().splitlines()]
+    evaluated = {
+        json.loads(line)["example_id"] for line in (tmp_path / "eval" / "results.jsonl").read_text().splitlines()
+    }
+    assert len(rows) == 6 and {r["method"] for r in rows} == {HELD_OUT} and {r["example_id"] for r in rows} <= evaluated
+    summary = json.loads((out / "summary.json").read_text())
+    for task in ("coinflip", "pig_latin"):
+        held = summary["tasks"][task][HELD_OUT]["mean"]
+        assert held == pytest.approx(np.mean([r["score"] for r in rows if r["task"] == task]), abs=1e-4)
+    for m in COMPARED:
+        diffs = [summary["tasks"][t][f"minus {m}"]["mean"] for t in ("coinflip", "pig_latin")]
+        assert summary["average"][f"minus {m}"]["mean"] == pytest.approx(np.mean(diffs), abs=1e-4)
+    table = (out / "results.md").read_text()
+    assert "| **average** |" in table and "| coinflip |" in table
+    # A rerun tunes nothing again and gives the same summary.
+    adapter = out / "coinflip" / "sft" / "hag-adapter.lora.gguf"
+    mtime = adapter.stat().st_mtime_ns
+    assert hag_train(loo) == 0
+    assert adapter.stat().st_mtime_ns == mtime and json.loads((out / "summary.json").read_text()) == summary

@@ -5,6 +5,7 @@
 # tasks
 from .tasks import TASKS as TASKS
 from .tasks import Example as Example
+from .tasks import Phrasing as Phrasing
 from .tasks import Split as Split
 from .tasks import Task as Task
 from .tasks import get_task as get_task
@@ -46,6 +47,7 @@ from .evaluate import EvalConfig as EvalConfig
 from .evaluate import EvalReport as EvalReport
 from .evaluate import evaluate_adapter as evaluate_adapter
 from .evaluate import write_report as write_report
+from .leave_one_out import leave_one_task_out as leave_one_task_out
 
 # the room (how much decoding moves each task's score)
 from .room import RoomConfig as RoomConfig

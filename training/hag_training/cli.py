@@ -16,7 +16,9 @@ Build, tune and evaluate HAG models.
   search   label training inputs with good decoding configurations (a racing search on expected scores over k
            replies per configuration, cached generations)
   sft      LoRA-tune a model to write those configurations, export a GGUF LoRA adapter and a model card
-  eval     score HAG against fixed decoding configurations on the tasks' test splits (table + plots)
+  eval     score HAG against fixed decoding configurations on the stream of test inputs (table + plots)
+  leave-one-out
+           per task, a planner tuned on the other tasks' labels, scored on it
   room     per task, how much decoding moves the expected score: defaults, greedy, best and worst static
   recipe   all three in one command; `recipe default` rebuilds the adapter that ships with hag-chain
 
@@ -28,6 +30,7 @@ examples:
   accelerate launch -m hag_training.cli sft --data runs/search --base HuggingFaceTB/SmolLM2-135M-Instruct \\
       --out runs/sft                                           # several GPUs
   hag-train eval --adapter runs/sft/hag-adapter.lora.gguf --search runs/search --out runs/eval
+  hag-train leave-one-out --search runs/search --eval runs/eval --out runs/leave-one-out
   hag-train room --tasks gsm8k,pig_latin --n-inputs 16 --out runs/room
 
 Every generation is cached (--cache): an interrupted command resumes where it stopped, a repeated one is free.
@@ -40,7 +43,7 @@ def _parser() -> argparse.ArgumentParser:
         prog="hag-train", description=_DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for add in (_search_parser, _sft_parser, _eval_parser, _room_parser, _recipe_parser):
+    for add in (_search_parser, _sft_parser, _eval_parser, _leave_one_out_parser, _room_parser, _recipe_parser):
         add(sub)
     return parser
 
@@ -110,6 +113,26 @@ def _eval_parser(sub) -> None:
     _cache_and_progress(e)
 
 
+def _leave_one_out_parser(sub) -> None:
+    from hag_training.config_arguments import add_config_arguments
+    from hag_training.sft_config import SFTConfig
+
+    s = sub.add_parser(
+        "leave-one-out",
+        help="per task, a planner tuned on the other tasks' labels, scored on it",
+        description="For each task of an evaluation (--eval, the output folder of `hag-train eval`), tunes a "
+        "planner on the search's labels of every other task (--search) and scores it on the held-out task's test "
+        "inputs, paired with the evaluation's scores of the fixed configurations and of the planner tuned on every "
+        "task. Writes results.jsonl, summary.json and results.md; a rerun tunes only the planners missing.",
+    )
+    s.add_argument("--search", required=True, help="the search's output folder (its labels.jsonl)")
+    s.add_argument("--eval", required=True, help="the evaluation's output folder (summary.json, results.jsonl)")
+    s.add_argument("--out", required=True, help="output folder")
+    s.add_argument("--model", help="base GGUF (default: the embedded SmolLM2-135M)")
+    add_config_arguments(s, SFTConfig)
+    _cache_and_progress(s)
+
+
 def _room_parser(sub) -> None:
     from hag_training.config_arguments import add_config_arguments, parse_search_space
     from hag_training.recipe import RECIPES
@@ -146,6 +169,11 @@ def _recipe_parser(sub) -> None:
     r.add_argument(
         "--install", action="store_true", help="copy the adapter and its card into hag_chain/data/ (default model only)"
     )
+    r.add_argument(
+        "--leave-one-out",
+        action="store_true",
+        help="then tune a planner without each task and score it on that task (one tuning per task)",
+    )
     _cache_and_progress(r)
 
 
@@ -165,7 +193,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     from hag_chain import HAGError
 
     args = _parser().parse_args(argv)
-    commands = {"search": _search, "sft": _sft, "eval": _eval, "room": _room, "recipe": _recipe}
+    commands = {
+        "search": _search,
+        "sft": _sft,
+        "eval": _eval,
+        "leave-one-out": _leave_one_out,
+        "room": _room,
+        "recipe": _recipe,
+    }
     try:
         return commands[args.command](args)
     except (FileNotFoundError, ValueError, HAGError) as e:  # HAGError: e.g. an unknown task name
@@ -269,6 +304,24 @@ def _eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def _leave_one_out(args: argparse.Namespace) -> int:
+    from hag_training.config_arguments import config_from_args
+    from hag_training.leave_one_out import leave_one_task_out, markdown_table
+    from hag_training.sft_config import SFTConfig
+
+    summary = leave_one_task_out(
+        args.search,
+        args.eval,
+        args.out,
+        config_from_args(SFTConfig, args),
+        cache_path=_cache(args).path,
+        model_path=args.model,
+        progress=not args.no_progress,
+    )
+    print(markdown_table(summary))
+    return 0
+
+
 def _room(args: argparse.Namespace) -> int:
     from tqdm.auto import tqdm
 
@@ -299,6 +352,7 @@ def _recipe(args: argparse.Namespace) -> int:
         cache_path=args.cache or default_cache_path(),
         model_path=args.model,
         install=args.install,
+        leave_one_out=args.leave_one_out,
         progress=not args.no_progress,
     )
     print(json.dumps(out["times"]))

@@ -54,6 +54,7 @@ __all__ = [
     "HAG",
     "METHODS",
     "ORACLE",
+    "AdapterRuntime",
     "EvalConfig",
     "EvalReport",
     "evaluate_adapter",
@@ -190,6 +191,30 @@ def run_eval(
     return EvalReport(rows=rows, static=static, config=config)
 
 
+@dataclass(frozen=True)
+class AdapterRuntime:
+    """An adapter run as ``ChatHAG`` runs it: its planner, the engine HAG answers with, the base model's engine."""
+
+    choose: Callable[[list[dict[str, str]]], DecodingConfig]
+    hag_engine: CachedEngine
+    base_engine: CachedEngine
+    space: SearchSpace
+
+    @classmethod
+    def load(cls, adapter_path: str | Path, cache: GenerationCache, model_path: str | None = None) -> AdapterRuntime:
+        """Load ``adapter_path`` on ``model_path`` (``None``: the embedded SmolLM2), generating through ``cache``."""
+        from hag_chain import ChatHAG
+        from hag_training.generation.local import local_engine
+
+        planner = ChatHAG(model_path=model_path, adapter_path=str(adapter_path))
+        return cls(
+            choose=lambda messages: planner.choose_config(messages).config,
+            hag_engine=CachedEngine(local_engine(model_path=model_path, adapter_path=str(adapter_path)), cache),
+            base_engine=CachedEngine(local_engine(model_path=model_path), cache),
+            space=planner.hag_profile().search_space,
+        )
+
+
 def evaluate_adapter(
     config: EvalConfig,
     adapter_path: str | Path,
@@ -203,16 +228,13 @@ def evaluate_adapter(
 
     ``model_path`` is the base GGUF; ``None`` means the embedded SmolLM2.
     """
-    from hag_chain import ChatHAG
-    from hag_training.generation.local import local_engine
-
-    planner = ChatHAG(model_path=model_path, adapter_path=str(adapter_path))
+    runtime = AdapterRuntime.load(adapter_path, cache, model_path)
     return run_eval(
         config,
-        choose=lambda messages: planner.choose_config(messages).config,
-        hag_engine=CachedEngine(local_engine(model_path=model_path, adapter_path=str(adapter_path)), cache),
-        base_engine=CachedEngine(local_engine(model_path=model_path), cache),
-        space=planner.hag_profile().search_space,
+        choose=runtime.choose,
+        hag_engine=runtime.hag_engine,
+        base_engine=runtime.base_engine,
+        space=runtime.space,
         stage1=stage1,
         progress=progress,
     )

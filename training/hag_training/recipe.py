@@ -54,6 +54,7 @@ def run_recipe(
     cache_path: str | Path,
     model_path: str | Path | None = None,
     install: bool = False,
+    leave_one_out: bool = False,
     log: Callable[[str], None] = print,
     progress: bool = True,
 ) -> dict[str, Any]:
@@ -61,7 +62,9 @@ def run_recipe(
 
     ``model_path`` is the base GGUF that is searched, tuned and evaluated (``None``: the embedded SmolLM2). With
     ``install``, the adapter and its model card are copied into hag-chain's package data (``hag_chain/data/``):
-    only for the embedded model, the one ``ChatHAG()`` loads the shipped adapter with.
+    only for the embedded model, the one ``ChatHAG()`` loads the shipped adapter with. With ``leave_one_out``,
+    a last step tunes a planner without each task and scores it on that task (``leave_one_out/``, not timed with
+    the recipe: it tunes one planner per task).
 
     Raises:
         ValueError: ``install`` with another base model.
@@ -122,6 +125,24 @@ def run_recipe(
     )
     card = write_model_card(out / "sft", tuned.summary, evaluation)
     log(f"      {paths['table']}\n" + paths["table"].read_text())
+
+    if leave_one_out:
+        from hag_training.leave_one_out import leave_one_task_out, markdown_table
+
+        start = time.perf_counter()
+        log("[4/4] leave-one-task-out: a planner tuned without each task, scored on it")
+        loo = leave_one_task_out(
+            out / "search",
+            out / "eval",
+            out / "leave_one_out",
+            recipe.sft,
+            cache_path=cache.path,
+            model_path=model,
+            progress=progress,
+            log=log,
+        )
+        times["leave_one_out_s"] = round(time.perf_counter() - start, 1)
+        log(markdown_table(loo))
 
     installed = None
     if install:

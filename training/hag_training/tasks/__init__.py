@@ -9,10 +9,10 @@ module here is imported when the package is, so nothing else needs editing.
 from importlib import import_module
 from pkgutil import iter_modules
 
-from .base import Example, Family, Split, Task
+from .base import Example, Family, Phrasing, Split, Task
 from .registry import TASKS, get_task, register_task
 
-__all__ = ["TASKS", "Example", "Family", "Split", "Task", "get_task", "register_task"]
+__all__ = ["TASKS", "Example", "Family", "Phrasing", "Split", "Task", "get_task", "register_task"]
 
 
 def _import_task_modules() -> None:
