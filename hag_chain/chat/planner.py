@@ -26,7 +26,7 @@ from typing import Literal
 
 import numpy as np
 
-from hag_chain.chat.precedence import Bounds, ResolvedConfig, resolve_config, without_penalties_under_grammar
+from hag_chain.chat.precedence import Bounds, ResolvedConfig, default_value, resolve_config
 from hag_chain.chat.request import Request
 from hag_chain.errors import AdapterMismatchError, InvalidConfigError
 from hag_chain.knobs import KNOBS, DecodingConfig
@@ -64,8 +64,10 @@ def plan(
     """The configuration ``request`` is answered with. The caller holds ``model.lock``.
 
     The planner runs unless the call and the constructor pin every knob of the search space: ``search_space``,
-    else the one the model's metadata carries. Under a grammar, penalties nobody set are neutralised
-    (:func:`~hag_chain.chat.precedence.without_penalties_under_grammar`).
+    else the one the model's metadata carries. It reads the conversation the answer is asked with
+    (:attr:`Request.chat`: the tool or schema instructions included), so it can tell a structured request from free
+    text, and its choice stands under a grammar as anywhere; only knobs nobody set take their defaults under a
+    grammar (:func:`~hag_chain.chat.precedence.resolve_config`).
     """
     profile = HAGProfile.from_metadata(model.metadata, model.adapter_metadata)
     space = search_space or profile.search_space
@@ -78,21 +80,24 @@ def plan(
         reply = PLANNER_PROMPTS[profile.prompt_version].reply
         tuned = profile.search_space
         # What the answer uses whatever the planner says: a code choice must agree with it (:func:`_best_code`).
-        fixed = {**{k: getattr(defaults, k) for k in tuned.knobs if k not in space.values}, **pinned}
+        unset = {
+            k: default_value(k, defaults, grammar=request.constrained)[0] for k in tuned.knobs if k not in space.values
+        }
+        fixed = {**unset, **pinned}
 
         def run() -> PlannerResult:
             return _read_choice(model, prompt, space, reply, tuned, fixed, profile.code_tokens)
 
         planned = _plan_alora(model, prompt, profile, run) if model.is_alora else _plan_lora(model, run)
-    resolved = resolve_config(
+    return resolve_config(
         call=request.call_knobs,
         init=request.init_knobs,
         model=planned.values if planned else {},
         defaults=defaults,
         bounds=bounds,
         planner=planned,
+        grammar=request.constrained,
     )
-    return without_penalties_under_grammar(resolved) if request.constrained else resolved
 
 
 def _plan_lora(model: LoadedModel, run: Callable[[], PlannerResult]) -> PlannerResult:

@@ -1,12 +1,15 @@
 """Which value each knob gets: call argument, then constructor pin, then the model's choice, then the default.
 
-Bounds cap every value except an explicit call argument, which is the caller's final word.
+Under a grammar (tool calls, structured output) the default is the knob's ``grammar_default`` where it has one
+(:class:`~hag_chain.knobs.KnobTraits`): the penalties ``ChatHAG.defaults`` hold for free text are not the ones
+that keep JSON from looping. Bounds cap every value except an explicit call argument, which is the caller's final
+word.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
 from hag_chain.knobs import KNOBS, DecodingConfig
@@ -14,9 +17,11 @@ from hag_chain.knobs import KNOBS, DecodingConfig
 if TYPE_CHECKING:  # the planner resolves its choice here: a runtime import would be a cycle
     from hag_chain.chat.planner import PlannerResult
 
-__all__ = ["Bounds", "ResolvedConfig", "Source", "resolve_config", "without_penalties_under_grammar"]
+__all__ = ["Bounds", "ResolvedConfig", "Source", "default_value", "resolve_config"]
 
 Source = Literal["call", "init", "model", "default", "bound", "grammar"]
+"""Who set a knob: the call, a constructor pin (``init``), the planner (``model``), ``ChatHAG.defaults``, a bound, or
+the knob's default under a grammar (``grammar``)."""
 Bounds = Mapping[str, tuple[float | None, float | None]]
 
 
@@ -53,6 +58,7 @@ def resolve_config(
     defaults: DecodingConfig,
     bounds: Bounds,
     planner: PlannerResult | None = None,
+    grammar: bool = False,
 ) -> ResolvedConfig:
     """Merge the layers knob by knob.
 
@@ -63,6 +69,8 @@ def resolve_config(
         defaults: Values for knobs nobody set.
         bounds: ``{knob: (low, high)}`` caps; ``None`` leaves a side open.
         planner: What phase 1 did, kept on the result for its metadata.
+        grammar: The answer is generated under a grammar: a knob nobody set takes its ``grammar_default`` (source
+            ``grammar``) where it has one, instead of its value in ``defaults``.
 
     """
     values: dict[str, float] = {}
@@ -77,7 +85,7 @@ def resolve_config(
         elif name in model:
             value, source = model[name], "model"
         else:
-            value, source = getattr(defaults, name), "default"
+            value, source = default_value(name, defaults, grammar=grammar)
         low, high = bounds.get(name, (None, None))
         if low is not None and value < low:
             value, source = low, "bound"
@@ -87,16 +95,10 @@ def resolve_config(
     return ResolvedConfig(DecodingConfig.from_values(values), sources, planner)
 
 
-def without_penalties_under_grammar(resolved: ResolvedConfig) -> ResolvedConfig:
-    """Neutral repetition penalties for grammar-constrained answers (tool calls, structured output).
+def default_value(name: str, defaults: DecodingConfig, *, grammar: bool = False) -> tuple[float, Source]:
+    """The value knob ``name`` gets when nobody sets it, and its source.
 
-    Each knob with a ``grammar_neutral`` value in :data:`KNOBS` gets it, but only where the model chose the value
-    or the defaults supplied it (source ``grammar``); a call argument, a constructor pin or a bound stands.
+    Its ``grammar_default`` under a grammar, where it has one (source ``grammar``); else its value in ``defaults``.
     """
-    values = resolved.config.model_dump()
-    sources = dict(resolved.sources)
-    for name, knob in KNOBS.items():
-        neutral = knob.grammar_neutral
-        if neutral is not None and sources[name] in ("model", "default") and values[name] != neutral:
-            values[name], sources[name] = neutral, "grammar"
-    return replace(resolved, config=DecodingConfig.from_values(values), sources=sources)
+    value = KNOBS[name].grammar_default if grammar else None
+    return (value, "grammar") if value is not None else (getattr(defaults, name), "default")

@@ -20,12 +20,12 @@ CALL_OPTIONS = frozenset({"seed", "max_tokens", "tools", "tool_choice", "respons
 
 @dataclass(frozen=True)
 class Request:
-    """One call's settings: the conversation for each phase, the knobs set by the caller, and the answer's limits."""
+    """One call's settings: the conversation both phases read, the knobs set by the caller, and the answer's limits."""
 
     chat: list[dict[str, str]]
-    """The conversation, as the planner sees it."""
-    answer_chat: list[dict[str, str]]
-    """The conversation for phase 2 (with tool or JSON instructions when the call needs them)."""
+    """The conversation both phases read: the caller's messages, with the tool or JSON instructions the answer is
+    asked with when the call needs them (:func:`~hag_chain.chat.tools.with_instructions`). The planner sees them, so
+    it can tell a structured request from free text."""
     call_knobs: dict[str, float]
     init_knobs: dict[str, float]
     tools: list[dict[str, Any]]
@@ -67,14 +67,12 @@ class Request:
         forced_tools = _tools.required_tool(tools, options.get("tool_choice"))
         response_format = options.get("response_format")
         chat = to_chat_dicts(messages)
-        extra = None
         if tools and options.get("tool_choice") != "none":
-            extra = _tools.tools_instructions(forced_tools or tools)
+            chat = _tools.with_instructions(chat, _tools.tools_instructions(forced_tools or tools))
         elif response_format is not None:
-            extra = _tools.structured_output_instructions(response_format.get("schema"))
+            chat = _tools.structured_output_messages(chat, response_format.get("schema"))
         return cls(
             chat=chat,
-            answer_chat=to_chat_dicts(messages, system_extra=extra) if extra else chat,
             call_knobs=call_knobs,
             init_knobs=dict(pins),
             tools=tools,

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import re
 import uuid
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from langchain_core.messages import InvalidToolCall, ToolCall
@@ -16,8 +18,10 @@ __all__ = [
     "parse_tool_calls",
     "required_tool",
     "structured_output_instructions",
+    "structured_output_messages",
     "tool_call_grammar",
     "tools_instructions",
+    "with_instructions",
 ]
 
 
@@ -37,6 +41,44 @@ def structured_output_instructions(schema: dict[str, Any] | None) -> str:
     if schema is None:
         return "Reply with a single JSON object and nothing else."
     return "Reply with a single JSON object that matches this JSON schema:\n" + json.dumps(schema, ensure_ascii=False)
+
+
+def with_instructions(chat: Sequence[Mapping[str, str]], instructions: str) -> list[dict[str, str]]:
+    """``chat`` (role/content dicts) with ``instructions`` added as ``ChatHAG`` adds its tool and JSON instructions.
+
+    Appended to the first message after a blank line when that is a system message, else a system message of their
+    own before the conversation. Both phases of a call read the result: the planner chooses for what the answer is
+    asked.
+    """
+    out = [dict(m) for m in chat]
+    if out and out[0]["role"] == "system":
+        out[0] = {**out[0], "content": (out[0]["content"] + "\n\n" + instructions).strip()}
+    else:
+        out.insert(0, {"role": "system", "content": instructions})
+    return out
+
+
+def structured_output_messages(
+    chat: Sequence[Mapping[str, str]], schema: dict[str, Any] | None
+) -> list[dict[str, str]]:
+    """The conversation ``ChatHAG`` answers ``chat`` with when asked for structured output matching ``schema``.
+
+    :func:`structured_output_instructions` added by :func:`with_instructions`; the answer is generated under
+    :func:`json_grammar` of the same schema. The training tasks that ask for JSON build their prompts with it, so
+    the planner is tuned on the requests it sees at run time.
+
+    Example:
+        >>> from hag_chain import structured_output_messages
+        >>> chat = [{"role": "user", "content": "I live in Porto."}]
+        >>> messages = structured_output_messages(chat, {"type": "object"})
+        >>> print(messages[0]["content"])
+        Reply with a single JSON object that matches this JSON schema:
+        {"type": "object"}
+        >>> messages[1] == chat[0]
+        True
+
+    """
+    return with_instructions(chat, structured_output_instructions(schema))
 
 
 def required_tool(tools: list[dict[str, Any]], tool_choice: Any) -> list[dict[str, Any]] | None:
@@ -100,7 +142,7 @@ _STRICT_CHAR = r'char ::= [^"\\\x7F\x00-\x1F]'
 
 def _strict_strings(gbnf: str) -> str:
     """``gbnf`` with JSON strings that cannot contain raw control characters."""
-    if _LOOSE_CHAR not in gbnf and "string ::=" in gbnf:
+    if _LOOSE_CHAR not in gbnf and re.search(r"^string ::=", gbnf, re.MULTILINE):  # not "date-string ::="
         raise RuntimeError("llama-cpp-python's JSON grammar changed; update hag_chain.chat.tools._strict_strings")
     return gbnf.replace(_LOOSE_CHAR, _STRICT_CHAR)
 

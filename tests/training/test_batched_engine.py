@@ -21,6 +21,7 @@ N_CTX = 512
 GREEDY = DecodingConfig(temperature=0.0)
 HOT = DecodingConfig(temperature=1.5)
 REPEATING = [{"role": "user", "content": "Say the word hello ten times."}]  # greedy: "Hello, hello, hello, ..."
+YES_NO = 'root ::= "yes" | "no"'
 
 
 @pytest.fixture(scope="module")
@@ -65,8 +66,8 @@ def _task_prompts() -> list[list[dict[str, str]]]:
     return prompts
 
 
-def _req(messages, config=GREEDY, seed=0, max_tokens=24) -> GenerationRequest:
-    return GenerationRequest.build(messages, config, seed, max_tokens)
+def _req(messages, config=GREEDY, seed=0, max_tokens=24, grammar=None) -> GenerationRequest:
+    return GenerationRequest.build(messages, config, seed, max_tokens, grammar)
 
 
 @pytest.mark.unit
@@ -140,6 +141,31 @@ def test_sampler_chain_is_create_completions(batched):
         ours = sampler_chain(config, 0, n_vocab=llm.n_vocab())
         assert names(ours) == names(theirs)
     assert [n.lstrip(b"?") for n in names(sampler_chain(GREEDY, 0, n_vocab=llm.n_vocab()))] == [b"penalties", b"greedy"]
+    # With a grammar, it goes where create_completion puts it: after the penalties.
+    for config in (GREEDY, HOT):
+        kwargs = {k: v for k, v in config.to_llama_kwargs().items() if k != "temperature"}
+        theirs = llm._init_sampler(
+            temp=config.temperature, grammar=llama_cpp.LlamaGrammar.from_string(YES_NO), **kwargs
+        )
+        ours = sampler_chain(config, 0, n_vocab=llm.n_vocab(), grammar=YES_NO, vocab=llm._model.vocab)
+        assert names(ours) == names(theirs) and names(ours)[1] == b"grammar"
+
+
+def test_a_grammar_constrains_both_engines_alike(batched, fresh_single):
+    """Greedy and sampled replies under a yes/no grammar to prompts that ask for anything else: only yes or no."""
+    prompts = _task_prompts()
+    requests = [_req(m, grammar=YES_NO) for m in prompts[:4]]
+    requests += [_req(prompts[1], HOT, seed=s, grammar=YES_NO) for s in range(4)]
+    ours, theirs = batched.generate(requests), fresh_single(requests)
+    assert set(ours) <= {"yes", "no"} and set(theirs) <= {"yes", "no"}, (ours, theirs)
+    assert len(set(ours[4:])) == 2  # temperature 1.5 draws both
+    assert sum(a == b for a, b in zip(ours, theirs, strict=True)) >= len(requests) - 1, (ours, theirs)
+    assert batched.generate(requests[:1]) == theirs[:1]
+    # Unconstrained, the same prompt is answered in words.
+    assert batched.generate([_req(prompts[0])])[0] not in ("yes", "no")
+    for engine in (batched, LlamaCppEngine(n_ctx=N_CTX)):
+        with pytest.raises(ValueError, match="could not parse the grammar"):
+            engine.generate([_req(prompts[0], grammar="root ::= (")])
 
 
 def test_max_tokens_and_late_twins(batched, fresh_single):

@@ -4,6 +4,7 @@ import socket
 import subprocess
 import sys
 import time
+from dataclasses import replace
 
 import httpx
 import pytest
@@ -90,6 +91,17 @@ def test_server_honours_the_sampling_settings(server_url):
     greedy = DecodingConfig(temperature=0.0)
     req = GenerationRequest.build([{"role": "user", "content": "Write a word."}], greedy, 0, 16)
     assert len(set(engine.generate([req, req, req]))) == 1
+
+
+def test_server_generates_under_the_grammar(server_url):
+    # Sent as `grammar`, which llama-cpp-python's server (and llama-server) apply: greedy and sampled replies to
+    # questions that ask for words are only yes or no.
+    engine = OpenAICompatibleEngine(server_url, model="smollm2", concurrency=2)
+    yes_no = 'root ::= "yes" | "no"'
+    configs = [DecodingConfig(temperature=0.0), DecodingConfig(temperature=1.5)]
+    requests = [replace(r, config=c, grammar=yes_no) for r in _requests(DecodingConfig()) for c in configs]
+    assert set(engine.generate(requests)) <= {"yes", "no"}
+    assert all(text not in ("yes", "no") for text in engine.generate(_requests(DecodingConfig(temperature=0.0))))
 
 
 def test_server_errors_are_reported(server_url):

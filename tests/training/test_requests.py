@@ -40,6 +40,24 @@ def test_key_is_pinned():
     )
 
 
+def test_a_grammar_is_part_of_the_key_only_when_set():
+    # Requests without a grammar keep the key they had before grammars existed (pinned above, and here for one
+    # written by the version that had no grammar field); one with a grammar gets its text in the key.
+    plain = _request(temperature=0.7, top_k=10)
+    assert plain.grammar is None and "grammar" not in json.loads(plain.key("e"))
+    yes_no = 'root ::= "yes" | "no"'
+    constrained = GenerationRequest.build(MESSAGES, DecodingConfig(temperature=0.7, top_k=10), 1, 8, yes_no)
+    assert constrained.key("e") == (
+        '{"config":{"temperature":0.7,"top_k":10},"engine":"e","grammar":"root ::= \\"yes\\" | \\"no\\"",'
+        '"max_tokens":8,"messages":[["user","hi"]],"seed":1,"v":3}'
+    )
+    assert constrained.digest("e") != plain.digest("e")
+    assert GenerationRequest.from_key(constrained.key("e")) == ("e", constrained)
+    assert GenerationRequest.from_key(plain.key("e")) == ("e", plain)
+    with pytest.raises(ValueError, match="empty string"):
+        GenerationRequest.build(MESSAGES, DecodingConfig(), 1, 8, "")
+
+
 def test_key_leaves_out_knobs_at_their_defaults():
     assert json.loads(_request().key("e"))["config"] == {}
     # Setting a knob to its default explicitly is the same generation as leaving it unset.
@@ -126,6 +144,16 @@ def test_openai_body_sends_every_knob_under_its_server_names():
     assert body["repeat_penalty"] == body["repetition_penalty"] == 1.2
     assert {k: body[k] for k in ("temperature", "top_k", "top_p")} == {"temperature": 0.3, "top_k": 7, "top_p": 0.95}
     assert body["messages"] == MESSAGES and body["max_tokens"] == 8 and body["seed"] == 1 and body["model"] == "m"
+
+
+def test_openai_body_sends_a_grammar_as_llama_server_reads_it():
+    engine = OpenAICompatibleEngine("http://127.0.0.1:1/v1", model="m")
+    assert "grammar" not in engine.request_body(_request())
+    yes_no = GenerationRequest.build(MESSAGES, DecodingConfig(), 1, 8, 'root ::= "yes" | "no"')
+    assert engine.request_body(yes_no)["grammar"] == 'root ::= "yes" | "no"'
+    # A server known to ignore the field: refused before anything is sent (nothing listens on port 1).
+    with pytest.raises(ValueError, match="grammar"):
+        OpenAICompatibleEngine("http://127.0.0.1:1/v1", grammar=False).generate([yes_no])
 
 
 @pytest.mark.parametrize("bad", ['{"engine": "e"}', "not json"])

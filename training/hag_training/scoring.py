@@ -21,7 +21,14 @@ from hag_training.tasks import Example, Task
 __all__ = ["FAMILY_MAX_TOKENS", "BudgetExhausted", "GroupScore", "Scorer", "answer_tokens"]
 
 #: Answer length per task family: enough for a worked answer, no more (generation time is the search's cost).
-FAMILY_MAX_TOKENS = {"mathematics": 160, "reasoning": 48, "creativity": 64, "translation": 64, "code": 192}
+FAMILY_MAX_TOKENS = {
+    "mathematics": 160,
+    "reasoning": 48,
+    "creativity": 64,
+    "translation": 64,
+    "code": 192,
+    "structured": 96,
+}
 
 
 def answer_tokens(task: Task) -> int:
@@ -89,9 +96,11 @@ class Scorer:
         self.max_tokens = answer_tokens(task)
 
     def requests(self, example: Example, config: DecodingConfig) -> list[GenerationRequest]:
-        """The ``k`` requests scoring ``config`` on ``example``."""
-        messages = self.task.messages(example)
-        return [GenerationRequest.build(messages, config, self.seed + r, self.max_tokens) for r in range(self.k)]
+        """The ``k`` requests scoring ``config`` on ``example`` (under the task's grammar for it, if any)."""
+        messages, grammar = self.task.messages(example), self.task.grammar(example)
+        return [
+            GenerationRequest.build(messages, config, self.seed + r, self.max_tokens, grammar) for r in range(self.k)
+        ]
 
     def score(self, items: Sequence[tuple[Example, DecodingConfig]]) -> list[GroupScore]:
         """One :class:`GroupScore` per ``(example, configuration)``, all generated in one engine call.

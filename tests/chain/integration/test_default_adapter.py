@@ -91,18 +91,23 @@ def test_valid_choices_that_differ_between_math_and_writing(tuned):
     assert all((r.config.temperature, r.config.repetition_penalty) == (0.7, 1.15) for r in writing)
 
 
-def test_forced_tool_call_parses_with_the_penalty_neutral_under_the_grammar(tuned):
+def test_forced_tool_call_parses_with_the_models_choice_under_the_grammar(tuned):
     def get_weather(location: str) -> str:
         """Get the current weather at a location."""
         return location
 
-    # A request the shipped adapter answers with penalty 1.15 (for "What's the weather in Lisbon?" it picks 1.0).
+    # The planner reads the tool instructions and its choice stands under the grammar; the frequency penalty, which
+    # nobody set, takes its default under a grammar.
     prompt = "Describe today's weather in Lisbon in one sentence."
     msg = tuned.bind_tools([get_weather], tool_choice="get_weather").invoke(prompt, seed=0)
     assert msg.tool_calls[0]["args"] == {"location": "Lisbon"}
     hag = msg.response_metadata["hag"]
-    assert tuned.hag_profile().search_space.parse(hag["line"]).repetition_penalty == 1.15  # the model's choice
-    assert (hag["config"]["repetition_penalty"], hag["sources"]["repetition_penalty"]) == (1.0, "grammar")
+    chosen = tuned.hag_profile().search_space.parse(hag["line"])
+    assert (hag["config"]["repetition_penalty"], hag["sources"]["repetition_penalty"]) == (
+        chosen.repetition_penalty,
+        "model",
+    )
+    assert (hag["config"]["frequency_penalty"], hag["sources"]["frequency_penalty"]) == (0.5, "grammar")
 
 
 #: The adapter shipped before the activated LoRA: a plain LoRA of the same base (hag-v1 prompt, rank 8, top 8 layers).

@@ -16,13 +16,13 @@ class TestChatHAGIntegration(ChatModelIntegrationTests):
     @property
     def chat_model_params(self) -> dict:
         # Forced tool calls and JSON answers need room to close their JSON. Greedy decoding is pinned so that the
-        # suite's exact-argument checks are deterministic; the planner still runs on every call and chooses top_p,
-        # top_k and the repetition penalty (neutral under a grammar). Its own behaviour is tested in
+        # suite's exact-argument checks are deterministic; the planner still runs on every call, reads the schema or
+        # tool instructions, and chooses top_p, top_k and the repetition penalty. Its own behaviour is tested in
         # test_runtime.py and test_default_adapter.py. The answer is the bare base model's (the shipped adapter is
-        # an aLoRA), and greedily it writes the Joke schema's setup as "A cat is a cat, a cat is a cat, ..." until
-        # max_tokens, never reaching the punchline; a pinned frequency penalty of 0.5 (a pin stands under a
-        # grammar) ends the loop and leaves the forced tool calls' arguments as they were (measured).
-        return {"max_tokens": 128, "seed": 7, "temperature": 0.0, "frequency_penalty": 0.5}
+        # an aLoRA), which greedily with no penalty writes the Joke schema's setup as "A cat is a cat, a cat is a
+        # cat, ..." until max_tokens; under a grammar the frequency penalty nobody set is 0.5 (its grammar default),
+        # which ends the loop and leaves the forced tool calls' arguments as they were (measured).
+        return {"max_tokens": 128, "seed": 7, "temperature": 0.0}
 
     @property
     def supports_model_override(self) -> bool:

@@ -7,7 +7,7 @@ import pytest
 from mypy import api as mypy_api
 
 from hag_chain import KNOBS, TARGETS, ChatHAG, DecodingConfig, InvalidConfigError, Registry, split_knob_kwargs
-from hag_chain.chat.precedence import resolve_config, without_penalties_under_grammar
+from hag_chain.chat.precedence import resolve_config
 from hag_chain.registry import DuplicateEntryError, UnknownEntryError
 
 pytestmark = pytest.mark.unit
@@ -61,15 +61,15 @@ def test_targets_take_the_names_in_the_knob_table():
     assert set(openai) == {k for k, knob in KNOBS.items() if knob.openai_name}
 
 
-def test_grammar_neutral_values_come_from_the_knob_table():
-    chosen = {k: knob.default for k, knob in KNOBS.items()}
-    chosen.update(repetition_penalty=1.3, presence_penalty=0.4, frequency_penalty=0.4, temperature=0.3)
-    resolved = without_penalties_under_grammar(
-        resolve_config(call={}, init={}, model=chosen, defaults=DecodingConfig(), bounds={})
+def test_grammar_defaults_come_from_the_knob_table():
+    resolved = resolve_config(
+        call={}, init={}, model={"temperature": 0.3}, defaults=DecodingConfig(), bounds={}, grammar=True
     )
     for name, knob in KNOBS.items():
-        if knob.grammar_neutral is not None:
-            assert (getattr(resolved.config, name), resolved.sources[name]) == (knob.grammar_neutral, "grammar")
+        if knob.grammar_default is not None:
+            assert (getattr(resolved.config, name), resolved.sources[name]) == (knob.grammar_default, "grammar")
+        elif name != "temperature":
+            assert (getattr(resolved.config, name), resolved.sources[name]) == (knob.default, "default")
     assert resolved.config.temperature == 0.3 and resolved.sources["temperature"] == "model"
 
 

@@ -58,12 +58,14 @@ def test_public_api_is_pinned():
         "default_model_path",
         "fallback_chat_template",
         "invocation_text",
+        "json_grammar",
         "load_model",
         "planner_messages",
         "planner_reply",
         "read_gguf_metadata",
         "register_target",
         "split_knob_kwargs",
+        "structured_output_messages",
         "with_self_tuning",
     }
     for name in hag_chain.__all__:  # every lazily exported name resolves

@@ -1,7 +1,7 @@
 import pytest
 
 from hag_chain import DEFAULT_PROMPT_VERSION, DecodingConfig, HAGKeys, HAGProfile, ModelLoadError, SearchSpace
-from hag_chain.chat.precedence import resolve_config, without_penalties_under_grammar
+from hag_chain.chat.precedence import resolve_config
 from hag_chain.protocol import PLANNER_PROMPTS, planner_messages
 
 pytestmark = pytest.mark.unit
@@ -37,29 +37,37 @@ def test_no_model_choice_leaves_every_knob_to_the_defaults():
     assert resolved.config == DecodingConfig()
 
 
-def test_grammar_neutralises_chosen_penalties_but_not_pins_or_bounds():
-    resolved = resolve_config(
-        call={"frequency_penalty": 0.5},
-        init={},
-        model={"repetition_penalty": 1.15, "temperature": 0.3},
-        defaults=DecodingConfig(presence_penalty=0.2),
-        bounds={},
+def test_under_a_grammar_only_knobs_nobody_set_take_their_grammar_defaults():
+    # The model's choice stands under a grammar (a planner that sees the schema decides); what nobody set takes
+    # the knob's default under a grammar instead of ChatHAG.defaults; pins, calls and bounds stand.
+    layers = {
+        "call": {"presence_penalty": 0.5},
+        "init": {},
+        "model": {"repetition_penalty": 1.15, "temperature": 0.3},
+        "defaults": DecodingConfig(frequency_penalty=0.2, top_k=7),
+        "bounds": {},
+    }
+    free, constrained = resolve_config(**layers), resolve_config(**layers, grammar=True)
+    assert (constrained.config.repetition_penalty, constrained.sources["repetition_penalty"]) == (1.15, "model")
+    assert (constrained.config.temperature, constrained.sources["temperature"]) == (0.3, "model")
+    assert (constrained.config.presence_penalty, constrained.sources["presence_penalty"]) == (0.5, "call")
+    assert (free.config.frequency_penalty, free.sources["frequency_penalty"]) == (0.2, "default")
+    assert (constrained.config.frequency_penalty, constrained.sources["frequency_penalty"]) == (0.5, "grammar")
+    assert (constrained.config.top_k, constrained.sources["top_k"]) == (7, "default")  # no grammar default
+    pinned = resolve_config(
+        call={}, init={"frequency_penalty": 0.0}, model={}, defaults=DecodingConfig(), bounds={}, grammar=True
     )
-    relaxed = without_penalties_under_grammar(resolved)
-    assert (relaxed.config.repetition_penalty, relaxed.sources["repetition_penalty"]) == (1.0, "grammar")
-    assert (relaxed.config.presence_penalty, relaxed.sources["presence_penalty"]) == (0.0, "grammar")
-    assert (relaxed.config.frequency_penalty, relaxed.sources["frequency_penalty"]) == (0.5, "call")
-    assert (relaxed.config.temperature, relaxed.sources["temperature"]) == (0.3, "model")
-    pinned = resolve_config(call={}, init={"repetition_penalty": 1.2}, model={}, defaults=DecodingConfig(), bounds={})
-    assert without_penalties_under_grammar(pinned).config.repetition_penalty == 1.2
-    floored = resolve_config(
+    assert (pinned.config.frequency_penalty, pinned.sources["frequency_penalty"]) == (0.0, "init")
+    capped = resolve_config(
         call={},
         init={},
-        model={"repetition_penalty": 1.0},
+        model={},
         defaults=DecodingConfig(),
-        bounds={"repetition_penalty": (1.1, None)},
+        bounds={"frequency_penalty": (None, 0.3), "repetition_penalty": (1.1, None)},
+        grammar=True,
     )
-    assert without_penalties_under_grammar(floored).sources["repetition_penalty"] == "bound"
+    assert (capped.config.frequency_penalty, capped.sources["frequency_penalty"]) == (0.3, "bound")
+    assert (capped.config.repetition_penalty, capped.sources["repetition_penalty"]) == (1.1, "bound")
 
 
 def test_planner_turn_is_appended_after_the_conversation():

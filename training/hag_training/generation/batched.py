@@ -15,7 +15,8 @@ What it does the same way as the single-sequence engine, step by step (:mod:`~ha
   tokens), the same :meth:`~hag_chain.LoadedModel.check_fits` error, the same ``max_tokens`` cap (``n_ctx`` minus
   the prompt), a prompt prefilled in one batch of up to ``n_batch`` tokens with one output;
 - the sampler: the chain llama-cpp-python 0.3.36's ``Llama._init_sampler`` builds for ``create_completion``, seeded
-  with the request's seed; the prompt is not fed to the penalties;
+  with the request's seed, with the request's grammar (llama.cpp's grammar sampler, after the penalties) where it
+  has one; the prompt is not fed to the penalties;
 - the stop: an end-of-generation token (``llama_vocab_is_eog``), else ``max_tokens``;
 - the text: what ``create_completion(stream=True, stop=[])`` streams for those tokens, including how it holds back
   and finally drops incomplete UTF-8.
@@ -34,7 +35,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 
 from hag_training.generation.llama import LlamaCppEngine
-from hag_training.generation.llama_port import reply_room
+from hag_training.generation.llama_port import check_grammar, reply_room
 from hag_training.generation.request import GenerationRequest
 from hag_training.generation.scheduler import SlotScheduler
 from hag_training.generation.streams import KVStreams
@@ -122,6 +123,10 @@ class BatchedLlamaCppEngine:
         """Reply texts, in request order, decoding up to :attr:`concurrency` sequences per step.
 
         ``on_reply(i, text)`` is called as soon as request ``i``'s reply is complete (in order of completion).
+
+        Raises:
+            ValueError: llama.cpp cannot parse a request's grammar (nothing is generated).
+
         """
         if not requests:
             return []
@@ -136,6 +141,8 @@ class BatchedLlamaCppEngine:
             ]
         for prompt in prompts:
             model.check_fits(len(prompt), "prompt")
+        for grammar in {r.grammar for r in requests if r.grammar}:
+            check_grammar(model.llm._model.vocab, grammar)  # before any slot holds a sequence
         need = max(len(p) + reply_room(r.max_tokens, model.n_ctx - len(p)) for r, p in zip(requests, prompts))
         with self._lock:
             self._streams.fit(model, need)

@@ -64,17 +64,33 @@ class LlamaCppEngine:
     def generate(
         self, requests: Sequence[GenerationRequest], on_reply: Callable[[int, str], None] | None = None
     ) -> list[str]:
-        """Generate each request with llama.cpp's sampler chain, one after another."""
+        """Generate each request with llama.cpp's sampler chain (and its grammar, if any), one after another.
+
+        Raises:
+            ValueError: llama.cpp cannot parse a request's grammar (checked before anything is generated).
+
+        """
+        from llama_cpp import LlamaGrammar
+
         from hag_chain import ModelKey, default_model_path, load_model
+        from hag_training.generation.llama_port import check_grammar
 
         path = str(self.model_path or default_model_path())
         model = load_model(ModelKey(path, self.answering_adapter, n_ctx=self.n_ctx))
+        grammars = {g: LlamaGrammar.from_string(g, verbose=False) for g in {r.grammar for r in requests if r.grammar}}
+        for text in grammars:
+            check_grammar(model.llm._model.vocab, text)  # llama-cpp-python would crash on one it cannot parse
         out: list[str] = []
         for req in requests:
             with model.lock:
                 prompt = model.prompt_tokens([{"role": r, "content": c} for r, c in req.messages])
                 stream = model.complete(
-                    prompt, sampling=req.config.to_llama_kwargs(), max_tokens=req.max_tokens, stop=[], seed=req.seed
+                    prompt,
+                    sampling=req.config.to_llama_kwargs(),
+                    max_tokens=req.max_tokens,
+                    stop=[],
+                    grammar=None if req.grammar is None else grammars[req.grammar],
+                    seed=req.seed,
                 )
                 out.append("".join(chunk["choices"][0]["text"] for chunk in stream))
             if on_reply:

@@ -15,17 +15,65 @@ import numpy as np
 
 from hag_chain import DecodingConfig
 
-__all__ = ["Detokenizer", "StreamedText", "add_token", "reply_room", "sample_from_logits", "sampler_chain"]
+__all__ = [
+    "Detokenizer",
+    "StreamedText",
+    "add_token",
+    "check_grammar",
+    "grammar_sampler",
+    "reply_room",
+    "sample_from_logits",
+    "sampler_chain",
+]
 
 
-def sampler_chain(config: DecodingConfig, seed: int, *, n_vocab: int, penalty_last_n: int = 64) -> Any:
+def grammar_sampler(vocab: Any, grammar: str) -> Any:
+    """llama.cpp's grammar sampler for the GBNF text ``grammar`` (start rule ``root``), as ``LlamaSampler.add_grammar``.
+
+    ``vocab`` is the model's ``llama_vocab`` pointer (``LlamaModel.vocab``).
+
+    Raises:
+        ValueError: llama.cpp cannot parse ``grammar`` (its parser's message goes to stderr). llama-cpp-python would
+            add the null sampler to the chain, which crashes the process at the first token.
+
+    """
+    import llama_cpp
+
+    sampler = llama_cpp.llama_sampler_init_grammar(vocab, grammar.encode("utf-8"), b"root")
+    if not sampler:
+        raise ValueError(f"llama.cpp could not parse the grammar (GBNF with a `root` rule): {grammar[:200]!r}")
+    return sampler
+
+
+def check_grammar(vocab: Any, grammar: str) -> None:
+    """Raise :class:`ValueError` if llama.cpp cannot parse ``grammar`` (see :func:`grammar_sampler`)."""
+    import llama_cpp
+
+    llama_cpp.llama_sampler_free(grammar_sampler(vocab, grammar))
+
+
+def sampler_chain(
+    config: DecodingConfig,
+    seed: int,
+    *,
+    n_vocab: int,
+    penalty_last_n: int = 64,
+    grammar: str | None = None,
+    vocab: Any = None,
+) -> Any:
     """The llama.cpp sampler chain ``create_completion`` samples ``config`` with, as a ``LlamaSampler``.
 
     It mirrors llama-cpp-python 0.3.36's ``Llama._init_sampler`` (which reads the seed from shared ``Llama`` state,
     so it cannot build one chain per sequence): the penalties over the last ``penalty_last_n`` generated tokens
-    (``Llama.last_n_tokens_size``, 64 by default) first; then, at temperature 0, the greedy sampler; else top-k,
-    typical, top-p and min-p (each keeping at least one token), the temperature and a draw seeded with ``seed``.
+    (``Llama.last_n_tokens_size``, 64 by default) first; then the ``grammar`` (GBNF; ``vocab`` is the model's
+    ``llama_vocab`` pointer), if any; then, at temperature 0, the greedy sampler; else top-k, typical, top-p and
+    min-p (each keeping at least one token), the temperature and a draw seeded with ``seed``.
+
+    Raises:
+        ValueError: llama.cpp cannot parse ``grammar``.
+
     """
+    import llama_cpp
     from llama_cpp._internals import LlamaSampler
 
     kw = config.to_llama_kwargs()
@@ -37,6 +85,13 @@ def sampler_chain(config: DecodingConfig, seed: int, *, n_vocab: int, penalty_la
         penalty_freq=kw["frequency_penalty"],
         penalty_present=kw["presence_penalty"],
     )
+    if grammar is not None:
+        try:
+            constraint = grammar_sampler(vocab, grammar)
+        except ValueError:
+            chain.close()
+            raise
+        llama_cpp.llama_sampler_chain_add(chain.sampler, constraint)  # the chain owns it from here
     temp = kw["temperature"]
     if temp == 0.0:
         chain.add_greedy()

@@ -22,11 +22,16 @@ class OpenAICompatibleEngine:
     :attr:`~hag_chain.Knob.server_names` (ours, which vLLM reads, and llama-server's: ``repetition_penalty`` and
     ``repeat_penalty``); servers ignore names they do not use.
 
+    A request's grammar (GBNF) is sent as ``grammar``, the field llama-server and llama-cpp-python's server read.
+    Other servers ignore it and would answer unconstrained (vLLM takes grammars in its own field and dialect): set
+    ``grammar=False`` to have requests with a grammar refused instead of sent.
+
     Args:
         base_url: E.g. ``http://127.0.0.1:8080/v1``.
         model: The ``model`` field sent with each request.
         concurrency: Requests in flight at once.
         timeout: Seconds per request.
+        grammar: Whether the server applies a ``grammar`` field (see above); ``False`` refuses grammar requests.
 
     """
 
@@ -34,6 +39,7 @@ class OpenAICompatibleEngine:
     model: str = "default"
     concurrency: int = 4
     timeout: float = 300.0
+    grammar: bool = True
     _local: threading.local = field(default_factory=threading.local, repr=False)
 
     @property
@@ -44,7 +50,18 @@ class OpenAICompatibleEngine:
     def generate(
         self, requests: Sequence[GenerationRequest], on_reply: Callable[[int, str], None] | None = None
     ) -> list[str]:
-        """POST each request to ``/chat/completions``, ``concurrency`` at a time (``on_reply`` from the workers)."""
+        """POST each request to ``/chat/completions``, ``concurrency`` at a time (``on_reply`` from the workers).
+
+        Raises:
+            ValueError: A request has a grammar and the engine was told the server applies none (``grammar=False``).
+
+        """
+        if not self.grammar and any(r.grammar is not None for r in requests):
+            msg = (
+                f"OpenAICompatibleEngine({self.base_url!r}, grammar=False) cannot constrain a reply to a grammar; "
+                "use a llama-server or llama-cpp-python server (they read the `grammar` field) or a local engine."
+            )
+            raise ValueError(msg)
 
         def one(i: int) -> str:
             text = self._one(requests[i])
@@ -56,7 +73,10 @@ class OpenAICompatibleEngine:
             return list(pool.map(one, range(len(requests))))
 
     def request_body(self, req: GenerationRequest) -> dict[str, Any]:
-        """The JSON body posted for ``req``: model, messages, token limit, seed and every knob by its server names."""
+        """The JSON body posted for ``req``: model, messages, token limit, seed and every knob by its server names.
+
+        A grammar (GBNF) goes in ``grammar``, only when the request has one.
+        """
         body: dict[str, Any] = {
             "model": self.model,
             "messages": [{"role": r, "content": c} for r, c in req.messages],
@@ -65,6 +85,8 @@ class OpenAICompatibleEngine:
         }
         for name, knob in KNOBS.items():
             body.update(dict.fromkeys(knob.server_names, getattr(req.config, name)))
+        if req.grammar is not None:
+            body["grammar"] = req.grammar
         return body
 
     def _one(self, req: GenerationRequest) -> str:

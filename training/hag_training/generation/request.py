@@ -17,6 +17,9 @@ KEY_VERSION = 3
 
 1 (unversioned) serialised every knob; 2 writes only the knobs off their defaults; 3 leaves out the seed of a
 greedy request (greedy decoding draws nothing, so the k samples of a greedy configuration are one generation).
+
+A request generated under a grammar (:attr:`GenerationRequest.grammar`) has a ``"grammar"`` field in its key; one
+without has none, so adding grammars changed no existing key and needed no new version.
 """
 
 
@@ -29,11 +32,25 @@ class GenerationRequest:
     config: DecodingConfig
     seed: int
     max_tokens: int
+    grammar: str | None = None
+    """A llama.cpp GBNF grammar the reply must follow (e.g. :func:`hag_chain.json_grammar` of a JSON schema, as
+    ``ChatHAG`` constrains structured output), or ``None`` for free text."""
+
+    def __post_init__(self) -> None:
+        if self.grammar == "":
+            raise ValueError("`grammar` is GBNF text or None (no grammar), not an empty string")
 
     @classmethod
-    def build(cls, messages: Sequence[dict[str, str]], config: DecodingConfig, seed: int, max_tokens: int):
+    def build(
+        cls,
+        messages: Sequence[dict[str, str]],
+        config: DecodingConfig,
+        seed: int,
+        max_tokens: int,
+        grammar: str | None = None,
+    ) -> GenerationRequest:
         """Build from role/content dicts."""
-        return cls(tuple((m["role"], m["content"]) for m in messages), config, seed, max_tokens)
+        return cls(tuple((m["role"], m["content"]) for m in messages), config, seed, max_tokens, grammar)
 
     def key(self, engine_id: str) -> str:
         """Canonical JSON identifying this generation on ``engine_id`` (the cache key's preimage).
@@ -42,12 +59,15 @@ class GenerationRequest:
         so a knob added to :data:`~hag_chain.KNOBS` later, at its default, leaves every existing key unchanged. At
         temperature 0 decoding is greedy (llama.cpp's greedy sampler, which draws no random number): the knobs marked
         ``greedy_irrelevant`` and the seed cannot change the output, so they are left out and such requests share
-        one key. ``"v"`` is :data:`KEY_VERSION`.
+        one key. A grammar is written as ``"grammar"`` (its GBNF text) only when there is one, so a free-text
+        request's key is what it was before grammars existed. ``"v"`` is :data:`KEY_VERSION`.
         """
         fields: dict[str, Any] = {"v": KEY_VERSION, "engine": engine_id, "messages": self.messages}
         if self.config.temperature != 0:
             fields["seed"] = self.seed
         fields |= {"config": effective_knobs(self.config), "max_tokens": self.max_tokens}
+        if self.grammar is not None:
+            fields["grammar"] = self.grammar
         return json.dumps(fields, sort_keys=True, separators=(",", ":"))
 
     def digest(self, engine_id: str) -> str:
@@ -65,7 +85,8 @@ class GenerationRequest:
         data = json.loads(key)
         messages = tuple((role, content) for role, content in data["messages"])
         config = DecodingConfig.from_values(data["config"])
-        return data["engine"], cls(messages, config, data.get("seed", 0), data["max_tokens"])
+        request = cls(messages, config, data.get("seed", 0), data["max_tokens"], data.get("grammar"))
+        return data["engine"], request
 
 
 def effective_knobs(config: DecodingConfig) -> dict[str, Any]:

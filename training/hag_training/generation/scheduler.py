@@ -192,7 +192,14 @@ class SlotScheduler:
         req = self.requests[i]
         n_prompt = len(prompt)
         max_tokens = reply_room(req.max_tokens, self.model.n_ctx - n_prompt)
-        chain = sampler_chain(req.config, req.seed, n_vocab=self.n_vocab, penalty_last_n=self.llm.last_n_tokens_size)
+        chain = sampler_chain(
+            req.config,
+            req.seed,
+            n_vocab=self.n_vocab,
+            penalty_last_n=self.llm.last_n_tokens_size,
+            grammar=req.grammar,
+            vocab=self.vocab,
+        )
         seq = _Sequence(i, slot, prompt, chain, StreamedText(self.detok, max_tokens), n_prompt, self.streams.window)
         self.live.append(seq)
         return seq

@@ -22,7 +22,8 @@ from ..metrics import group_diversity
 
 __all__ = ["Example", "Family", "Phrasing", "Split", "Task"]
 
-Family = Literal["mathematics", "reasoning", "creativity", "translation", "code"]
+Family = Literal["mathematics", "reasoning", "creativity", "translation", "code", "structured"]
+"""A task's kind of request; "structured" asks for a JSON object under a grammar (structured output, tool arguments)."""
 
 
 @dataclass(frozen=True)
@@ -141,6 +142,14 @@ class Task(ABC):
         p, values = self.phrasing(example), self.fields(example)
         out = [] if p.system is None else [{"role": "system", "content": p.system.format(**values)}]
         return [*out, {"role": "user", "content": p.user.format(**values)}]
+
+    def grammar(self, example: Example) -> str | None:
+        """The llama.cpp grammar (GBNF) the reply to ``example`` is generated under, ``None`` for free text (default).
+
+        A structured task returns what ``ChatHAG`` would constrain the answer with (e.g. :func:`hag_chain.json_grammar`
+        of the request's schema), so that its replies, and the configurations they rank, are the runtime's.
+        """
+        return None
 
     @abstractmethod
     def extract(self, example: Example, text: str) -> Any:
