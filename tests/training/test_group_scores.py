@@ -7,7 +7,9 @@ from hag_training import metrics as m
 from hag_training.tasks import TASKS, Task
 from hag_training.tasks.haiku import NOT_TOPICS, haiku_lines, line_syllables, poem_topics, syllable_counts
 
-OPEN_ENDED = {"pig_latin": 0.2, "haiku": 0.5}
+from .test_writing import MOON_STORY, OTHER_MOON_STORY
+
+OPEN_ENDED = {"pig_latin": 0.2, "haiku": 0.5, "concepts": 0.3, "story": 0.5}
 
 HAIKU = "Pale moon in the sky\nwatching over sleeping fields\nsoft light on the snow"
 OTHER_HAIKU = "The moon rises high\nover the quiet river\nsilver light on stones"
@@ -74,7 +76,17 @@ def _equal_quality_sets(task: Task):
         src = e.input.split()
         distinct = [" ".join(words[j] if j == i else src[j] for j in range(3)) for i in range(3)]
         return e, [distinct[0]] * 3, distinct
+    if task.name == "concepts":  # "drop lift weight": three sentences using all three words, each scoring 1
+        e = next(x for x in task.load() if x.id == "concepts-43946-0")
+        distinct = [
+            "The man lifts the heavy weight and then drops it.",
+            "She dropped the weight after she lifted it over her head.",
+            "Lifting a weight is easy until you drop it on your foot.",
+        ]
+        return e, [distinct[0]] * 4, distinct
     e = next(x for x in task.load() if x.input == "moon")
+    if task.name == "story":
+        return e, [MOON_STORY] * 4, [MOON_STORY, OTHER_MOON_STORY]
     return e, [HAIKU] * 4, [HAIKU, OTHER_HAIKU, THIRD_HAIKU]
 
 
