@@ -40,9 +40,9 @@ class Recipe:
 RECIPES: dict[str, Recipe] = {
     "default": Recipe(
         name="default",
-        search=SearchConfig(tasks=_TASKS, n_train=32, seed=0),
+        search=SearchConfig(tasks=_TASKS, n_train=24, seed=0),
         sft=SFTConfig(),
-        eval=EvalConfig(tasks=_TASKS, n_test=96, n_dev=16, static_candidates=3, seed=0),
+        eval=EvalConfig(tasks=_TASKS, n_test=64, n_dev=12, static_candidates=2, k=3, seed=0),
     ),
 }
 
