@@ -1,5 +1,5 @@
-"""Tool calls and structured output are grammar-constrained; the planner still picks the sampling settings
-(repetition penalties are set to neutral under a grammar, since JSON repeats quotes and braces by design).
+"""Tool calls and structured output are grammar-constrained; the planner reads the schema and picks the sampling
+settings (a penalty nobody set gets its grammar default: frequency_penalty 0.5 keeps JSON from looping).
 
     python examples/tools_and_structured.py
 """

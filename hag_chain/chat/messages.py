@@ -19,12 +19,12 @@ def format_tool_call(name: str, args: dict[str, Any]) -> str:
     return TOOL_CALL_OPEN + json.dumps({"name": name, "arguments": args}, ensure_ascii=False) + TOOL_CALL_CLOSE
 
 
-def to_chat_dicts(messages: Sequence[BaseMessage], system_extra: str | None = None) -> list[dict[str, str]]:
+def to_chat_dicts(messages: Sequence[BaseMessage]) -> list[dict[str, str]]:
     """Convert messages to ``{"role", "content"}`` dicts with plain-string content.
 
     Non-text content blocks are dropped (the runtime is text-only); an assistant's tool calls are written the way
-    the model is asked to write them; tool results become ``tool`` turns. ``system_extra`` (e.g. the tool list)
-    is appended to the first system message, or becomes one.
+    the model is asked to write them; tool results become ``tool`` turns. Tool and schema instructions are added
+    afterwards (:func:`hag_chain.chat.tools.with_instructions`).
     """
     out: list[dict[str, str]] = []
     for message in messages:
@@ -44,11 +44,6 @@ def to_chat_dicts(messages: Sequence[BaseMessage], system_extra: str | None = No
         else:
             role = getattr(message, "role", None) or "user"
         out.append({"role": role, "content": text})
-    if system_extra:
-        if out and out[0]["role"] == "system":
-            out[0] = {"role": "system", "content": (out[0]["content"] + "\n\n" + system_extra).strip()}
-        else:
-            out.insert(0, {"role": "system", "content": system_extra})
     return out
 
 
