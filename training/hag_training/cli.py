@@ -20,6 +20,7 @@ Build, tune and evaluate HAG models.
   leave-one-out
            per task, a planner tuned on the other tasks' labels, scored on it
   room     per task, how much decoding moves the expected score: defaults, greedy, best and worst static
+  choices  what the planner chooses for real users' prompts (AlpacaEval, Arena-Hard, MT-bench), per category
   recipe   all three in one command; `recipe default` rebuilds the adapter that ships with hag-chain
 
 examples:
@@ -32,6 +33,7 @@ examples:
   hag-train eval --adapter runs/sft/hag-adapter.lora.gguf --search runs/search --out runs/eval
   hag-train leave-one-out --search runs/search --eval runs/eval --out runs/leave-one-out
   hag-train room --tasks gsm8k,pig_latin --n-inputs 16 --out runs/room
+  hag-train choices --out runs/choices --limit 40                # 40 prompts per benchmark, all categories
 
 Every generation is cached (--cache): an interrupted command resumes where it stopped, a repeated one is free.
 Run `hag-train COMMAND --help` for a command's options.
@@ -43,7 +45,15 @@ def _parser() -> argparse.ArgumentParser:
         prog="hag-train", description=_DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for add in (_search_parser, _sft_parser, _eval_parser, _leave_one_out_parser, _room_parser, _recipe_parser):
+    for add in (
+        _search_parser,
+        _sft_parser,
+        _eval_parser,
+        _leave_one_out_parser,
+        _room_parser,
+        _choices_parser,
+        _recipe_parser,
+    ):
         add(sub)
     return parser
 
@@ -159,6 +169,43 @@ def _room_parser(sub) -> None:
     _cache_and_progress(r)
 
 
+def _choices_parser(sub) -> None:
+    from hag_training.real_prompts import SOURCES
+
+    c = sub.add_parser(
+        "choices",
+        help="what the planner chooses for real users' prompts (AlpacaEval, Arena-Hard, MT-bench), per category",
+        description="Runs the planner alone (phase 1 of ChatHAG: no answer is generated) over real user prompts "
+        "read from pinned registry packages: "
+        + "; ".join(f"{name}: {s.description}" for name, s in SOURCES.items())
+        + ". Writes choices.json (every choice by source, category and prompt id, no prompt text: the data's "
+        "upstream licences differ, AlpacaEval's is believed non-commercial), choices.md (per category: the share "
+        "of each value of each knob, greedy, the most frequent line, the share of suspect choices) and configs.png "
+        "(stacked bars per category, a row per benchmark). A prompt too long for the context is skipped and "
+        "counted, not truncated.",
+    )
+    c.add_argument("--out", required=True, help="output folder")
+    c.add_argument(
+        "--sources", default=",".join(SOURCES), help=f"comma-separated benchmarks (default: all, {','.join(SOURCES)})"
+    )
+    c.add_argument(
+        "--adapter", help="GGUF LoRA adapter (default: the adapter shipped with hag-chain; none with --model)"
+    )
+    c.add_argument("--model", help="base GGUF (default: the embedded SmolLM2-135M)")
+    c.add_argument(
+        "--limit",
+        type=int,
+        help="at most this many prompts per benchmark, spread over its categories (default: all of them)",
+    )
+    c.add_argument(
+        "--n-ctx",
+        type=int,
+        default=4096,
+        help="context window in tokens (default: 4096); longer planner prompts are skipped",
+    )
+    c.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
 def _recipe_parser(sub) -> None:
     from hag_training.recipe import RECIPES
 
@@ -199,6 +246,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "eval": _eval,
         "leave-one-out": _leave_one_out,
         "room": _room,
+        "choices": _choices,
         "recipe": _recipe,
     }
     try:
@@ -339,6 +387,38 @@ def _room(args: argparse.Namespace) -> int:
         report = run_room(config, engine, space, progress=bar.update)
     paths = write_room(report, args.out)
     print(paths["table"].read_text() + "\n" + "\n".join(str(p) for p in paths.values()))
+    return 0
+
+
+def _choices(args: argparse.Namespace) -> int:
+    from tqdm.auto import tqdm
+
+    from hag_chain import ChatHAG, default_adapter_path
+    from hag_training.real_prompts import load_prompts, plan_prompts, spread, write_choices
+
+    sources = [s.strip() for s in args.sources.split(",") if s.strip()]
+    if args.limit is not None and args.limit < 1:
+        raise ValueError(f"--limit must be at least 1; got {args.limit}")
+    prompts = [p for source in sources for p in spread(load_prompts(source), args.limit)]
+    adapter = args.adapter or (default_adapter_path() if args.model is None else None)
+    chat = ChatHAG(model_path=args.model, adapter_path=adapter, n_ctx=args.n_ctx)
+    profile = chat.hag_profile()
+    with tqdm(total=len(prompts), unit="prompt", desc="choices", disable=args.no_progress) as bar:
+        choices = plan_prompts(prompts, chat, progress=bar.update)
+    about = {
+        "model": chat.resolved_model_path,
+        "adapter": str(adapter) if adapter else None,
+        "n_ctx": args.n_ctx,
+        "prompt_version": profile.prompt_version,
+        "search_space": {k: list(v) for k, v in profile.search_space.values.items()},
+        "sources": sources,
+        "limit": args.limit,
+    }
+    paths = write_choices(choices, args.out, about=about)
+    skipped = sum(c.skipped is not None for c in choices)
+    print(paths["table"].read_text() + "\n" + "\n".join(str(p) for p in paths.values()))
+    if skipped:
+        print(f"{skipped} of {len(choices)} prompts skipped: their planner prompt does not fit --n-ctx {args.n_ctx}")
     return 0
 
 

