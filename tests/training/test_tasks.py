@@ -33,6 +33,7 @@ EXPECTED_COUNTS = {
     "concepts": 2853,
     "story": 1228,
     "german_english": 14019,
+    "german_words": 263,
 }
 
 

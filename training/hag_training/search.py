@@ -62,6 +62,7 @@ SUITE = (
     "chain_sum",
     "common_knowledge",
     "translation",
+    "german_words",
     "haiku",
     "story",
     "structured_output",
