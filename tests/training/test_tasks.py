@@ -34,6 +34,7 @@ EXPECTED_COUNTS = {
     "story": 1228,
     "german_english": 14019,
     "german_words": 263,
+    "squad": 1000,
 }
 
 

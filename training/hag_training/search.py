@@ -61,6 +61,7 @@ SUITE = (
     "arithmetic",
     "chain_sum",
     "common_knowledge",
+    "squad",
     "translation",
     "german_words",
     "haiku",
