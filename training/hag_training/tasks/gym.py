@@ -43,8 +43,8 @@ from typing import Any, ClassVar
 
 from typing_extensions import override
 
-from ..metrics import extract_number, numbers_equal
 from .base import Example, Phrasing, Task
+from .gsm8k import NumericAnswerTask
 from .registry import register_task
 
 __all__ = ["ChainSum", "GymTask", "NeedleHaystack"]
@@ -93,7 +93,7 @@ class GymTask(Task):
 
 
 @register_task
-class ChainSum(GymTask):
+class ChainSum(GymTask, NumericAnswerTask):
     """600 sums and differences of 2-3 numbers of 1-2 digits ("98 + 93 - 77"); the target is the integer result.
 
     Scored by exact numeric match of the reply's final number (:func:`~hag_training.metrics.extract_number`).
@@ -125,14 +125,6 @@ class ChainSum(GymTask):
     @override
     def parts(self, item: Mapping[str, Any]) -> dict[str, Any]:
         return {"expression": item["metadata"]["expression"]}
-
-    @override
-    def extract(self, example: Example, text: str) -> str | None:
-        return extract_number(text)
-
-    @override
-    def score(self, example: Example, text: str) -> float:
-        return float(numbers_equal(self.extract(example, text), example.target))
 
 
 #: An explicit answer ("Answer: ...", "the answer is ..."): what follows the last one is the reply's answer.
