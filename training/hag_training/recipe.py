@@ -42,7 +42,7 @@ RECIPES: dict[str, Recipe] = {
         name="default",
         search=SearchConfig(tasks=_TASKS, n_train=24, seed=0),
         sft=SFTConfig(),
-        eval=EvalConfig(tasks=_TASKS, n_test=64, n_dev=12, static_candidates=2, k=3, seed=0),
+        eval=EvalConfig(tasks=_TASKS, n_test=48, n_dev=12, static_candidates=2, k=3, seed=0),
     ),
 }
 
