@@ -52,7 +52,7 @@ class KnobTraits:
         openai_name: The OpenAI chat-completions parameter, ``None`` when the API has none.
         greedy_irrelevant: At temperature 0 the knob cannot change the output (llama.cpp's greedy sampler runs
             after the penalties only), so greedy generations that differ only in it are the same generation.
-        grammar_default: The knob's value under a grammar (tool calls, structured output) when nobody chose one
+        grammar_default: The knob's value under a structured-output grammar when nobody chose one
             (no call argument, pin or planner choice): it takes the place of ``ChatHAG.defaults``, which are for
             free text; ``None`` keeps those. A planner's choice stands, so one tuned on requests generated under
             the grammar decides. Measured on SmolLM2-135M under a grammar (December 2026, ``hag-train room`` on
@@ -60,9 +60,11 @@ class KnobTraits:
             1.15 halves extraction scores (0.66 to 0.30 greedy), leaving strings unclosed or filled with brackets,
             so its grammar default is off (1.0); greedy decoding with no penalty loops inside open strings and
             lists (``"A cat is a cat, a cat is a cat, ..."`` until ``max_tokens``), which frequency_penalty 0.5
-            ends (open fields 0.29 to 0.38, extraction 0.705 to 0.701, greedy, 24 inputs each) without changing the
-            forced tool calls' arguments; presence_penalty 0.5 alone does not. Its cost: a value made of tokens
-            the object already holds may come out empty (an email after the names it is made of).
+            ends (open fields 0.29 to 0.38, extraction 0.705 to 0.701, greedy, 24 inputs each); presence_penalty 0.5
+            alone does not. Forced tool calls keep ``ChatHAG.defaults``: frequency 0.5 (and 0.2, 0.3) kept the
+            closing quote of LangChain's unicode customer's description from coming, where 0.1 or none closed it
+            (the Joke needs 0.5): no one value serves both, so only structured output takes these. Its cost: a value
+            made of tokens the object already holds may come out empty (an email after the names it is made of).
         aliases: Other names users may know the knob by (``temp``, ``repeat_penalty``).
 
     """

@@ -67,7 +67,7 @@ def plan(
     else the one the model's metadata carries. It reads the conversation the answer is asked with
     (:attr:`Request.chat`: the tool or schema instructions included), so it can tell a structured request from free
     text, and its choice stands under a grammar as anywhere; only knobs nobody set take their defaults under a
-    grammar (:func:`~hag_chain.chat.precedence.resolve_config`).
+    structured-output grammar (:attr:`Request.structured_output`, :func:`~hag_chain.chat.precedence.resolve_config`).
     """
     profile = HAGProfile.from_metadata(model.metadata, model.adapter_metadata)
     space = search_space or profile.search_space
@@ -81,7 +81,9 @@ def plan(
         tuned = profile.search_space
         # What the answer uses whatever the planner says: a code choice must agree with it (:func:`_best_code`).
         unset = {
-            k: default_value(k, defaults, grammar=request.constrained)[0] for k in tuned.knobs if k not in space.values
+            k: default_value(k, defaults, grammar=request.structured_output)[0]
+            for k in tuned.knobs
+            if k not in space.values
         }
         fixed = {**unset, **pinned}
 
@@ -96,7 +98,7 @@ def plan(
         defaults=defaults,
         bounds=bounds,
         planner=planned,
-        grammar=request.constrained,
+        grammar=request.structured_output,
     )
 
 

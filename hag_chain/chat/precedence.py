@@ -1,6 +1,6 @@
 """Which value each knob gets: call argument, then constructor pin, then the model's choice, then the default.
 
-Under a grammar (tool calls, structured output) the default is the knob's ``grammar_default`` where it has one
+Under a structured-output grammar the default is the knob's ``grammar_default`` where it has one
 (:class:`~hag_chain.knobs.KnobTraits`): the penalties ``ChatHAG.defaults`` hold for free text are not the ones
 that keep JSON from looping. Bounds cap every value except an explicit call argument, which is the caller's final
 word.

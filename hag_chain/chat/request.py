@@ -86,9 +86,14 @@ class Request:
         )
 
     @property
-    def constrained(self) -> bool:
-        """Whether the answer is generated under a grammar (a forced tool call or structured output)."""
-        return bool(self.forced_tools) or self.response_format is not None
+    def structured_output(self) -> bool:
+        """Whether the answer is a JSON object under the schema's grammar (``with_structured_output``).
+
+        Its penalties nobody set take their grammar defaults; a forced tool call's keep ``ChatHAG.defaults``: its
+        arguments mostly copy the request, and frequency_penalty 0.5 kept a copied name's description from closing
+        (LangChain's standard ``test_unicode_tool_call_integration``, greedy: the closing quote is penalised).
+        """
+        return self.response_format is not None
 
     def grammar(self) -> Any:
         """The llama.cpp grammar constraining the answer, if the request needs one."""

@@ -91,13 +91,34 @@ def test_valid_choices_that_differ_between_math_and_writing(tuned):
     assert all((r.config.temperature, r.config.repetition_penalty) == (0.7, 1.15) for r in writing)
 
 
+FACTUAL = ["Who wrote Romeo and Juliet?", "quick q: what's the capital of Japan?"]
+WORD_PROBLEMS = [
+    "Tom has 3 apples and buys 5 more. How many apples does he have now?",
+    "A bus carries 12 people and 7 get off at the first stop. How many are left on the bus?",
+]
+CREATIVE = [
+    "Write a limerick about a cat who loves cheese.",
+    "Tell me a short bedtime story about a brave little mouse.",
+    "Could you write me a short poem about autumn leaves?",
+]
+
+
+def test_exact_decoding_for_questions_and_sampling_for_creative_requests_worded_as_no_task_words_them(tuned):
+    """Requests in phrasings no task of the suite uses: a factual question and a word problem get exact (greedy)
+    decoding, creative writing that is not a haiku gets sampled."""
+    for prompt in FACTUAL + WORD_PROBLEMS:
+        assert tuned.choose_config(prompt).config.temperature == 0.0, prompt
+    for prompt in CREATIVE:
+        assert tuned.choose_config(prompt).config.temperature > 0.0, prompt
+
+
 def test_forced_tool_call_parses_with_the_models_choice_under_the_grammar(tuned):
     def get_weather(location: str) -> str:
         """Get the current weather at a location."""
         return location
 
     # The planner reads the tool instructions and its choice stands under the grammar; the frequency penalty, which
-    # nobody set, takes its default under a grammar.
+    # nobody set, keeps ChatHAG's default for a tool call (the grammar default is structured output's).
     prompt = "Describe today's weather in Lisbon in one sentence."
     msg = tuned.bind_tools([get_weather], tool_choice="get_weather").invoke(prompt, seed=0)
     assert msg.tool_calls[0]["args"] == {"location": "Lisbon"}
@@ -107,6 +128,17 @@ def test_forced_tool_call_parses_with_the_models_choice_under_the_grammar(tuned)
         chosen.repetition_penalty,
         "model",
     )
+    assert (hag["config"]["frequency_penalty"], hag["sources"]["frequency_penalty"]) == (0.0, "default")
+    joke = tuned.with_structured_output(
+        include_raw=True,
+        schema={
+            "title": "Joke",
+            "type": "object",
+            "properties": {"setup": {"type": "string"}, "punchline": {"type": "string"}},
+            "required": ["setup", "punchline"],
+        },
+    )
+    hag = joke.invoke("Tell me a joke about cats.", seed=0)["raw"].response_metadata["hag"]
     assert (hag["config"]["frequency_penalty"], hag["sources"]["frequency_penalty"]) == (0.5, "grammar")
 
 
