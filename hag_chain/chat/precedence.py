@@ -69,8 +69,8 @@ def resolve_config(
         defaults: Values for knobs nobody set.
         bounds: ``{knob: (low, high)}`` caps; ``None`` leaves a side open.
         planner: What phase 1 did, kept on the result for its metadata.
-        grammar: The answer is generated under a grammar: a knob nobody set takes its ``grammar_default`` (source
-            ``grammar``) where it has one, instead of its value in ``defaults``.
+        grammar: The answer is structured output under its schema's grammar: a knob nobody set takes its
+            ``grammar_default`` (source ``grammar``) where it has one, instead of its value in ``defaults``.
 
     """
     values: dict[str, float] = {}

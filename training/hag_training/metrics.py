@@ -53,6 +53,12 @@ def extract_number(text: str) -> str | None:
     return _clean_number(found[-1]) if found else None
 
 
+def after_last(cue: re.Pattern[str], text: str) -> str:
+    """``text`` after the last match of ``cue`` (an answer cue such as "Answer:"), or all of it where none matches."""
+    cues = list(cue.finditer(text))
+    return text[cues[-1].end() :] if cues else text
+
+
 def _clean_number(s: str) -> str:
     return s.replace("$", "").replace(",", "").replace(" ", "").rstrip(".")
 

@@ -36,15 +36,17 @@ import unicodedata
 from typing_extensions import override
 
 from ..data_sources import olmo_docs
+from ..metrics import after_last
 from .base import Example, Phrasing, Task
 from .gsm8k import NumericAnswerTask
 from .registry import register_task
 
-__all__ = ["BasicArithmetic", "CommonKnowledge", "named_options", "tokens"]
+__all__ = ["ANSWER_CUE", "BasicArithmetic", "CommonKnowledge", "named_options", "tokens"]
 
 _RECORD = re.compile(r"(?P<stem>.*?)\n(?P<options>(?: [A-J]\. .*\n)+)Answer:", re.DOTALL)
 _OPTION = re.compile(r" [A-J]\. (.*)")
-_ANSWER_CUE = re.compile(r"answer(?:\s+is)?\s*:|answer\s+is\b", re.IGNORECASE)
+ANSWER_CUE = re.compile(r"answer(?:\s+is)?\s*:|answer\s+is\b", re.IGNORECASE)
+"""An explicit answer ("Answer:", "the answer is"): the reply is read after the last one."""
 _TOKEN = re.compile(r"\w+|([^\w\s])\1*")
 _SENTENCE_BREAK = re.compile(r"(?<=\w[.!?])\s+|\n")
 _ARTICLES = frozenset({"a", "an", "the"})
@@ -78,9 +80,7 @@ def named_options(text: str, question: str, options: list[str]) -> list[int]:
 
     Options with the same tokens are named together.
     """
-    cues = list(_ANSWER_CUE.finditer(text))
-    if cues:
-        text = text[cues[-1].end() :]
+    text = after_last(ANSWER_CUE, text)
     forms = [tokens(o) for o in options]
     # The reply's sentences, joined by a mark no option holds: an option never spans two sentences.
     words = tuple(w for part in _SENTENCE_BREAK.split(text) for w in (*tokens(part), "\n"))
@@ -117,6 +117,19 @@ def _records(skill: str) -> list[tuple[dict, str, list[str]]]:
     return out
 
 
+def _examples(task: str, skill: str) -> list[Example]:
+    """One example per record of ``basic_skills_<skill>``: the stem (less a trailing "=") asked, the gold's text."""
+    return [
+        Example(
+            id=f"{task}-{doc['id']}",
+            input=stem.removesuffix("=").strip(),
+            target=options[int(doc["gold"])],
+            meta={"options": options, "gold": int(doc["gold"])},
+        )
+        for doc, stem, options in _records(skill)
+    ]
+
+
 @register_task
 class CommonKnowledge(Task):
     """1037 sentences to complete with everyday knowledge ("The number of legs of a cat is" -> "four").
@@ -150,15 +163,7 @@ class CommonKnowledge(Task):
 
     @override
     def _load(self) -> list[Example]:
-        return [
-            Example(
-                id=f"{self.name}-{doc['id']}",
-                input=stem,
-                target=options[int(doc["gold"])],
-                meta={"options": options, "gold": int(doc["gold"])},
-            )
-            for doc, stem, options in _records("common_knowledge")
-        ]
+        return _examples(self.name, "common_knowledge")
 
     @override
     def extract(self, example: Example, text: str) -> str | None:
@@ -209,12 +214,4 @@ class BasicArithmetic(NumericAnswerTask):
 
     @override
     def _load(self) -> list[Example]:
-        return [
-            Example(
-                id=f"{self.name}-{doc['id']}",
-                input=stem.removesuffix("=").strip(),
-                target=options[int(doc["gold"])],
-                meta={"options": options, "gold": int(doc["gold"])},
-            )
-            for doc, stem, options in _records("arithmetic")
-        ]
+        return _examples(self.name, "arithmetic")

@@ -43,6 +43,7 @@ from typing import Any, ClassVar
 
 from typing_extensions import override
 
+from ..metrics import after_last
 from .base import Example, Phrasing, Task
 from .gsm8k import NumericAnswerTask
 from .registry import register_task
@@ -131,11 +132,6 @@ class ChainSum(GymTask, NumericAnswerTask):
 _ANSWER_CUE = re.compile(r"\banswer(?:\s+is)?\s*[:=]?\s*", re.IGNORECASE)
 
 
-def _after_answer_cue(text: str) -> str:
-    cues = list(_ANSWER_CUE.finditer(text))
-    return text[cues[-1].end() :] if cues else text
-
-
 @register_task
 class NeedleHaystack(GymTask):
     """600 sets of 3 statements ("Tayo accepts the color red.") and a question about one; the target is the name.
@@ -189,7 +185,7 @@ class NeedleHaystack(GymTask):
 
     @override
     def extract(self, example: Example, text: str) -> str | None:
-        names, answer = example.meta["names"], _after_answer_cue(text)
+        names, answer = example.meta["names"], after_last(_ANSWER_CUE, text)
         bare = answer.strip().strip(".!\"'*:").strip().lower()
         if alone := [n for n in names if n.lower() == bare]:
             return str(alone[0])

@@ -48,8 +48,9 @@ from collections.abc import Sequence
 from typing_extensions import override
 
 from ..data_sources import olmo_docs
+from ..metrics import after_last
 from .base import Example, Phrasing, Task
-from .basic_skills import _ANSWER_CUE, tokens
+from .basic_skills import ANSWER_CUE, tokens
 from .registry import register_task
 
 __all__ = ["FILLER", "Squad", "answer_f1"]
@@ -76,9 +77,7 @@ def answer_f1(text: str, question: str, golds: Sequence[str]) -> tuple[float, st
     A gold answer made only of the question's words (and :data:`FILLER`) is compared only when every gold is (see the
     module docstring).
     """
-    cues = list(_ANSWER_CUE.finditer(text))
-    if cues:
-        text = text[cues[-1].end() :]
+    text = after_last(ANSWER_CUE, text)
     reply, strict = tokens(text), FILLER | set(tokens(question))
     dropped = [(_dropped(tokens(g), strict), g) for g in golds]
     compared = [(drop, g) for drop, g in dropped if drop is strict] or dropped
