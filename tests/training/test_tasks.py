@@ -35,6 +35,7 @@ EXPECTED_COUNTS = {
     "german_english": 14019,
     "german_words": 263,
     "squad": 1000,
+    "world_facts": 254,
 }
 
 

