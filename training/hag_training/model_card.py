@@ -35,6 +35,7 @@ def write_model_card(out_dir: str | Path, summary: dict[str, Any], evaluation: s
         "",
         "```python",
         "from hag_chain import ChatHAG",
+        "",
         'chat = ChatHAG(model_path="<base>.gguf", adapter_path="hag-adapter.lora.gguf")',
         "```",
         "",

@@ -40,7 +40,7 @@ class Recipe:
 RECIPES: dict[str, Recipe] = {
     "default": Recipe(
         name="default",
-        search=SearchConfig(tasks=_TASKS, n_train=24, seed=0),
+        search=SearchConfig(tasks=_TASKS, n_train=32, seed=0),
         sft=SFTConfig(),
         eval=EvalConfig(tasks=_TASKS, n_test=48, n_dev=12, static_candidates=2, k=3, seed=0),
     ),

@@ -75,9 +75,10 @@ def test_adapter_changes_the_planners_choices(tuned):
 
 
 def test_valid_choices_that_differ_between_math_and_writing(tuned):
-    """What the room table favours per family (docs/room/room.md): greedy decoding without the penalty for arithmetic
-    (and a GSM8K word problem: the penalty makes the reply avoid the digits of the question), temperature 0.7 with
-    the 1.15 penalty for a haiku or a short poem (greedy is the haiku's worst configuration)."""
+    """What the suite's labels favour per family (hag_chain/data/hag-smollm2-135m.md): exact decoding for arithmetic
+    and a GSM8K word problem (with or without the 1.15 penalty: both label arithmetic's and chain_sum's inputs), and
+    temperature 0.7 with the 1.15 penalty for a haiku or a short poem (every haiku label; greedy is the haiku's worst
+    configuration)."""
     space = tuned.hag_profile().search_space
     math = [tuned.choose_config(p) for p in _prompts("arithmetic", 6) + _prompts("gsm8k", 3)]
     math.append(tuned.choose_config("What is 17 * 23?"))
@@ -87,7 +88,7 @@ def test_valid_choices_that_differ_between_math_and_writing(tuned):
     for resolved in math + writing:
         assert all(getattr(resolved.config, k) in space.values[k] for k in space.knobs)
         assert all(resolved.sources[k] == "model" for k in space.knobs)
-    assert all((r.config.temperature, r.config.repetition_penalty) == (0.0, 1.0) for r in math)
+    assert all(r.config.temperature == 0.0 for r in math)
     assert all((r.config.temperature, r.config.repetition_penalty) == (0.7, 1.15) for r in writing)
 
 
@@ -108,12 +109,6 @@ def test_exact_decoding_for_questions_and_word_problems_worded_as_no_task_words_
         assert tuned.choose_config(prompt).config.temperature == 0.0, prompt
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="The shipped adapter was tuned on three tasks in one phrasing each (arithmetic, Django strings, haiku): "
-    "it samples only requests that read like 'Write a haiku about X' and answers 'Tell me a short bedtime story "
-    "about a brave little mouse.' greedily (measured 2026-12-06). The re-tuned adapter of issue #23 is to fix it.",
-)
 def test_sampling_for_creative_requests_that_are_not_a_haiku(tuned):
     for prompt in CREATIVE:
         assert tuned.choose_config(prompt).config.temperature > 0.0, prompt
