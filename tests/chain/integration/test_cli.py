@@ -43,7 +43,10 @@ def test_run_json_with_pinned_temperature():
 def test_missing_model_is_a_clean_error():
     out = hag_chain("run", "Hi", "--model", "/nonexistent.gguf")
     assert out.returncode == 2
-    assert "does not exist" in out.stderr and "Traceback" not in out.stderr
+    assert (
+        "neither a supported model (smollm2-135m, qwen2.5-coder-0.5b" in out.stderr and "nor a GGUF file" in out.stderr
+    )
+    assert "Traceback" not in out.stderr
 
 
 def test_help_explains_the_commands():

