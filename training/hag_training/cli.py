@@ -212,9 +212,16 @@ def _recipe_parser(sub) -> None:
     r = sub.add_parser("recipe", help="search, tune, evaluate and export in one command")
     r.add_argument("name", choices=sorted(RECIPES), help="recipe name")
     r.add_argument("--out", default=None, help="output folder (default: runs/<name>)")
-    r.add_argument("--model", help="base GGUF to search, tune and evaluate (default: the embedded SmolLM2-135M)")
     r.add_argument(
-        "--install", action="store_true", help="copy the adapter and its card into hag_chain/data/ (default model only)"
+        "--model",
+        help="the base to search, tune and evaluate: a supported model's name (`hag-chain models`) or a GGUF file "
+        "(default: smollm2-135m)",
+    )
+    r.add_argument(
+        "--install",
+        action="store_true",
+        help="copy the adapter and its card into hag_chain/data/, where ChatHAG(model=name) finds it (supported "
+        "models only)",
     )
     r.add_argument(
         "--leave-one-out",
@@ -430,7 +437,7 @@ def _recipe(args: argparse.Namespace) -> int:
         RECIPES[args.name],
         args.out or Path("runs") / args.name,
         cache_path=args.cache or default_cache_path(),
-        model_path=args.model,
+        model=args.model,
         install=args.install,
         leave_one_out=args.leave_one_out,
         progress=not args.no_progress,

@@ -12,9 +12,16 @@ from typing import Any
 
 __all__ = ["write_model_card"]
 
+_FILE_USAGE = 'ChatHAG(model_path="<base>.gguf", adapter_path="hag-adapter.lora.gguf")'
 
-def write_model_card(out_dir: str | Path, summary: dict[str, Any], evaluation: str | None = None) -> Path:
-    """Write ``out_dir/README.md`` from an SFT summary and, optionally, the evaluation's markdown table."""
+
+def write_model_card(
+    out_dir: str | Path, summary: dict[str, Any], evaluation: str | None = None, usage: str | None = None
+) -> Path:
+    """Write ``out_dir/README.md`` from an SFT summary and, optionally, the evaluation's markdown table.
+
+    ``usage`` is the ``ChatHAG(...)`` call that runs the adapter (default: with the base file and the adapter file).
+    """
     from huggingface_hub import ModelCard, ModelCardData
 
     data, sft = summary["data"], summary["sft"]
@@ -36,7 +43,7 @@ def write_model_card(out_dir: str | Path, summary: dict[str, Any], evaluation: s
         "```python",
         "from hag_chain import ChatHAG",
         "",
-        'chat = ChatHAG(model_path="<base>.gguf", adapter_path="hag-adapter.lora.gguf")',
+        f"chat = {usage or _FILE_USAGE}",
         "```",
         "",
         "## Training data",

@@ -12,13 +12,16 @@ import json
 import shutil
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hag_training.evaluate import EvalConfig
 from hag_training.search import SearchConfig
 from hag_training.sft_config import SFTConfig
+
+if TYPE_CHECKING:
+    from hag_chain import SupportedModel
 
 __all__ = ["RECIPES", "Recipe", "run_recipe"]
 
@@ -33,8 +36,6 @@ class Recipe:
     search: SearchConfig
     sft: SFTConfig
     eval: EvalConfig
-    adapter_file: str = field(default="hag-smollm2-135m.lora.gguf")
-    """File name of the adapter when installed as hag-chain's package data."""
 
 
 RECIPES: dict[str, Recipe] = {
@@ -52,7 +53,7 @@ def run_recipe(
     out_dir: str | Path,
     *,
     cache_path: str | Path,
-    model_path: str | Path | None = None,
+    model: str | Path | None = None,
     install: bool = False,
     leave_one_out: bool = False,
     log: Callable[[str], None] = print,
@@ -60,20 +61,19 @@ def run_recipe(
 ) -> dict[str, Any]:
     """Run ``recipe`` into ``out_dir`` (``search/``, ``sft/``, ``eval/``); returns the outputs and step times.
 
-    ``model_path`` is the base GGUF that is searched, tuned and evaluated (``None``: the embedded SmolLM2). With
-    ``install``, the adapter and its model card are copied into hag-chain's package data (``hag_chain/data/``):
-    only for the embedded model, the one ``ChatHAG()`` loads the shipped adapter with. With ``leave_one_out``,
-    a last step tunes a planner without each task and scores it on that task (``leave_one_out/``, not timed with
-    the recipe: it tunes one planner per task).
+    ``model`` is the base that is searched, tuned and evaluated: a supported model's name (``hag_chain.MODELS``) or
+    a GGUF file (``None``: the default model). With ``install``, the adapter and its model card are copied into
+    hag-chain's package data (``hag_chain/data/``) under the file name the supported model ships its adapter with,
+    so that ``ChatHAG(model=name)`` loads it. With ``leave_one_out``, a last step tunes a planner without each task
+    and scores it on that task (``leave_one_out/``, not timed with the recipe: it tunes one planner per task).
 
     Raises:
-        ValueError: ``install`` with another base model.
-        FileNotFoundError: ``model_path`` does not exist.
+        ValueError: ``install`` with a GGUF file that is no supported model's.
+        FileNotFoundError: a ``model`` file that does not exist.
 
     """
     from tqdm.auto import tqdm
 
-    from hag_chain import default_model_path
     from hag_training.evaluate import evaluate_adapter, write_report
     from hag_training.generation.cache import CachedEngine, GenerationCache
     from hag_training.generation.local import local_engine
@@ -82,13 +82,12 @@ def run_recipe(
     from hag_training.search import run_search
     from hag_training.sft import train_adapter
 
-    model = None if model_path is None else str(model_path)
-    if model is not None and not Path(model).is_file():
-        raise FileNotFoundError(f"base model {model} does not exist; pass a GGUF file")
-    if install and model is not None and Path(model).resolve() != Path(default_model_path()).resolve():
+    supported, model_path = _base(model)
+    if install and supported is None:
         msg = (
-            "--install ships an adapter for the embedded default model, which ChatHAG() loads it with; an adapter "
-            f"for {model} stays in the recipe's output (pass it as ChatHAG(model_path=..., adapter_path=...))."
+            "--install ships an adapter for a supported model (`hag-chain models`), which ChatHAG(model=name) loads "
+            f"it with; an adapter for {model_path} stays in the recipe's output (pass it as "
+            "ChatHAG(model_path=..., adapter_path=...))."
         )
         raise ValueError(msg)
     out = Path(out_dir)
@@ -97,7 +96,7 @@ def run_recipe(
 
     start = time.perf_counter()
     log(f"[1/3] search: {', '.join(recipe.search.tasks)} (cache: {cache.path}, {len(cache)} generations cached)")
-    engine = CachedEngine(local_engine(model_path=model), cache)
+    engine = CachedEngine(local_engine(model_path=model_path), cache)
     with tqdm(total=recipe.search.estimated_generations(), unit="gen", desc="search", disable=not progress) as bar:
         result = run_search(recipe.search, engine, progress=bar.update)
     write_outputs(result, out / "search")
@@ -106,7 +105,7 @@ def run_recipe(
 
     start = time.perf_counter()
     log("[2/3] sft: LoRA tuning on the labels")
-    tuned = train_adapter(out / "search", out / "sft", recipe.sft, base=model, progress=progress)
+    tuned = train_adapter(out / "search", out / "sft", recipe.sft, base=model_path, progress=progress)
     times["sft_s"] = round(time.perf_counter() - start, 1)
     log(f"      loss per epoch {tuned.summary['loss_per_epoch']} -> {tuned.adapter_path}")
 
@@ -115,7 +114,7 @@ def run_recipe(
     stage1 = json.loads((out / "search" / "stage1.json").read_text())
     with tqdm(unit="gen", desc="eval", disable=not progress) as bar:
         report = evaluate_adapter(
-            recipe.eval, tuned.adapter_path, cache, model_path=model, stage1=stage1, progress=bar.update
+            recipe.eval, tuned.adapter_path, cache, model_path=model_path, stage1=stage1, progress=bar.update
         )
     paths = write_report(report, out / "eval")
     times["eval_s"] = round(time.perf_counter() - start, 1)
@@ -123,7 +122,8 @@ def run_recipe(
         f"`hag-train recipe {recipe.name}`: {recipe.eval.n_test} test inputs per task, seed {recipe.eval.seed}; means "
         "with 95% bootstrap intervals; HAG − method is a paired difference.\n\n" + paths["table"].read_text()
     )
-    card = write_model_card(out / "sft", tuned.summary, evaluation)
+    usage = f"ChatHAG(model={supported.name!r})" if supported else None
+    card = write_model_card(out / "sft", tuned.summary, evaluation, usage=usage)
     log(f"      {paths['table']}\n" + paths["table"].read_text())
 
     if leave_one_out:
@@ -137,7 +137,7 @@ def run_recipe(
             out / "leave_one_out",
             recipe.sft,
             cache_path=cache.path,
-            model_path=model,
+            model_path=model_path,
             progress=progress,
             log=log,
         )
@@ -145,13 +145,30 @@ def run_recipe(
         log(markdown_table(loo))
 
     installed = None
-    if install:
+    if install and supported is not None and supported.adapter_file is not None:
         data_dir = Path(__file__).resolve().parents[2] / "hag_chain" / "data"
         if not data_dir.parent.is_dir():
             raise FileNotFoundError(f"--install needs a source checkout of hag-chain; {data_dir.parent} is missing")
         data_dir.mkdir(exist_ok=True)
-        installed = data_dir / recipe.adapter_file
+        installed = data_dir / supported.adapter_file
         shutil.copyfile(tuned.adapter_path, installed)
         shutil.copyfile(card, installed.with_name(installed.name.removesuffix(".lora.gguf") + ".md"))
         log(f"installed {installed}")
     return {"adapter": tuned.adapter_path, "card": card, "eval": paths, "installed": installed, "times": times}
+
+
+def _base(model: str | Path | None) -> tuple[SupportedModel | None, str | None]:
+    """The supported model ``model`` is (by name, or as its file) and the GGUF to run (``None``: the default's)."""
+    from hag_chain import DEFAULT_MODEL, MODELS
+
+    if model is None or str(model) in MODELS:
+        supported = MODELS[str(model or DEFAULT_MODEL)]
+        # The default model keeps `None` (the engines' and the tuning's own default); others run from their file.
+        return supported, None if supported.name == DEFAULT_MODEL else supported.path()
+    path = Path(model)
+    if not path.is_file():
+        raise FileNotFoundError(f"base model {path} does not exist; pass a GGUF file or a supported model's name")
+    # Its file, by name and size: resolving every installed model's path could mean joining a gigabyte of parts.
+    size = path.stat().st_size
+    by_file = next((m for m in MODELS.values() if (m.file_name, m.size) == (path.name, size)), None)
+    return by_file, str(path)
