@@ -257,7 +257,8 @@ class ChatHAG(BaseChatModel, _KnobPins):  # type: ignore[misc,valid-type]
         content = "" if request.stream_text else answer.text
         chunks = []
         if request.tools:
-            content, calls, invalid = _tools.parse_tool_calls(answer.text)
+            names = [t["function"]["name"] for t in request.tools]
+            content, calls, invalid = _tools.parse_tool_calls(answer.text, names)
             chunks = [
                 tool_call_chunk(name=c["name"], args=_dumps(c["args"]), id=c["id"], index=i)
                 for i, c in enumerate(calls)

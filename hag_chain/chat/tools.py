@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import re
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
 from langchain_core.messages import InvalidToolCall, ToolCall
@@ -147,8 +147,19 @@ def _strict_strings(gbnf: str) -> str:
     return gbnf.replace(_LOOSE_CHAR, _STRICT_CHAR)
 
 
-def parse_tool_calls(text: str) -> tuple[str, list[ToolCall], list[InvalidToolCall]]:
-    """Split a reply into plain text and the ``<tool_call>`` blocks it contains."""
+_FENCED = re.compile(r"^```(?:json)?\s*(.*?)\s*```$", re.DOTALL)
+
+
+def parse_tool_calls(text: str, tool_names: Collection[str] = ()) -> tuple[str, list[ToolCall], list[InvalidToolCall]]:
+    """Split a reply into plain text and the ``<tool_call>`` blocks it contains.
+
+    A reply with no block that is nothing but one call's JSON object (``{"name": ..., "arguments": {...}}``, bare or
+    in a code fence) naming one of ``tool_names`` is a call too: instruction-tuned models answer so when the tools
+    come in a system message rather than their own template's slot (Qwen2.5-Coder does, asked about the weather
+    with a weather tool).
+    """
+    if TOOL_CALL_OPEN not in text and (bare := _bare_call(text, tool_names)) is not None:
+        return "", [bare], []
     content_parts: list[str] = []
     calls: list[ToolCall] = []
     invalid: list[InvalidToolCall] = []
@@ -170,6 +181,22 @@ def parse_tool_calls(text: str) -> tuple[str, list[ToolCall], list[InvalidToolCa
             break
     content_parts.append(rest)
     return "".join(content_parts).strip() if calls or invalid else text, calls, invalid
+
+
+def _bare_call(text: str, tool_names: Collection[str]) -> ToolCall | None:
+    body = text.strip()
+    if fenced := _FENCED.match(body):
+        body = fenced.group(1)
+    try:
+        obj = json.loads(body)
+    except json.JSONDecodeError:
+        return None
+    if not isinstance(obj, dict) or obj.get("name") not in tool_names or set(obj) - {"name", "arguments"}:
+        return None
+    args = obj.get("arguments", {})
+    if not isinstance(args, dict):
+        return None
+    return tool_call(name=obj["name"], args=args, id=f"call_{uuid.uuid4().hex[:24]}")
 
 
 def _object_schema(schema: dict[str, Any] | None) -> dict[str, Any]:
