@@ -37,7 +37,7 @@ from hag_training import (
     get_task,
 )
 
-from hag_chain import DecodingConfig, ModelKey, default_model_path, load_model
+from hag_chain import MODELS, DecodingConfig, ModelKey, default_model_path, load_model
 from hag_chain.llama.threads import CpuMeter
 
 RESULTS = Path(__file__).parent / "results" / "engine_throughput.json"
@@ -68,7 +68,11 @@ def pin_threads(single: LlamaCppEngine, threads: int) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model", default=None, help="GGUF model (default: the embedded SmolLM2-135M Q4_1)")
+    parser.add_argument(
+        "--model",
+        default=None,
+        help="a supported model's name or a GGUF file (default: the embedded SmolLM2-135M Q4_1)",
+    )
     parser.add_argument("--inputs", type=int, default=8, help="GSM8K problems (8)")
     parser.add_argument("--seeds", type=int, default=4, help="sampled replies per problem (4), plus one greedy")
     parser.add_argument("--max-tokens", type=int, default=None, help="answer length (default: the task's, 160)")
@@ -82,7 +86,7 @@ def main() -> None:
     args = parser.parse_args()
 
     requests = build_requests(args.inputs, args.seeds, args.max_tokens)
-    model_path = str(args.model or default_model_path())
+    model_path = MODELS[args.model].path() if args.model in MODELS else str(args.model or default_model_path())
     single = LlamaCppEngine(model_path, n_ctx=args.n_ctx)
     batched = BatchedLlamaCppEngine(
         model_path,

@@ -11,6 +11,7 @@ planner runs (one call, on a one-value temperature grid), and the answer samples
 the plain call does. Writes bench/results/runtime.json.
 
     python bench/runtime.py            # needs: pip install -e ".[bench]"; run it on an otherwise idle machine
+    python bench/runtime.py --model qwen2.5-coder-0.5b --out bench/results/runtime_qwen2.5-coder-0.5b.json
 """
 
 from __future__ import annotations
@@ -53,8 +54,8 @@ KINDS = {
 SAME_SAMPLING = {"top_p": 0.95, "top_k": 40, "repetition_penalty": 1.1}
 
 
-def _worker(kind: str, repeats: int) -> dict:
-    from hag_chain import ChatHAG, default_model_path
+def _worker(kind: str, repeats: int, model: str) -> dict:
+    from hag_chain import MODELS, ChatHAG
 
     backend, threads_setting = KINDS[kind]
     threads = (os.cpu_count() or 1) if threads_setting == "all" else None
@@ -64,7 +65,7 @@ def _worker(kind: str, repeats: int) -> dict:
         same = kind == "hag-same-sampling"
         pins = SAME_SAMPLING if same else {}
         space = SearchSpace(values={"temperature": (0.8,)}) if same else None
-        chat = ChatHAG(max_tokens=ANSWER_TOKENS, n_threads=threads, search_space=space, **pins)
+        chat = ChatHAG(model=model, max_tokens=ANSWER_TOKENS, n_threads=threads, search_space=space, **pins)
         eos = chat.load().llm.token_eos()
 
         def call(prompt: str):
@@ -73,7 +74,7 @@ def _worker(kind: str, repeats: int) -> dict:
         from langchain_community.chat_models import ChatLlamaCpp
 
         chat = ChatLlamaCpp(
-            model_path=default_model_path(),
+            model_path=MODELS[model].path(),
             n_ctx=4096,
             n_threads=threads,
             n_batch=512,
@@ -110,8 +111,8 @@ def _worker(kind: str, repeats: int) -> dict:
     }
 
 
-def _run(kind: str, repeats: int) -> dict:
-    cmd = [sys.executable, __file__, "--worker", kind, "--repeats", str(repeats)]
+def _run(kind: str, repeats: int, model: str) -> dict:
+    cmd = [sys.executable, __file__, "--worker", kind, "--repeats", str(repeats), "--model", model]
     out = subprocess.run(cmd, capture_output=True, text=True, check=True)
     return json.loads(out.stdout.strip().splitlines()[-1])
 
@@ -135,20 +136,22 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--worker", choices=sorted(KINDS), help=argparse.SUPPRESS)
     parser.add_argument("--repeats", type=int, default=REPEATS, help=f"passes over the prompts ({REPEATS})")
+    parser.add_argument("--model", default="smollm2-135m", help="a supported model's name (smollm2-135m)")
+    parser.add_argument("--out", type=Path, default=RESULTS, help=f"where to write the results ({RESULTS})")
     args = parser.parse_args()
     if args.worker:
-        print(json.dumps(_worker(args.worker, args.repeats)))
+        print(json.dumps(_worker(args.worker, args.repeats, args.model)))
         return
-    result = {"answer_tokens": ANSWER_TOKENS, "prompts": len(PROMPTS), "cpu_count": os.cpu_count()}
-    result["idle"] = _summary({kind: _run(kind, args.repeats) for kind in KINDS}, args.repeats)
+    result = {"model": args.model, "answer_tokens": ANSWER_TOKENS, "prompts": len(PROMPTS), "cpu_count": os.cpu_count()}
+    result["idle"] = _summary({kind: _run(kind, args.repeats, args.model) for kind in KINDS}, args.repeats)
     # Another process keeps one core busy for the whole run (one pass: every call is slower).
     spinner = subprocess.Popen([sys.executable, "-c", "while True: pass"])
     try:
-        result["one_core_busy"] = _summary({kind: _run(kind, 1) for kind in KINDS}, 1)
+        result["one_core_busy"] = _summary({kind: _run(kind, 1, args.model) for kind in KINDS}, 1)
     finally:
         spinner.kill()
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(result, indent=2) + "\n")
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps(result, indent=2))
 
 

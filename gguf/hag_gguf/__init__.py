@@ -20,7 +20,7 @@ from hag_gguf.adapter import convert_adapter
 from hag_gguf.architecture import ARCHITECTURES, Architecture, register_architecture
 from hag_gguf.convert import convert_model
 from hag_gguf.errors import GGUFExportError, UnsupportedModelError
-from hag_gguf.from_gguf import hf_checkpoint_from_gguf
+from hag_gguf.from_gguf import hf_checkpoint_from_gguf, hf_tokenizer_from_gguf
 from hag_gguf.inspection import inspect_gguf
 from hag_gguf.merge import merge_adapter
 from hag_gguf.outtypes import ADAPTER_OUTTYPES, OUTTYPES
@@ -36,6 +36,7 @@ __all__ = [
     "convert_adapter",
     "convert_model",
     "hf_checkpoint_from_gguf",
+    "hf_tokenizer_from_gguf",
     "inspect_gguf",
     "merge_adapter",
     "register_architecture",

@@ -31,7 +31,11 @@ import os
 from pathlib import Path
 from typing import Any
 
-__all__ = ["hf_checkpoint_from_gguf"]
+__all__ = ["hf_checkpoint_from_gguf", "hf_tokenizer_from_gguf"]
+
+
+#: Bumped when a conversion's output changes, so that an older conversion is redone (2: Qwen2's pre-tokenizer).
+_CONVERTER_VERSION = 2
 
 
 def hf_checkpoint_from_gguf(gguf_path: str | os.PathLike[str], out_dir: str | os.PathLike[str]) -> Path:
@@ -62,7 +66,7 @@ def hf_checkpoint_from_gguf(gguf_path: str | os.PathLike[str], out_dir: str | os
 
     gguf_path, out_dir = Path(gguf_path), Path(out_dir)
     stamp = out_dir / "source.json"
-    source = {"gguf": str(gguf_path.resolve()), "size": gguf_path.stat().st_size}
+    source = {"gguf": str(gguf_path.resolve()), "size": gguf_path.stat().st_size, "converter": _CONVERTER_VERSION}
     if stamp.is_file() and json.loads(stamp.read_text()) == source:
         return out_dir
     stamp.unlink(missing_ok=True)  # a conversion cut short must not pass for a finished one
@@ -76,13 +80,21 @@ def hf_checkpoint_from_gguf(gguf_path: str | os.PathLike[str], out_dir: str | os
     del loaded
     model.save_pretrained(out_dir, safe_serialization=True)
 
-    _save_tokenizer(gguf_path, out_dir)
+    hf_tokenizer_from_gguf(gguf_path, out_dir)
     stamp.write_text(json.dumps(source))
     return out_dir
 
 
-def _save_tokenizer(gguf_path: Path, out_dir: Path) -> None:
-    """Rebuild the tokenizer the GGUF's vocabulary describes, with its special tokens and chat template."""
+def hf_tokenizer_from_gguf(gguf_path: str | os.PathLike[str], out_dir: str | os.PathLike[str]) -> Path:
+    """Save the tokenizer a GGUF's vocabulary describes, with its special tokens and chat template, in ``out_dir``.
+
+    It splits text into the same tokens as llama.cpp does on the file (the pre-tokenizer ``tokenizer.ggml.pre``
+    names included), so that training sees the token ids the runtime will feed the model.
+
+    Raises:
+        ValueError: The GGUF's tokenizer is of a kind that cannot be rebuilt (see :func:`hf_checkpoint_from_gguf`).
+
+    """
     import gguf
     from tokenizers import AddedToken
     from transformers import PreTrainedTokenizerFast
@@ -124,19 +136,35 @@ def _save_tokenizer(gguf_path: Path, out_dir: Path) -> None:
     # The runtime's template for a GGUF without one, so that training renders prompts as the runtime does.
     fast.chat_template = get("tokenizer.chat_template") or fallback_chat_template(get("general.architecture"))
     fast.save_pretrained(out_dir)
+    return Path(out_dir)
+
+
+#: The pre-tokenizer's split pattern of each ``tokenizer.ggml.pre`` that is not GPT-2's own, as llama.cpp splits (its
+#: ``llama-vocab.cpp``) and the model's ``tokenizer.json`` does; transformers' GGUF loader gives Qwen2 GPT-2's pattern,
+#: which splits ``(x`` and ``\tx`` where llama.cpp keeps them one token (and warns "incorrect regex pattern").
+_SPLIT_PATTERNS = {
+    "qwen2": r"(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}"
+    r"| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+",
+}
 
 
 def _byte_level_bpe(get, tokens: list[str], types: list[int]):
     """The original byte-level BPE ``tokenizer.json`` (as SmolLM2 ships it), from the GGUF's tokens and merges."""
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors
+    from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers, processors
 
     merges = [tuple(m.split(" ", 1)) for m in get("tokenizer.ggml.merges")]
     tok = Tokenizer(models.BPE(vocab={t: i for i, t in enumerate(tokens)}, merges=merges))
-    byte_level = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True)
-    if get("tokenizer.ggml.pre") == "smollm":
+    pre = get("tokenizer.ggml.pre")
+    if pre in _SPLIT_PATTERNS:
+        split = pre_tokenizers.Split(Regex(_SPLIT_PATTERNS[pre]), behavior="isolated")
+        tok.pre_tokenizer = pre_tokenizers.Sequence(
+            [split, pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False)]
+        )
+    elif pre == "smollm":
+        byte_level = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True)
         tok.pre_tokenizer = pre_tokenizers.Sequence([pre_tokenizers.Digits(individual_digits=True), byte_level])
     else:
-        tok.pre_tokenizer = byte_level
+        tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True)
     tok.decoder = decoders.ByteLevel()
     tok.post_processor = processors.ByteLevel(trim_offsets=False)
     return tok

@@ -18,6 +18,7 @@ def test_public_api():
         "convert_adapter",
         "convert_model",
         "hf_checkpoint_from_gguf",
+        "hf_tokenizer_from_gguf",
         "inspect_gguf",
         "merge_adapter",
         "register_architecture",
