@@ -213,6 +213,20 @@ def dequantized_copy(src: Path, dst: Path) -> Path:
     return dst
 
 
+def with_recommended_sampling(src: Path, dst: Path, **values: float) -> Path:
+    """``src`` with ``general.sampling.<key>`` set to each value, as llama.cpp's converter records a model's
+    recommended sampling (``temp=0.6, top_k=20``), copied by gguf-py's own gguf_new_metadata script."""
+    import gguf
+    from gguf.scripts.gguf_new_metadata import MetadataDetails, copy_with_new_metadata
+
+    reader = gguf.GGUFReader(src)
+    writer = gguf.GGUFWriter(dst, arch=str(reader.fields[gguf.Keys.General.ARCHITECTURE].contents()))
+    types = {int: gguf.GGUFValueType.INT32, float: gguf.GGUFValueType.FLOAT32}
+    new = {f"general.sampling.{k}": MetadataDetails(types[type(v)], v) for k, v in values.items()}
+    copy_with_new_metadata(reader, writer, new, remove_metadata=[])
+    return dst
+
+
 TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
 # Measured: llama.cpp with the adapter vs peft 0.011 (plain), 0.015 (rsLoRA), 0.009 (alpha_pattern) max abs
 # difference, while the adapter moves the logits by about 9.

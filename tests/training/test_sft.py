@@ -9,14 +9,14 @@ import numpy as np
 import pytest
 from gguf import GGUFReader
 from hag_training.cli import main as hag_train
-from hag_training.evaluate import METHODS
+from hag_training.evaluate import METHODS, markdown_table, summarize
 from hag_training.sft import train_adapter
 from hag_training.sft_config import SFTConfig
 from hag_training.sft_examples import IGNORE_INDEX, build_examples, resolve_ties
 
 from hag_chain import ChatHAG, HAGKeys, ModelKey, SearchSpace, load_model, planner_messages, read_gguf_metadata
 
-from ..tiny_models import ANSWERS, COOL, MATH, POEMS, SPACE, TRAINING, WARM, label_record
+from ..tiny_models import ANSWERS, COOL, MATH, POEMS, SPACE, TRAINING, WARM, label_record, with_recommended_sampling
 
 # The tiny llama runs in torch and in llama.cpp here: torch on one thread (see tests/conftest.py).
 pytestmark = pytest.mark.usefixtures("single_threaded_torch")
@@ -137,6 +137,21 @@ def test_cli_sft_writes_adapter_and_card(labels, base_dir, tmp_path, capsys):
 def test_cli_sft_explains_missing_data(tmp_path, capsys):
     assert hag_train(["sft", "--data", str(tmp_path / "nowhere"), "--out", str(tmp_path / "o")]) == 2
     assert "hag-train search" in capsys.readouterr().err
+
+
+def test_eval_adds_the_models_recommended_sampling_as_a_baseline(tuned, base_gguf, tmp_path):
+    from hag_training.evaluate import RECOMMENDED, EvalConfig, evaluate_adapter
+    from hag_training.generation.cache import GenerationCache
+
+    base = with_recommended_sampling(base_gguf, tmp_path / base_gguf.name, temp=0.5, top_k=7)
+    config = EvalConfig(tasks=("coinflip",), n_test=2, n_dev=2, static_candidates=1, k=1, bootstrap=50)
+    report = evaluate_adapter(
+        config, tuned.adapter_path, GenerationCache(tmp_path / "gen.sqlite"), model_path=str(base)
+    )
+    assert report.methods == (*METHODS[:-4], RECOMMENDED, *METHODS[-4:])
+    rows = [r for r in report.rows if r["method"] == RECOMMENDED]
+    assert len(rows) == 2 and all(r["config"]["temperature"] == 0.5 and r["config"]["top_k"] == 7 for r in rows)
+    assert f"| {RECOMMENDED} |" in markdown_table(summarize(report))
 
 
 def test_cli_eval_writes_table_and_plots(tuned, base_gguf, tmp_path, capsys):

@@ -33,7 +33,7 @@ from __future__ import annotations
 import json
 import random
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -54,6 +54,7 @@ __all__ = [
     "HAG",
     "METHODS",
     "ORACLE",
+    "RECOMMENDED",
     "AdapterRuntime",
     "EvalConfig",
     "EvalReport",
@@ -65,8 +66,18 @@ __all__ = [
 ]
 
 HAG, BEST_SINGLE, BEST_PER_TASK, ORACLE = "HAG", "best single fixed", "best fixed per task", "oracle"
-METHODS = (HAG, "llama.cpp default", "ChatLlamaCpp default", "greedy", "random", BEST_SINGLE, BEST_PER_TASK, ORACLE)
-"""Every row's method, HAG first and the hindsight oracle last."""
+RECOMMENDED = "model's recommended"
+"""The baseline of a model whose GGUF records its authors' sampling (``general.sampling.*``)."""
+
+
+def methods_for(fixed: Mapping[str, DecodingConfig]) -> tuple[str, ...]:
+    """The methods of an evaluation with the ``fixed`` baselines: HAG first, the hindsight oracle last."""
+    return (HAG, *fixed, "random", BEST_SINGLE, BEST_PER_TASK, ORACLE)
+
+
+METHODS = methods_for(FIXED_CONFIGS)
+"""Every row's method, HAG first and the hindsight oracle last (a model with a recommended sampling adds
+:data:`RECOMMENDED` after the fixed baselines)."""
 
 
 @dataclass
@@ -105,6 +116,11 @@ class EvalReport:
     (per task, ``line`` and every candidate's dev mean on it)."""
     config: EvalConfig
 
+    @property
+    def methods(self) -> tuple[str, ...]:
+        """The methods of its rows, in their order (:func:`methods_for`)."""
+        return tuple(dict.fromkeys(r["method"] for r in self.rows))
+
 
 def run_eval(
     config: EvalConfig,
@@ -115,6 +131,7 @@ def run_eval(
     space: SearchSpace,
     stage1: dict[str, Any] | None = None,
     progress: Callable[[int], object] | None = None,
+    fixed: Mapping[str, DecodingConfig] = FIXED_CONFIGS,
 ) -> EvalReport:
     """Score every method on the stream of every task's test inputs.
 
@@ -127,15 +144,17 @@ def run_eval(
         stage1: The search's ``stage1.json`` (candidates for the fixed choices); ``None``: every configuration of
             ``space``.
         progress: Called with the number of generations after each batch.
+        fixed: The fixed baselines by method name (also candidates for the best fixed choices).
 
     """
+    methods = methods_for(fixed)
     tasks = {name: get_task(name) for name in config.tasks}
     splits = {name: task.split(config.seed) for name, task in tasks.items()}
     scorers = {
         name: Scorer(task, base_engine, k=config.k, seed=config.seed, progress=progress) for name, task in tasks.items()
     }
-    candidates = _candidates(config, space, stage1)
-    labels = {_line(space, c): c for c in candidates}
+    candidates = _candidates(config, space, stage1, fixed)
+    labels = {_line(space, c, fixed): c for c in candidates}
 
     dev_means: dict[str, dict[str, float]] = {}
     for name, scorer in scorers.items():
@@ -163,18 +182,18 @@ def run_eval(
             "random": [rng.choice(grid) for _ in test],
             BEST_SINGLE: [labels[single]] * len(test),
             BEST_PER_TASK: [labels[per_task[name]]] * len(test),
-            **{m: [c] * len(test) for m, c in FIXED_CONFIGS.items()},
+            **{m: [c] * len(test) for m, c in fixed.items()},
         }
         hag = Scorer(task, hag_engine, k=config.k, seed=config.seed, progress=progress)
-        fixed = [m for m in METHODS if m not in (HAG, ORACLE)]
-        base_groups = scorers[name].score([(ex, cfg) for m in fixed for ex, cfg in zip(test, plans[m], strict=True)])
+        base = [m for m in methods if m not in (HAG, ORACLE)]
+        base_groups = scorers[name].score([(ex, cfg) for m in base for ex, cfg in zip(test, plans[m], strict=True)])
         scores = {HAG: [g.score for g in hag.score(list(zip(test, plans[HAG], strict=True)))]}
-        scores |= {m: [g.score for g in base_groups[i * len(test) : (i + 1) * len(test)]] for i, m in enumerate(fixed)}
-        best = [max((scores[m][i], -j, m) for j, m in enumerate(METHODS[:-1]))[2] for i in range(len(test))]
+        scores |= {m: [g.score for g in base_groups[i * len(test) : (i + 1) * len(test)]] for i, m in enumerate(base)}
+        best = [max((scores[m][i], -j, m) for j, m in enumerate(methods[:-1]))[2] for i in range(len(test))]
         plans[ORACLE] = [plans[m][i] for i, m in enumerate(best)]
         scores[ORACLE] = [scores[m][i] for i, m in enumerate(best)]
         unseen = {p.name for p in task.phrasings if p.test_only}
-        for method in METHODS:
+        for method in methods:
             for ex, cfg, score in zip(test, plans[method], scores[method], strict=True):
                 rows.append(
                     {
@@ -199,6 +218,8 @@ class AdapterRuntime:
     hag_engine: CachedEngine
     base_engine: CachedEngine
     space: SearchSpace
+    recommended: DecodingConfig | None
+    """The sampling the base model's GGUF recommends (``general.sampling.*``), ``None`` when it records none."""
 
     @classmethod
     def load(cls, adapter_path: str | Path, cache: GenerationCache, model_path: str | None = None) -> AdapterRuntime:
@@ -212,6 +233,9 @@ class AdapterRuntime:
             hag_engine=CachedEngine(local_engine(model_path=model_path, adapter_path=str(adapter_path)), cache),
             base_engine=CachedEngine(local_engine(model_path=model_path), cache),
             space=planner.hag_profile().search_space,
+            recommended=DecodingConfig.from_values(rec)
+            if (rec := DecodingConfig.recommended(planner.load().metadata))
+            else None,
         )
 
 
@@ -226,9 +250,13 @@ def evaluate_adapter(
 ) -> EvalReport:
     """:func:`run_eval` for a GGUF LoRA adapter, run as ``ChatHAG`` runs it (the planner's choice, then the answer).
 
-    ``model_path`` is the base GGUF; ``None`` means the embedded SmolLM2.
+    ``model_path`` is the base GGUF; ``None`` means the embedded SmolLM2. A base whose GGUF records its authors'
+    sampling (``general.sampling.*``) gets that as one more fixed baseline, :data:`RECOMMENDED`.
     """
     runtime = AdapterRuntime.load(adapter_path, cache, model_path)
+    fixed = dict(FIXED_CONFIGS)
+    if runtime.recommended is not None:
+        fixed[RECOMMENDED] = runtime.recommended
     return run_eval(
         config,
         choose=runtime.choose,
@@ -237,10 +265,13 @@ def evaluate_adapter(
         space=runtime.space,
         stage1=stage1,
         progress=progress,
+        fixed=fixed,
     )
 
 
-def _candidates(config: EvalConfig, space: SearchSpace, stage1: dict[str, Any] | None) -> list[DecodingConfig]:
+def _candidates(
+    config: EvalConfig, space: SearchSpace, stage1: dict[str, Any] | None, fixed: Mapping[str, DecodingConfig]
+) -> list[DecodingConfig]:
     """Each task's ``static_candidates`` best stage-1 survivors, greedy and the defaults; greedy twins count once.
 
     Without a search (or for a task it did not cover), every configuration of ``space`` instead.
@@ -252,15 +283,15 @@ def _candidates(config: EvalConfig, space: SearchSpace, stage1: dict[str, Any] |
         else:
             pool += [space.parse(line) for line in stage1[task]["survivors"][: config.static_candidates]]
     out: dict[str, DecodingConfig] = {}
-    for cfg in [*pool, *FIXED_CONFIGS.values()]:
+    for cfg in [*pool, *fixed.values()]:
         out.setdefault(json.dumps(effective_knobs(cfg), sort_keys=True), cfg)
     return list(out.values())
 
 
-def _line(space: SearchSpace, cfg: DecodingConfig) -> str:
+def _line(space: SearchSpace, cfg: DecodingConfig, fixed: Mapping[str, DecodingConfig]) -> str:
     """A candidate's name in the report: its configuration line, or the fixed baseline it is."""
-    for name, fixed in FIXED_CONFIGS.items():
-        if effective_knobs(cfg) == effective_knobs(fixed):
+    for name, baseline in fixed.items():
+        if effective_knobs(cfg) == effective_knobs(baseline):
             return name
     return space.format(cfg) if cfg in space else json.dumps(cfg.non_default(), sort_keys=True)
 
@@ -271,7 +302,7 @@ def summarize(report: EvalReport) -> dict[str, Any]:
     Also the oracle's room HAG takes (``room_share``: (HAG − best single fixed) / (oracle − best single fixed)) and
     HAG − best single fixed on seen and on unseen phrasings (``phrasings``).
     """
-    tasks = list(report.config.tasks)
+    tasks, methods = list(report.config.tasks), report.methods
     by: dict[tuple[str, str], list[float]] = {(r["task"], r["method"]): [] for r in report.rows}
     unseen = {t: np.array([r["unseen"] for r in report.rows if r["task"] == t and r["method"] == HAG]) for t in tasks}
     for r in report.rows:
@@ -298,10 +329,10 @@ def summarize(report: EvalReport) -> dict[str, Any]:
     def stat(mean: float, reps: np.ndarray) -> dict[str, Any]:
         return {"mean": round(float(mean), 4), "ci95": percentile_interval(reps)}
 
-    out: dict[str, Any] = {"tasks": {}, "stream": {}, "hag_minus": {}, "inputs": total}
+    out: dict[str, Any] = {"methods": list(methods), "tasks": {}, "stream": {}, "hag_minus": {}, "inputs": total}
     for t in tasks:
-        out["tasks"][t] = {m: stat(scores[(t, m)].mean(), scores[(t, m)][idx[t]].mean(axis=1)) for m in METHODS}
-    streams = {m: stream(m) for m in METHODS}
+        out["tasks"][t] = {m: stat(scores[(t, m)].mean(), scores[(t, m)][idx[t]].mean(axis=1)) for m in methods}
+    streams = {m: stream(m) for m in methods}
     for m, (mean, reps) in streams.items():
         out["stream"][m] = stat(mean, reps)
         if m != HAG:
@@ -352,7 +383,7 @@ def markdown_table(summary: dict[str, Any]) -> str:
         "| method | stream mean | HAG − method |",
         "|---|---|---|",
     ]
-    for m in METHODS:
+    for m in summary["methods"]:
         delta = interval_cell(summary["hag_minus"][m], sign=True) if m in summary["hag_minus"] else "—"
         name = f"**{m}**" if m == HAG else f"{m} (hindsight)" if m == ORACLE else m
         lines.append(f"| {name} | {interval_cell(summary['stream'][m])} | {delta} |")
@@ -374,7 +405,7 @@ def markdown_table(summary: dict[str, Any]) -> str:
         "| method | " + " | ".join(tasks) + " |",
         "|---|" + "---|" * len(tasks),
     ]
-    for m in METHODS:
+    for m in summary["methods"]:
         lines.append(f"| {m} | " + " | ".join(interval_cell(summary["tasks"][t][m]) for t in tasks) + " |")
     lines += [
         "",
@@ -397,7 +428,7 @@ def plot(report: EvalReport, summary: dict[str, Any], out_dir: str | Path) -> li
     out_dir = Path(out_dir)
     tasks = [*summary["tasks"], "stream"]
     fig, ax = plt.subplots(figsize=(max(11, 1.3 * len(tasks)), 4.5))
-    series = {m: [summary["tasks"][t][m] for t in tasks[:-1]] + [summary["stream"][m]] for m in METHODS}
+    series = {m: [summary["tasks"][t][m] for t in tasks[:-1]] + [summary["stream"][m]] for m in summary["methods"]}
     interval_bars(ax, tasks, series)
     ax.set_ylabel("mean score (95% bootstrap CI)")
     ax.set_title("Test-split scores by decoding method")

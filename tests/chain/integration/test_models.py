@@ -16,6 +16,8 @@ import pytest
 from hag_chain import MODELS, ChatHAG, ModelLoadError, UnknownEntryError
 from hag_chain.cli import main
 
+from ...tiny_models import with_recommended_sampling
+
 pytestmark = pytest.mark.integration
 
 QWEN = MODELS["qwen2.5-coder-0.5b"]
@@ -103,24 +105,13 @@ def test_models_command_lists_every_supported_model(capsys):
 
 @pytest.fixture(scope="module")
 def recommending_gguf(tmp_path_factory) -> Path:
-    """The default model rewritten with its authors' recommended sampling, as llama.cpp's converter records it."""
-    import gguf
-    from gguf.scripts.gguf_new_metadata import MetadataDetails, copy_with_new_metadata
-
+    """The default model with its authors' recommended sampling recorded, as llama.cpp's converter writes it."""
     from hag_chain import default_model_path
 
     out = tmp_path_factory.mktemp("sampling") / "SmolLM2-135M-Instruct.Q4_1.gguf"
-    reader = gguf.GGUFReader(default_model_path())
-    writer = gguf.GGUFWriter(out, arch=str(reader.get_field("general.architecture").contents()))
-    f32, u32 = gguf.GGUFValueType.FLOAT32, gguf.GGUFValueType.INT32
-    recommended = {
-        "general.sampling.temp": MetadataDetails(f32, 0.6),
-        "general.sampling.top_k": MetadataDetails(u32, 20),
-        "general.sampling.min_p": MetadataDetails(f32, 0.125),
-        "general.sampling.penalty_repeat": MetadataDetails(f32, 1.25),
-    }
-    copy_with_new_metadata(reader, writer, recommended, remove_metadata=[])
-    return out
+    return with_recommended_sampling(
+        Path(default_model_path()), out, temp=0.6, top_k=20, min_p=0.125, penalty_repeat=1.25
+    )
 
 
 def test_a_models_recommended_sampling_is_its_default(recommending_gguf):
