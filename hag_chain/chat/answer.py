@@ -68,7 +68,7 @@ class AnswerStream:
     def __iter__(self) -> Iterator[str]:
         model, request = self._model, self._request
         model.use_adapter(self._with_adapter)
-        prompt = model.prompt_tokens(request.chat)
+        prompt = request.prompt(model)
         stream = model.complete(
             prompt,
             sampling=self._config.to_llama_kwargs(),

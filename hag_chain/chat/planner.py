@@ -75,7 +75,7 @@ def plan(
     planned = None
     if any(k not in pinned for k in space.knobs):
         model.fit_threads()
-        prompt = model.prompt_tokens(planner_messages(request.chat, profile.prompt_version))
+        prompt = request.prompt(model, planner_messages(request.chat, profile.prompt_version))
         model.check_fits(len(prompt) + PLANNER_ROOM, "planner prompt")
         reply = PLANNER_PROMPTS[profile.prompt_version].reply
         tuned = profile.search_space

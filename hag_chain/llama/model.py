@@ -94,9 +94,22 @@ class LoadedModel:
         else:
             self._truncate(self._adapted_from)
 
-    def render(self, messages: list[dict[str, Any]], add_generation_prompt: bool = True) -> str:
-        """``messages`` as the model's chat template writes them (with the assistant header when asked)."""
-        return self._chat_renderer().render(messages, add_generation_prompt)
+    def render(
+        self,
+        messages: list[dict[str, Any]],
+        add_generation_prompt: bool = True,
+        tools: list[dict[str, Any]] | None = None,
+    ) -> str:
+        """``messages`` as the model's chat template writes them (with the assistant header when asked).
+
+        ``tools`` (OpenAI tool dicts) go to a template that takes them (:attr:`renders_tools`).
+        """
+        return self._chat_renderer().render(messages, add_generation_prompt, tools)
+
+    @property
+    def renders_tools(self) -> bool:
+        """Whether the model's chat template writes a request's tools itself (it reads a ``tools`` variable)."""
+        return self._chat_renderer().renders_tools
 
     def _chat_renderer(self) -> ChatRenderer:
         if self._renderer is None:
@@ -119,9 +132,12 @@ class LoadedModel:
                 self._threads = threads
         return self._threads
 
-    def prompt_tokens(self, messages: list[dict[str, str]]) -> list[int]:
-        """Render ``messages`` with the model's chat template (ending where the assistant's reply begins)."""
-        text = self.render(messages)
+    def prompt_tokens(self, messages: list[dict[str, str]], tools: list[dict[str, Any]] | None = None) -> list[int]:
+        """Render ``messages`` with the model's chat template, ending where the assistant's reply begins.
+
+        ``tools`` go to a template that writes them (:meth:`render`).
+        """
+        text = self.render(messages, tools=tools)
         bos_text = self._chat_renderer().bos_text
         return self.tokenize(text, add_bos=not (bos_text and text.startswith(bos_text)))
 

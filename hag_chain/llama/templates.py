@@ -9,6 +9,7 @@ template into a transformers tokenizer it rebuilds from such a GGUF, so training
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any, cast
 
@@ -52,12 +53,24 @@ class ChatRenderer:
             metadata.get("general.architecture")
         )
         self.bos_text = bos_text
+        # A template that reads `tools` writes them itself (Qwen2.5's, Llama 3.1's, Mistral's); jinja offers no
+        # cheaper test than the name in its source.
+        self.renders_tools = re.search(r"\btools\b", template) is not None
         self._formatters = {
             flag: Jinja2ChatFormatter(template, eos_token=eos_text, bos_token=bos_text, add_generation_prompt=flag)
             for flag in (True, False)
         }
 
-    def render(self, messages: list[dict[str, Any]], add_generation_prompt: bool = True) -> str:
-        """``messages`` as the template writes them (with the assistant header when ``add_generation_prompt``)."""
-        # the formatter types its messages as OpenAI request TypedDicts; ours are plain role/content dicts
-        return self._formatters[add_generation_prompt](messages=cast(Any, messages)).prompt
+    def render(
+        self,
+        messages: list[dict[str, Any]],
+        add_generation_prompt: bool = True,
+        tools: list[dict[str, Any]] | None = None,
+    ) -> str:
+        """``messages`` as the template writes them (with the assistant header when ``add_generation_prompt``).
+
+        ``tools`` are passed to a template that writes them (:attr:`renders_tools`), else left out.
+        """
+        # the formatter types its messages and tools as OpenAI request TypedDicts; ours are plain dicts
+        formatter = self._formatters[add_generation_prompt]
+        return formatter(messages=cast(Any, messages), tools=cast(Any, tools) if self.renders_tools else None).prompt

@@ -1,4 +1,4 @@
-"""LangChain's standard integration suite, run on the real SmolLM2-135M GGUF through llama.cpp."""
+"""LangChain's standard integration suite on the real SmolLM2-135M and Qwen2.5-Coder-0.5B GGUFs, through llama.cpp."""
 
 import pytest
 from langchain_tests.integration_tests import ChatModelIntegrationTests
@@ -8,11 +8,22 @@ from hag_chain import ChatHAG
 pytestmark = pytest.mark.integration
 
 
-class TestChatHAGIntegration(ChatModelIntegrationTests):
+class _ChatHAGSuite(ChatModelIntegrationTests):
     @property
     def chat_model_class(self) -> type[ChatHAG]:
         return ChatHAG
 
+    @property
+    def supports_model_override(self) -> bool:
+        # One ChatHAG is bound to one GGUF file; another model means another ChatHAG(model=...).
+        return False
+
+    @property
+    def supports_json_mode(self) -> bool:
+        return True
+
+
+class TestChatHAGIntegration(_ChatHAGSuite):
     @property
     def chat_model_params(self) -> dict:
         # Forced tool calls and JSON answers need room to close their JSON. Greedy decoding is pinned so that the
@@ -23,15 +34,6 @@ class TestChatHAGIntegration(ChatModelIntegrationTests):
         # cat, ..." until max_tokens; under a grammar the frequency penalty nobody set is 0.5 (its grammar default),
         # which ends the loop and leaves the forced tool calls' arguments as they were (measured).
         return {"max_tokens": 128, "seed": 7, "temperature": 0.0}
-
-    @property
-    def supports_model_override(self) -> bool:
-        # One ChatHAG is bound to one GGUF file; another model means another ChatHAG(model_path=...).
-        return False
-
-    @property
-    def supports_json_mode(self) -> bool:
-        return True
 
     @pytest.mark.xfail(
         reason="This test leaves the tool choice to the model, and the answer is the bare SmolLM2-135M's (the shipped "
@@ -44,3 +46,15 @@ class TestChatHAGIntegration(ChatModelIntegrationTests):
     @pytest.mark.parametrize("model", [{}, {"output_version": "v1"}], indirect=True)
     def test_agent_loop(self, model: ChatHAG) -> None:
         super().test_agent_loop(model)
+
+
+class TestQwenIntegration(_ChatHAGSuite):
+    """The suite on Qwen2.5-Coder-0.5B-Instruct by name, bare: no knob pinned beyond the suite's own parameters.
+
+    llama.cpp's threads are fixed (by default they follow the machine's load): with greedy decoding a near tie can
+    tip either way when the thread count, and with it the rounding, changes between runs.
+    """
+
+    @property
+    def chat_model_params(self) -> dict:
+        return {"model": "qwen2.5-coder-0.5b", "n_threads": 2}
