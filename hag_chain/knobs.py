@@ -19,6 +19,7 @@ Example:
 from __future__ import annotations
 
 import json
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from typing import Annotated, Any, cast
@@ -184,11 +185,11 @@ class DecodingConfig(BaseModel):
     def recommended(cls, metadata: Mapping[str, Any]) -> dict[str, float]:
         """The sampling a model's GGUF recommends (its ``general.sampling.*`` keys), by knob name.
 
+        A value that is not a number, or that is outside the knob's bounds (llama.cpp reads ``top_k`` -1 as "off"), is
+        left out with a warning: the model stays usable, and the knob keeps its default.
+
         Args:
             metadata: The GGUF's metadata, values as they come (llama-cpp-python gives strings).
-
-        Raises:
-            InvalidConfigError: A recorded value is not a number, or is outside the knob's bounds.
 
         """
         values: dict[str, float] = {}
@@ -197,10 +198,12 @@ class DecodingConfig(BaseModel):
             if knob.gguf_sampling is None or key not in metadata:
                 continue
             try:
-                values[knob.name] = knob.kind(float(metadata[key]))
-            except (TypeError, ValueError):
-                raise InvalidConfigError(f"The model's {key} is {metadata[key]!r}, not a number.") from None
-        cls.from_values(values)
+                value = knob.kind(float(metadata[key]))
+                cls.from_values({knob.name: value})
+            except (TypeError, ValueError) as e:
+                warnings.warn(f"The model's {key} ({metadata[key]!r}) is not a valid {knob.name}: {e}", stacklevel=2)
+                continue
+            values[knob.name] = value
         return values
 
     @classmethod

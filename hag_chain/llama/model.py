@@ -102,14 +102,13 @@ class LoadedModel:
     ) -> str:
         """``messages`` as the model's chat template writes them (with the assistant header when asked).
 
-        ``tools`` (OpenAI tool dicts) go to a template that takes them (:attr:`renders_tools`).
+        ``tools`` (OpenAI tool dicts) go to the template: for one that :meth:`takes_tools`.
         """
         return self._chat_renderer().render(messages, add_generation_prompt, tools)
 
-    @property
-    def renders_tools(self) -> bool:
-        """Whether the model's chat template writes a request's tools itself (it reads a ``tools`` variable)."""
-        return self._chat_renderer().renders_tools
+    def takes_tools(self, call_marker: str) -> bool:
+        """Whether the model's chat template writes a request's tools itself, asking for ``call_marker`` calls."""
+        return self._chat_renderer().takes_tools(call_marker)
 
     def _chat_renderer(self) -> ChatRenderer:
         if self._renderer is None:
@@ -135,7 +134,7 @@ class LoadedModel:
     def prompt_tokens(self, messages: list[dict[str, str]], tools: list[dict[str, Any]] | None = None) -> list[int]:
         """Render ``messages`` with the model's chat template, ending where the assistant's reply begins.
 
-        ``tools`` go to a template that writes them (:meth:`render`).
+        ``tools`` go to the template (:meth:`render`).
         """
         text = self.render(messages, tools=tools)
         bos_text = self._chat_renderer().bos_text

@@ -53,13 +53,35 @@ class ChatRenderer:
             metadata.get("general.architecture")
         )
         self.bos_text = bos_text
-        # A template that reads `tools` writes them itself (Qwen2.5's, Llama 3.1's, Mistral's); jinja offers no
-        # cheaper test than the name in its source.
-        self.renders_tools = re.search(r"\btools\b", template) is not None
         self._formatters = {
             flag: Jinja2ChatFormatter(template, eos_token=eos_text, bos_token=bos_text, add_generation_prompt=flag)
             for flag in (True, False)
         }
+        self._reads_tools = re.search(r"\btools\b", template) is not None
+        self._takes_tools: dict[str, bool] = {}
+
+    def takes_tools(self, call_marker: str) -> bool:
+        """Whether the template writes a request's tools itself, asking for calls that start with ``call_marker``.
+
+        A conversation rendered with tools must also stay the start of the same conversation with a user turn
+        appended (the planner's), else the planner's prompt would not extend the answer's. Qwen2.5's template
+        qualifies; Llama 3.1's asks for bare objects with ``parameters``, Mistral's for ``[TOOL_CALLS]`` and writes
+        the tools before the last user turn. Found once per marker, by rendering a probe.
+        """
+        if call_marker not in self._takes_tools:
+            self._takes_tools[call_marker] = self._reads_tools and self._probe_tools(call_marker)
+        return self._takes_tools[call_marker]
+
+    def _probe_tools(self, call_marker: str) -> bool:
+        tool = {"type": "function", "function": {"name": "hag_probe", "parameters": {"type": "object"}}}
+        chat: list[dict[str, Any]] = [{"role": "user", "content": "hi"}]
+        try:
+            alone = self._formatters[False](messages=cast(Any, chat), tools=cast(Any, [tool])).prompt
+            more = chat + [{"role": "user", "content": "settings"}]
+            extended = self._formatters[True](messages=cast(Any, more), tools=cast(Any, [tool])).prompt
+        except Exception:  # noqa: BLE001  # a template may raise on anything it was not written for
+            return False
+        return "hag_probe" in alone and call_marker in alone and extended.startswith(alone)
 
     def render(
         self,
@@ -69,8 +91,8 @@ class ChatRenderer:
     ) -> str:
         """``messages`` as the template writes them (with the assistant header when ``add_generation_prompt``).
 
-        ``tools`` are passed to a template that writes them (:attr:`renders_tools`), else left out.
+        ``tools`` are passed to the template as they are: check :meth:`takes_tools` first.
         """
         # the formatter types its messages and tools as OpenAI request TypedDicts; ours are plain dicts
         formatter = self._formatters[add_generation_prompt]
-        return formatter(messages=cast(Any, messages), tools=cast(Any, tools) if self.renders_tools else None).prompt
+        return formatter(messages=cast(Any, messages), tools=cast(Any, tools)).prompt

@@ -26,7 +26,7 @@ def test_recipe_runs_end_to_end_on_a_given_base_model(tmp_path):
     )
     assert set(out["times"]) == {"search_s", "sft_s", "eval_s"} and out["installed"] is None
     assert "| **HAG** |" in out["eval"]["table"].read_text()
-    assert "## Evaluation" in out["card"].read_text() and "ChatHAG(model='smollm2-135m')" in out["card"].read_text()
+    assert "## Evaluation" in out["card"].read_text() and 'ChatHAG(model_path="<base>.gguf"' in out["card"].read_text()
     chat = ChatHAG(model_path=default_model_path(), adapter_path=str(out["adapter"]))
     assert chat.hag_profile().search_space == TINY_SPACE
     assert chat.choose_config("Flip a coin.").planner.output_tokens == 1  # tuned on one-token codes (hag-v3)
@@ -35,7 +35,9 @@ def test_recipe_runs_end_to_end_on_a_given_base_model(tmp_path):
 def test_recipe_installs_only_for_a_supported_model(tmp_path):
     other = tmp_path / "other.gguf"
     other.write_bytes(b"GGUF")  # only its path matters: the check comes first
-    with pytest.raises(ValueError, match=r"--install ships an adapter for a supported model \(`hag-chain models`\)"):
+    with pytest.raises(ValueError, match=r"--install ships an adapter for a supported model that names its adapter"):
         run_recipe(TINY, tmp_path, cache_path=tmp_path / "c.sqlite", model=other, install=True)
+    with pytest.raises(ValueError, match="an adapter for gemma3-270m, which ships none, stays in the recipe's output"):
+        run_recipe(TINY, tmp_path, cache_path=tmp_path / "c.sqlite", model="gemma3-270m", install=True)
     with pytest.raises(FileNotFoundError, match="does not exist; pass a GGUF file or a supported model's name"):
         run_recipe(TINY, tmp_path, cache_path=tmp_path / "c.sqlite", model=tmp_path / "missing.gguf")

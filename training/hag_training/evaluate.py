@@ -227,7 +227,13 @@ class AdapterRuntime:
         from hag_chain import ChatHAG
         from hag_training.generation.local import local_engine
 
-        planner = ChatHAG(model_path=model_path, adapter_path=str(adapter_path))
+        # Every knob outside the planner's space at llama.cpp's default, as the search's labels and the fixed baselines
+        # have it: a model's recommended sampling (general.sampling.*) would otherwise fill them for HAG alone.
+        planner = ChatHAG(
+            model_path=model_path,
+            adapter_path=str(adapter_path),
+            defaults=DecodingConfig(**DecodingConfig().model_dump()),
+        )
         return cls(
             choose=lambda messages: planner.choose_config(messages).config,
             hag_engine=CachedEngine(local_engine(model_path=model_path, adapter_path=str(adapter_path)), cache),

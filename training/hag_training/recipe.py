@@ -83,10 +83,13 @@ def run_recipe(
     from hag_training.sft import train_adapter
 
     supported, model_path = _base(model)
-    if install and supported is None:
+    if install and (supported is None or supported.adapter_file is None):
+        what = (
+            f"{model_path}, no supported model's file," if supported is None else f"{supported.name}, which ships none,"
+        )
         msg = (
-            "--install ships an adapter for a supported model (`hag-chain models`), which ChatHAG(model=name) loads "
-            f"it with; an adapter for {model_path} stays in the recipe's output (pass it as "
+            "--install ships an adapter for a supported model that names its adapter file (`hag-chain models`), which "
+            f"ChatHAG(model=name) loads it with; an adapter for {what} stays in the recipe's output (pass it as "
             "ChatHAG(model_path=..., adapter_path=...))."
         )
         raise ValueError(msg)
@@ -122,7 +125,7 @@ def run_recipe(
         f"`hag-train recipe {recipe.name}`: {recipe.eval.n_test} test inputs per task, seed {recipe.eval.seed}; means "
         "with 95% bootstrap intervals; HAG − method is a paired difference.\n\n" + paths["table"].read_text()
     )
-    usage = f"ChatHAG(model={supported.name!r})" if supported else None
+    usage = f"ChatHAG(model={supported.name!r})" if install and supported else None
     card = write_model_card(out / "sft", tuned.summary, evaluation, usage=usage)
     log(f"      {paths['table']}\n" + paths["table"].read_text())
 
@@ -145,7 +148,7 @@ def run_recipe(
         log(markdown_table(loo))
 
     installed = None
-    if install and supported is not None and supported.adapter_file is not None:
+    if install and supported is not None and supported.adapter_file is not None:  # checked above; for mypy
         data_dir = Path(__file__).resolve().parents[2] / "hag_chain" / "data"
         if not data_dir.parent.is_dir():
             raise FileNotFoundError(f"--install needs a source checkout of hag-chain; {data_dir.parent} is missing")
