@@ -154,3 +154,18 @@ def test_a_recommended_value_that_is_not_valid_is_left_out_with_a_warning():
         }
     with pytest.warns(UserWarning, match=r"general.sampling.top_k \('-1'\) is not a valid top_k"):
         assert DecodingConfig.recommended({"general.sampling.top_k": "-1"}) == {}
+
+
+SHIPPED = [m.name for m in MODELS.values() if m.installed() and m.adapter_path() is not None]
+
+
+@pytest.mark.parametrize("name", SHIPPED)
+def test_a_supported_model_by_name_plans_with_its_shipped_adapter(name):
+    chat = ChatHAG(model=name, max_tokens=8)
+    model = chat.load()
+    assert model.key.adapter_path == MODELS[name].adapter_path() and model.is_alora
+    maths = chat.choose_config("A shop sells 14 apples and then 9 more. How many apples did it sell?")
+    story = chat.choose_config("Tell me a short bedtime story about a brave little fox.")
+    assert maths.sources["temperature"] == story.sources["temperature"] == "model"
+    assert maths.config.temperature < story.config.temperature
+    assert chat.invoke("What is 2 + 3?").response_metadata["hag"]["planner_tokens"]["output"] == 1  # one code token
