@@ -25,6 +25,7 @@ Build, tune and evaluate HAG models.
 
 examples:
   hag-train recipe default --out runs/default                  # search, sft, eval; a rerun is cached
+  hag-train recipe default --model qwen2.5-coder-0.5b --out runs/qwen   # another supported model (hag-chain models)
   hag-train search --out runs/search                           # the default tasks and model
   hag-train search --tasks coinflip,gsm8k --n-train 4 --budget 200 --out runs/small
   hag-train sft --data runs/search --out runs/sft              # base: the default SmolLM2 GGUF
@@ -38,6 +39,15 @@ examples:
 Every generation is cached (--cache): an interrupted command resumes where it stopped, a repeated one is free.
 Run `hag-train COMMAND --help` for a command's options.
 """
+
+_MODEL_HELP = "the base model: a supported model's name (`hag-chain models`) or a GGUF file (default: smollm2-135m)"
+
+
+def _base_path(model: str | None) -> str | None:
+    """The GGUF file ``--model`` names (``None``: the default model's, which the engines find themselves)."""
+    from hag_training.base_model import resolve_base
+
+    return resolve_base(model)[1]
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -73,7 +83,7 @@ def _search_parser(sub) -> None:
     add_config_arguments(s, SearchConfig)
     s.add_argument("--budget", type=int, help="stop after this many new generations (cached ones are free)")
     s.add_argument("--engine", choices=["llama.cpp", "openai"], default="llama.cpp", help="generation engine")
-    s.add_argument("--model", help="GGUF file (llama.cpp) or model name (openai); default: SmolLM2-135M")
+    s.add_argument("--model", help=_MODEL_HELP + "; with --engine openai, the server's model name")
     s.add_argument("--adapter", help="GGUF LoRA adapter (llama.cpp engine)")
     s.add_argument("--base-url", help="OpenAI-compatible server, e.g. http://127.0.0.1:8080/v1")
     s.add_argument("--concurrency", type=int, default=4, help="requests in flight (openai engine, 4)")
@@ -94,7 +104,7 @@ def _sft_parser(sub) -> None:
     )
     s.add_argument("--data", required=True, help="output folder of `hag-train search` (or its labels.jsonl)")
     s.add_argument("--out", required=True, help="output folder")
-    s.add_argument("--base", help="transformers directory or GGUF file (default: the embedded SmolLM2-135M GGUF)")
+    s.add_argument("--base", help="a transformers directory, " + _MODEL_HELP)
     add_config_arguments(s, SFTConfig)
     s.add_argument("--no-progress", action="store_true", help="no progress bar")
 
@@ -116,9 +126,9 @@ def _eval_parser(sub) -> None:
         "intervals) and scores.png / configs.png.",
     )
     e.add_argument("--out", required=True, help="output folder")
-    e.add_argument("--adapter", help="GGUF LoRA adapter (default: the adapter shipped with hag-chain)")
+    e.add_argument("--adapter", help="GGUF LoRA adapter (default: the one shipped for the model)")
     e.add_argument("--search", help="a search's output folder: its stage-1 ranking gives the best-static candidates")
-    e.add_argument("--model", help="base GGUF (default: the embedded SmolLM2-135M)")
+    e.add_argument("--model", help=_MODEL_HELP)
     add_config_arguments(e, EvalConfig, defaults={"tasks": RECIPES["default"].eval.tasks})
     _cache_and_progress(e)
 
@@ -138,7 +148,7 @@ def _leave_one_out_parser(sub) -> None:
     s.add_argument("--search", required=True, help="the search's output folder (its labels.jsonl)")
     s.add_argument("--eval", required=True, help="the evaluation's output folder (summary.json, results.jsonl)")
     s.add_argument("--out", required=True, help="output folder")
-    s.add_argument("--model", help="base GGUF (default: the embedded SmolLM2-135M)")
+    s.add_argument("--model", help=_MODEL_HELP)
     add_config_arguments(s, SFTConfig)
     _cache_and_progress(s)
 
@@ -159,7 +169,7 @@ def _room_parser(sub) -> None:
         "includes 0, or whose best is at its floor, gives the planner nothing to learn.",
     )
     r.add_argument("--out", required=True, help="output folder")
-    r.add_argument("--model", help="base GGUF (default: the embedded SmolLM2-135M)")
+    r.add_argument("--model", help=_MODEL_HELP)
     add_config_arguments(r, RoomConfig, defaults={"tasks": RECIPES["default"].eval.tasks})
     r.add_argument(
         "--space",
@@ -189,9 +199,11 @@ def _choices_parser(sub) -> None:
         "--sources", default=",".join(SOURCES), help=f"comma-separated benchmarks (default: all, {','.join(SOURCES)})"
     )
     c.add_argument(
-        "--adapter", help="GGUF LoRA adapter (default: the adapter shipped with hag-chain; none with --model)"
+        "--adapter",
+        help="GGUF LoRA adapter (default: the one shipped for the model; a GGUF file of no supported "
+        "model: none, the bare model plans)",
     )
-    c.add_argument("--model", help="base GGUF (default: the embedded SmolLM2-135M)")
+    c.add_argument("--model", help=_MODEL_HELP)
     c.add_argument(
         "--limit",
         type=int,
@@ -214,8 +226,7 @@ def _recipe_parser(sub) -> None:
     r.add_argument("--out", default=None, help="output folder (default: runs/<name>)")
     r.add_argument(
         "--model",
-        help="the base to search, tune and evaluate: a supported model's name (`hag-chain models`) or a GGUF file "
-        "(default: smollm2-135m)",
+        help="to search, tune and evaluate: " + _MODEL_HELP,
     )
     r.add_argument(
         "--install",
@@ -296,7 +307,7 @@ def _search(args: argparse.Namespace) -> int:
             return 2
         engine = OpenAICompatibleEngine(args.base_url, model=args.model or "default", concurrency=args.concurrency)
     else:
-        engine = local_engine(model_path=args.model, adapter_path=args.adapter)
+        engine = local_engine(model_path=_base_path(args.model), adapter_path=args.adapter)
     cache = _cache(args)
     cached = CachedEngine(engine, cache, budget=args.budget)
     bar = tqdm(total=config.estimated_generations(), unit="gen", disable=args.no_progress, desc="search")
@@ -326,13 +337,15 @@ def _search(args: argparse.Namespace) -> int:
 
 
 def _sft(args: argparse.Namespace) -> int:
+    from hag_chain import MODELS
     from hag_training.config_arguments import config_from_args
     from hag_training.model_card import write_model_card
     from hag_training.sft import train_adapter
     from hag_training.sft_config import SFTConfig
 
     config = config_from_args(SFTConfig, args)
-    result = train_adapter(args.data, args.out, config, base=args.base, progress=not args.no_progress)
+    base = _base_path(args.base) if args.base in MODELS else args.base  # else a directory, GGUF file or hub id
+    result = train_adapter(args.data, args.out, config, base=base, progress=not args.no_progress)
     card = write_model_card(args.out, result.summary)
     print(f"loss per epoch {result.summary['loss_per_epoch']}\n{result.adapter_path}\n{card}")
     return 0
@@ -341,18 +354,20 @@ def _sft(args: argparse.Namespace) -> int:
 def _eval(args: argparse.Namespace) -> int:
     from tqdm.auto import tqdm
 
-    from hag_chain import default_adapter_path
+    from hag_training.base_model import resolve_base
     from hag_training.config_arguments import config_from_args
     from hag_training.evaluate import EvalConfig, evaluate_adapter, write_report
 
-    adapter = args.adapter or default_adapter_path()
+    supported, model_path = resolve_base(args.model)
+    adapter = args.adapter or (supported.adapter_path() if supported else None)
     if adapter is None:
-        raise FileNotFoundError("no --adapter given and this hag-chain ships none; run `hag-train sft` first")
+        model = supported.name if supported else model_path
+        raise FileNotFoundError(f"no --adapter given and hag-chain ships none for {model}; run `hag-train sft` first")
     config = config_from_args(EvalConfig, args)
     stage1 = json.loads((Path(args.search) / "stage1.json").read_text()) if args.search else None
     with tqdm(unit="gen", desc="eval", disable=args.no_progress) as bar:
         report = evaluate_adapter(
-            config, adapter, _cache(args), model_path=args.model, stage1=stage1, progress=bar.update
+            config, adapter, _cache(args), model_path=model_path, stage1=stage1, progress=bar.update
         )
     paths = write_report(report, args.out)
     print(paths["table"].read_text() + "\n" + "\n".join(str(p) for p in paths.values()))
@@ -370,7 +385,7 @@ def _leave_one_out(args: argparse.Namespace) -> int:
         args.out,
         config_from_args(SFTConfig, args),
         cache_path=_cache(args).path,
-        model_path=args.model,
+        model_path=_base_path(args.model),
         progress=not args.no_progress,
     )
     print(markdown_table(summary))
@@ -388,7 +403,7 @@ def _room(args: argparse.Namespace) -> int:
 
     config = config_from_args(RoomConfig, args)
     space = args.space or DEFAULT_SEARCH_SPACE
-    engine = CachedEngine(local_engine(model_path=args.model), _cache(args))
+    engine = CachedEngine(local_engine(model_path=_base_path(args.model)), _cache(args))
     total = len(config.tasks) * config.n_inputs * config.k * (space.size + 3)
     with tqdm(total=total, unit="req", desc="room", disable=args.no_progress) as bar:
         report = run_room(config, engine, space, progress=bar.update)
@@ -400,15 +415,17 @@ def _room(args: argparse.Namespace) -> int:
 def _choices(args: argparse.Namespace) -> int:
     from tqdm.auto import tqdm
 
-    from hag_chain import ChatHAG, default_adapter_path
+    from hag_chain import ChatHAG
+    from hag_training.base_model import resolve_base
     from hag_training.real_prompts import load_prompts, plan_prompts, spread, write_choices
 
     sources = [s.strip() for s in args.sources.split(",") if s.strip()]
     if args.limit is not None and args.limit < 1:
         raise ValueError(f"--limit must be at least 1; got {args.limit}")
     prompts = [p for source in sources for p in spread(load_prompts(source), args.limit)]
-    adapter = args.adapter or (default_adapter_path() if args.model is None else None)
-    chat = ChatHAG(model_path=args.model, adapter_path=adapter, n_ctx=args.n_ctx)
+    supported, model_path = resolve_base(args.model)
+    adapter = args.adapter or (supported.adapter_path() if supported else None)
+    chat = ChatHAG(model_path=model_path, adapter_path=adapter, n_ctx=args.n_ctx)
     profile = chat.hag_profile()
     with tqdm(total=len(prompts), unit="prompt", desc="choices", disable=args.no_progress) as bar:
         choices = plan_prompts(prompts, chat, progress=bar.update)

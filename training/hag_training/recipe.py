@@ -14,14 +14,12 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from hag_training.base_model import resolve_base
 from hag_training.evaluate import EvalConfig
 from hag_training.search import SearchConfig
 from hag_training.sft_config import SFTConfig
-
-if TYPE_CHECKING:
-    from hag_chain import SupportedModel
 
 __all__ = ["RECIPES", "Recipe", "run_recipe"]
 
@@ -82,7 +80,7 @@ def run_recipe(
     from hag_training.search import run_search
     from hag_training.sft import train_adapter
 
-    supported, model_path = _base(model)
+    supported, model_path = resolve_base(model)
     if install and (supported is None or supported.adapter_file is None):
         what = (
             f"{model_path}, no supported model's file," if supported is None else f"{supported.name}, which ships none,"
@@ -158,20 +156,3 @@ def run_recipe(
         shutil.copyfile(card, installed.with_name(installed.name.removesuffix(".lora.gguf") + ".md"))
         log(f"installed {installed}")
     return {"adapter": tuned.adapter_path, "card": card, "eval": paths, "installed": installed, "times": times}
-
-
-def _base(model: str | Path | None) -> tuple[SupportedModel | None, str | None]:
-    """The supported model ``model`` is (by name, or as its file) and the GGUF to run (``None``: the default's)."""
-    from hag_chain import DEFAULT_MODEL, MODELS
-
-    if model is None or str(model) in MODELS:
-        supported = MODELS[str(model or DEFAULT_MODEL)]
-        # The default model keeps `None` (the engines' and the tuning's own default); others run from their file.
-        return supported, None if supported.name == DEFAULT_MODEL else supported.path()
-    path = Path(model)
-    if not path.is_file():
-        raise FileNotFoundError(f"base model {path} does not exist; pass a GGUF file or a supported model's name")
-    # Its file, by name and size: resolving every installed model's path could mean joining a gigabyte of parts.
-    size = path.stat().st_size
-    by_file = next((m for m in MODELS.values() if (m.file_name, m.size) == (path.name, size)), None)
-    return by_file, str(path)
