@@ -11,7 +11,7 @@ planner runs (one call, on a one-value temperature grid), and the answer samples
 the plain call does. Writes bench/results/runtime.json.
 
     python bench/runtime.py            # needs: pip install -e ".[bench]"; run it on an otherwise idle machine
-    python bench/runtime.py --model qwen2.5-coder-0.5b --out bench/results/runtime_qwen2.5-coder-0.5b.json
+    python bench/runtime.py --model qwen2.5-coder-0.5b --idle-only --out bench/results/runtime_qwen2.5-coder-0.5b.json
 """
 
 from __future__ import annotations
@@ -138,21 +138,33 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=REPEATS, help=f"passes over the prompts ({REPEATS})")
     parser.add_argument("--model", default="smollm2-135m", help="a supported model's name (smollm2-135m)")
     parser.add_argument("--out", type=Path, default=RESULTS, help=f"where to write the results ({RESULTS})")
+    parser.add_argument(
+        "--idle-only",
+        action="store_true",
+        help="skip the one-core-busy state (on a larger model its all-threads runs take many minutes per prompt)",
+    )
     args = parser.parse_args()
     if args.worker:
         print(json.dumps(_worker(args.worker, args.repeats, args.model)))
         return
     result = {"model": args.model, "answer_tokens": ANSWER_TOKENS, "prompts": len(PROMPTS), "cpu_count": os.cpu_count()}
     result["idle"] = _summary({kind: _run(kind, args.repeats, args.model) for kind in KINDS}, args.repeats)
-    # Another process keeps one core busy for the whole run (one pass: every call is slower).
-    spinner = subprocess.Popen([sys.executable, "-c", "while True: pass"])
-    try:
-        result["one_core_busy"] = _summary({kind: _run(kind, 1, args.model) for kind in KINDS}, 1)
-    finally:
-        spinner.kill()
+    if args.idle_only:
+        result["one_core_busy"] = None
+    else:
+        result["one_core_busy"] = _one_core_busy(args.model)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps(result, indent=2))
+
+
+def _one_core_busy(model: str) -> dict:
+    """The summary with another process keeping one core busy for the whole run (one pass: every call is slower)."""
+    spinner = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    try:
+        return _summary({kind: _run(kind, 1, model) for kind in KINDS}, 1)
+    finally:
+        spinner.kill()
 
 
 if __name__ == "__main__":

@@ -123,7 +123,7 @@ def run_recipe(
         f"`hag-train recipe {recipe.name}`: {recipe.eval.n_test} test inputs per task, seed {recipe.eval.seed}; means "
         "with 95% bootstrap intervals; HAG − method is a paired difference.\n\n" + paths["table"].read_text()
     )
-    usage = f"ChatHAG(model={supported.name!r})" if install and supported else None
+    usage = f'ChatHAG(model="{supported.name}")' if install and supported else None
     card = write_model_card(out / "sft", tuned.summary, evaluation, usage=usage)
     log(f"      {paths['table']}\n" + paths["table"].read_text())
 
