@@ -1,14 +1,14 @@
 """End-to-end cost of HAG's planner: ChatHAG vs langchain-community's ChatLlamaCpp on the same GGUF.
 
 Each backend runs in its own process (so peak RSS is its own) over the same prompts with 128-token answers;
-generation is kept going to exactly 128 tokens by banning the end-of-sequence token, so both sides produce the
-same amount of text. Two machine states, side by side: idle, and with another process keeping one core busy (a
-laptop rarely idles). Thread settings compared: ChatHAG's default (the CPUs other processes leave free, per call),
-every CPU for both backends (the idle comparison's baseline), and llama.cpp's own default (half the CPUs for
-decoding, all for prompts). HAG answers with the configuration it chose, whose sampling can cost more or less than
-ChatLlamaCpp's defaults (greedy skips top-k and top-p); ``hag-same-sampling`` isolates the planner's cost: the
-planner runs (one call, on a one-value temperature grid), and the answer samples with ChatLlamaCpp's defaults, as
-the plain call does. Writes bench/results/runtime.json.
+generation is kept going to exactly 128 tokens by banning the end-of-sequence token, so both sides produce the same
+amount of text. Two machine states, side by side: idle, and with another process keeping one core busy (a laptop
+rarely idles; ``--idle-only`` skips the second). Thread settings compared: ChatHAG's default (the CPUs other
+processes leave free, per call), every CPU for both backends (the idle comparison's baseline), and llama.cpp's own
+default (half the CPUs for decoding, all for prompts). HAG answers with the configuration it chose, whose sampling
+can cost more or less than ChatLlamaCpp's defaults (greedy skips top-k and top-p); ``hag-same-sampling`` isolates
+the planner's cost: the planner runs (one call, on a one-value temperature grid), and the answer samples with
+ChatLlamaCpp's defaults, as the plain call does. Writes bench/results/runtime.json.
 
     python bench/runtime.py            # needs: pip install -e ".[bench]"; run it on an otherwise idle machine
     python bench/runtime.py --model qwen2.5-coder-0.5b --idle-only --out bench/results/runtime_qwen2.5-coder-0.5b.json
@@ -141,7 +141,7 @@ def main() -> None:
     parser.add_argument(
         "--idle-only",
         action="store_true",
-        help="skip the one-core-busy state (on a larger model its all-threads runs take many minutes per prompt)",
+        help="skip the one-core-busy state (its all-threads runs took about a minute per call on SmolLM2)",
     )
     args = parser.parse_args()
     if args.worker:

@@ -26,6 +26,10 @@ def test_a_missing_file_names_the_supported_models(tmp_path, capsys):
         resolve_base(tmp_path / "missing.gguf")
     assert main(["eval", "--out", str(tmp_path), "--model", str(tmp_path / "missing.gguf")]) == 2
     assert "does not exist; pass a GGUF file or a supported model's name" in capsys.readouterr().err
+    other = tmp_path / "other.gguf"
+    other.write_bytes(b"GGUF")  # no supported model's file, so no adapter ships for it: refused before loading
+    assert main(["eval", "--out", str(tmp_path), "--model", str(other)]) == 2
+    assert f"ships none for {other}; pass --adapter PATH" in capsys.readouterr().err
 
 
 def test_choices_plans_with_the_adapter_shipped_for_the_model_given_as_a_file(tmp_path):
@@ -33,4 +37,5 @@ def test_choices_plans_with_the_adapter_shipped_for_the_model_given_as_a_file(tm
     argv = ["choices", "--out", str(out), "--model", default_model_path(), "--limit", "1", "--sources", "mt_bench"]
     assert main([*argv, "--no-progress"]) == 0
     data = json.loads((out / "choices.json").read_text())
+    assert default_adapter_path() is not None  # the check below would pass vacuously without a shipped adapter
     assert data["adapter"] == default_adapter_path() and data["planned"] == 1

@@ -29,7 +29,7 @@ examples:
   hag-train search --out runs/search                           # the default tasks and model
   hag-train search --tasks coinflip,gsm8k --n-train 4 --budget 200 --out runs/small
   hag-train sft --data runs/search --out runs/sft              # base: the default SmolLM2 GGUF
-  accelerate launch -m hag_training.cli sft --data runs/search --base HuggingFaceTB/SmolLM2-135M-Instruct \\
+  accelerate launch -m hag_training.cli sft --data runs/search --base checkpoints/SmolLM2-135M-Instruct \\
       --out runs/sft                                           # several GPUs
   hag-train eval --adapter runs/sft/hag-adapter.lora.gguf --search runs/search --out runs/eval
   hag-train leave-one-out --search runs/search --eval runs/eval --out runs/leave-one-out
@@ -104,7 +104,11 @@ def _sft_parser(sub) -> None:
     )
     s.add_argument("--data", required=True, help="output folder of `hag-train search` (or its labels.jsonl)")
     s.add_argument("--out", required=True, help="output folder")
-    s.add_argument("--base", help="a transformers directory, " + _MODEL_HELP)
+    s.add_argument(
+        "--base",
+        help="a transformers directory, a GGUF file or a supported model's name (`hag-chain models`); default: "
+        "smollm2-135m",
+    )
     add_config_arguments(s, SFTConfig)
     s.add_argument("--no-progress", action="store_true", help="no progress bar")
 
@@ -200,8 +204,7 @@ def _choices_parser(sub) -> None:
     )
     c.add_argument(
         "--adapter",
-        help="GGUF LoRA adapter (default: the one shipped for the model; a GGUF file of no supported "
-        "model: none, the bare model plans)",
+        help="GGUF LoRA adapter (default: the one shipped for the model; for a model with none, the bare model plans)",
     )
     c.add_argument("--model", help=_MODEL_HELP)
     c.add_argument(
@@ -344,7 +347,7 @@ def _sft(args: argparse.Namespace) -> int:
     from hag_training.sft_config import SFTConfig
 
     config = config_from_args(SFTConfig, args)
-    base = _base_path(args.base) if args.base in MODELS else args.base  # else a directory, GGUF file or hub id
+    base = _base_path(args.base) if args.base in MODELS else args.base  # else a transformers directory or a GGUF file
     result = train_adapter(args.data, args.out, config, base=base, progress=not args.no_progress)
     card = write_model_card(args.out, result.summary)
     print(f"loss per epoch {result.summary['loss_per_epoch']}\n{result.adapter_path}\n{card}")
@@ -362,7 +365,9 @@ def _eval(args: argparse.Namespace) -> int:
     adapter = args.adapter or (supported.adapter_path() if supported else None)
     if adapter is None:
         model = supported.name if supported else model_path
-        raise FileNotFoundError(f"no --adapter given and hag-chain ships none for {model}; run `hag-train sft` first")
+        raise FileNotFoundError(
+            f"no --adapter given and hag-chain ships none for {model}; pass --adapter PATH, e.g. `hag-train sft`'s"
+        )
     config = config_from_args(EvalConfig, args)
     stage1 = json.loads((Path(args.search) / "stage1.json").read_text()) if args.search else None
     with tqdm(unit="gen", desc="eval", disable=args.no_progress) as bar:
