@@ -7,6 +7,10 @@ import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from hag_chain import SupportedModel
 
 __all__ = ["main"]
 
@@ -48,6 +52,14 @@ def _base_path(model: str | None) -> str | None:
     from hag_training.base_model import resolve_base
 
     return resolve_base(model)[1]
+
+
+def _base_and_adapter(args: argparse.Namespace) -> tuple[SupportedModel | None, str | None, str | None]:
+    """``--model``'s supported model and GGUF file, and ``--adapter``, else the adapter shipped for that model."""
+    from hag_training.base_model import resolve_base
+
+    supported, model_path = resolve_base(args.model)
+    return supported, model_path, args.adapter or (supported.adapter_path() if supported else None)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -357,12 +369,10 @@ def _sft(args: argparse.Namespace) -> int:
 def _eval(args: argparse.Namespace) -> int:
     from tqdm.auto import tqdm
 
-    from hag_training.base_model import resolve_base
     from hag_training.config_arguments import config_from_args
     from hag_training.evaluate import EvalConfig, evaluate_adapter, write_report
 
-    supported, model_path = resolve_base(args.model)
-    adapter = args.adapter or (supported.adapter_path() if supported else None)
+    supported, model_path, adapter = _base_and_adapter(args)
     if adapter is None:
         model = supported.name if supported else model_path
         raise FileNotFoundError(
@@ -421,15 +431,13 @@ def _choices(args: argparse.Namespace) -> int:
     from tqdm.auto import tqdm
 
     from hag_chain import ChatHAG
-    from hag_training.base_model import resolve_base
     from hag_training.real_prompts import load_prompts, plan_prompts, spread, write_choices
 
     sources = [s.strip() for s in args.sources.split(",") if s.strip()]
     if args.limit is not None and args.limit < 1:
         raise ValueError(f"--limit must be at least 1; got {args.limit}")
+    _, model_path, adapter = _base_and_adapter(args)  # before the prompts: a wrong --model fails fast
     prompts = [p for source in sources for p in spread(load_prompts(source), args.limit)]
-    supported, model_path = resolve_base(args.model)
-    adapter = args.adapter or (supported.adapter_path() if supported else None)
     chat = ChatHAG(model_path=model_path, adapter_path=adapter, n_ctx=args.n_ctx)
     profile = chat.hag_profile()
     with tqdm(total=len(prompts), unit="prompt", desc="choices", disable=args.no_progress) as bar:
