@@ -40,6 +40,7 @@ from .protocol import PlannerPrompt as PlannerPrompt
 from .protocol import invocation_text as invocation_text
 from .protocol import planner_messages as planner_messages
 from .protocol import planner_reply as planner_reply
+from .protocol import planner_suffix as planner_suffix
 from .registry import Registry as Registry
 from .self_tuning.model import SelfTuning as SelfTuning
 from .self_tuning.model import with_self_tuning as with_self_tuning

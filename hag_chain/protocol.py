@@ -1,13 +1,14 @@
 """The HAG protocol: how a model is asked for its decoding configuration.
 
-Phase 1 appends one planner turn to the conversation; the model replies with its configuration, in the reply
-format of the prompt version (:class:`PlannerPrompt`): a compact JSON line (:meth:`SearchSpace.line`) or a single
+Phase 1 appends the planner prompt to the conversation (a user turn, or, from hag-v4, the first word of the
+assistant's reply); the model replies with its configuration, in the reply format of the prompt version
+(:class:`PlannerPrompt`): a compact JSON line (:meth:`SearchSpace.line`) or a single
 code token naming a configuration of the grid (:meth:`SearchSpace.code`). Phase 2 answers the original
 conversation with that configuration. Training (``hag_training``) builds its examples with the same functions
 (:func:`planner_reply`), so what a model is tuned on is what the runtime sends and reads. Prompts are versioned:
 a tuned model records its version in ``hag.prompt_version``.
 
-For an activated LoRA (aLoRA) the planner turn, as the chat template renders it after any conversation
+For an activated LoRA (aLoRA) the planner prompt, as it is rendered after any conversation
 (:func:`invocation_text`), is also the adapter's *invocation*: the adapter is active from its first token on, so
 everything before it is the base model's own computation, shared by the planner and the answer.
 
@@ -36,6 +37,7 @@ __all__ = [
     "planner_messages",
     "planner_prompt",
     "planner_reply",
+    "planner_suffix",
 ]
 
 
@@ -48,6 +50,11 @@ class PlannerPrompt:
     """``"line"``: the JSON configuration line, knob by knob (one llama.cpp call per decision where the
     allowed values diverge). ``"code"``: one token naming a configuration of the grid (:meth:`SearchSpace.code`),
     so the whole choice is one llama.cpp call: the model's highest logit among the grid's codes."""
+    opens_reply: bool = False
+    """``False``: the text is a user turn appended to the conversation, rendered by the chat template. ``True``: the
+    text opens the assistant's reply, after the chat template's generation prompt, so the planner's prompt is the
+    answer's own prompt plus the text's tokens: an activated LoRA then shares every prompt token with the answer
+    and the planner evaluates only the text (one token for ``"settings"``)."""
 
 
 PLANNER_PROMPTS: dict[str, PlannerPrompt] = {
@@ -62,6 +69,12 @@ PLANNER_PROMPTS: dict[str, PlannerPrompt] = {
     # hag-v2's turn, answered by one code token: what a tuned model has to say fits in one position, so the
     # planner costs one batch of the turn's few tokens (bench/runtime.py) instead of one call per knob decision.
     "hag-v3": PlannerPrompt("settings", reply="code"),
+    # hag-v3's word and code, but opening the assistant's reply instead of a user turn of its own. The chat
+    # template's turn markers around hag-v3's word were 8 of its 9 invocation tokens, each evaluated on every call
+    # (Qwen2.5-Coder-0.5B, bench/runtime.py: 97.7 ms). One adapted position instead of nine: on SmolLM2 it chose
+    # worse for unseen phrasings (-0.027 [-0.050, -0.007], paired, docs/evaluation.md), so it is not the default;
+    # Qwen2.5-Coder-0.5B's adapter, whose planner cost the most, is tuned with it (no such loss there).
+    "hag-v4": PlannerPrompt("settings", reply="code", opens_reply=True),
 }
 #: The version an untuned model is asked with: its instruction text is the only guidance such a model has.
 DEFAULT_PROMPT_VERSION = "hag-v1"
@@ -90,24 +103,41 @@ def planner_reply(space: SearchSpace, values: Mapping[str, float], version: str 
 
 
 def planner_messages(messages: Sequence[dict[str, Any]], version: str = DEFAULT_PROMPT_VERSION) -> list[dict[str, Any]]:
-    """The conversation with the planner turn appended, ready for the chat template.
+    """The conversation the planner is asked with, ready for the chat template (then :func:`planner_suffix`).
 
-    The model's reply to these messages is its configuration, in ``version``'s format (:func:`planner_reply`).
+    With the planner turn appended, unless ``version`` opens the assistant's reply instead: then it is the
+    conversation as the answer gets it. The model's reply to these messages, rendered with the generation prompt and
+    followed by :func:`planner_suffix`, is its configuration in ``version``'s format (:func:`planner_reply`).
     """
+    if PLANNER_PROMPTS[version].opens_reply:
+        return list(messages)
     return [*messages, {"role": "user", "content": planner_prompt(version)}]
 
 
-def invocation_text(render: Render, version: str = DEFAULT_PROMPT_VERSION) -> str:
-    r"""The planner turn as ``render`` writes it after a conversation, up to where the model's reply begins.
+def planner_suffix(version: str = DEFAULT_PROMPT_VERSION) -> str:
+    """What follows the rendered :func:`planner_messages`: the planner text where it opens the reply, else nothing.
 
-    It is what the planner prompt adds to the rendered conversation (for ChatML:
-    ``"<|im_start|>user\nsettings<|im_end|>\n<|im_start|>assistant\n"``), and an aLoRA adapter's invocation.
+    Tokenised on its own (without special tokens) and appended to the prompt's tokens, by the runtime and by
+    training alike, so no tokenizer can merge it with the generation prompt's last token.
+    """
+    prompt = PLANNER_PROMPTS[version]
+    return prompt.text if prompt.opens_reply else ""
+
+
+def invocation_text(render: Render, version: str = DEFAULT_PROMPT_VERSION) -> str:
+    r"""The planner prompt as it follows a conversation, up to where the model's reply begins.
+
+    It is what the planner prompt adds to the conversation as the answer is asked it, and an aLoRA adapter's
+    invocation: for a version that opens the reply, its text (``"settings"``); for a user turn, the turn as
+    ``render`` writes it (for ChatML: ``"<|im_start|>user\nsettings<|im_end|>\n<|im_start|>assistant\n"``).
 
     Raises:
         ValueError: The template does not render the conversation as a prefix of the planner prompt (it changes
             earlier turns when one is added), so no invocation can mark where the planner turn starts.
 
     """
+    if PLANNER_PROMPTS[version].opens_reply:
+        return planner_suffix(version)
     before = render(_PROBE, False)
     after = render(planner_messages(_PROBE, version), True)
     if not after.startswith(before):

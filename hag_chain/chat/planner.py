@@ -31,10 +31,10 @@ from hag_chain.chat.request import Request
 from hag_chain.errors import AdapterMismatchError, InvalidConfigError
 from hag_chain.knobs import KNOBS, DecodingConfig
 from hag_chain.llama.model import LoadedModel
-from hag_chain.protocol import PLANNER_PROMPTS, HAGProfile, invocation_text, planner_messages
+from hag_chain.protocol import PLANNER_PROMPTS, HAGProfile, invocation_text, planner_messages, planner_suffix
 from hag_chain.space import SearchSpace
 
-__all__ = ["PLANNER_ROOM", "PlannerResult", "code_tokens", "invocation_start", "plan"]
+__all__ = ["PLANNER_ROOM", "PlannerResult", "code_tokens", "invocation_start", "plan", "with_planner_suffix"]
 
 #: Tokens the planner's reply needs beyond its prompt (the longest default line is 34 tokens; a code is one).
 PLANNER_ROOM = 64
@@ -75,9 +75,10 @@ def plan(
     planned = None
     if any(k not in pinned for k in space.knobs):
         model.fit_threads()
-        prompt = request.prompt(model, planner_messages(request.chat, profile.prompt_version))
+        version = profile.prompt_version
+        prompt = with_planner_suffix(model, request.prompt(model, planner_messages(request.chat, version)), version)
         model.check_fits(len(prompt) + PLANNER_ROOM, "planner prompt")
-        reply = PLANNER_PROMPTS[profile.prompt_version].reply
+        reply = PLANNER_PROMPTS[version].reply
         tuned = profile.search_space
         # What the answer uses whatever the planner says: a code choice must agree with it (:func:`_best_code`).
         unset = {
@@ -100,6 +101,16 @@ def plan(
         planner=planned,
         grammar=request.structured_output,
     )
+
+
+def with_planner_suffix(model: LoadedModel, prompt: list[int], version: str) -> list[int]:
+    """``prompt`` (the rendered :func:`~hag_chain.planner_messages`) and then the tokens of the planner suffix.
+
+    The suffix (:func:`~hag_chain.planner_suffix`: the planner's word where it opens the reply) is tokenised on its
+    own, as training does, so it never merges with the generation prompt's last token.
+    """
+    suffix = planner_suffix(version)
+    return prompt + model.tokenize(suffix, special=False) if suffix else prompt
 
 
 def _plan_lora(model: LoadedModel, run: Callable[[], PlannerResult]) -> PlannerResult:
@@ -204,8 +215,8 @@ def code_tokens(model: LoadedModel, space: SearchSpace, tuned_on: Sequence[int] 
         if len(tokens) != 1:
             msg = (
                 f"The configuration code {code!r} is {len(tokens)} tokens in this model's vocabulary, not one: "
-                "the adapter answers with one-token codes (prompt version hag-v3) and cannot have been tuned on "
-                "this base model. Use the base it was trained on, or retune it."
+                "the adapter answers with one-token codes (prompt versions hag-v3 and hag-v4) and cannot have been "
+                "tuned on this base model. Use the base it was trained on, or retune it."
             )
             raise AdapterMismatchError(msg)
         ids.append(tokens[0])

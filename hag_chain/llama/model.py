@@ -199,6 +199,11 @@ class LoadedModel:
             llm.reset()
             return
         llm.n_tokens = n
+        # The context's logits are those of the last token evaluated, now cut off. llama-cpp-python (0.3.36) samples
+        # a fully cached prompt from them unless told they are stale: its own truncations set this flag, which has no
+        # public setter. Without it an answer whose prompt is the cache exactly (hag-v4, after the planner's word)
+        # would start from the planner's logits.
+        llm._requires_eval = True
 
     def complete(
         self,

@@ -21,6 +21,7 @@ from hag_training.sft import train_adapter
 from hag_training.sft_config import SFTConfig
 
 from hag_chain import MODELS, ChatHAG, ModelKey, invocation_text, load_model, planner_messages
+from hag_chain.chat.planner import with_planner_suffix
 from hag_chain.protocol import TUNED_PROMPT_VERSION, planner_reply
 
 from ..tiny_models import (
@@ -57,7 +58,7 @@ class Real:
         return self.tuned.adapter_path.parent / "base-hf"
 
     @property
-    def planner_turn(self) -> str:
+    def invocation(self) -> str:
         return invocation_text(load_model(ModelKey(str(self.gguf), n_ctx=256)).render, TUNED_PROMPT_VERSION)
 
 
@@ -74,7 +75,7 @@ def real(request, labels, tmp_path_factory) -> Real:
 def _prompts(real: Real) -> list[str]:
     texts = [
         *TOKENIZER_PROBES,
-        real.planner_turn,
+        real.invocation,
         "  def f(x):\n\treturn x**2  # (squared)",
         "Order 66: 1234567890, 3.14159265\n\n\n  indented\ttab",
         "a  1 b   22",
@@ -118,12 +119,14 @@ def test_the_alora_export_reproduces_peft_on_the_planner_turn(real, labels):
 
     tuned, base_dir = real.tuned, real.base_dir
     model = load_model(ModelKey(str(real.gguf), str(tuned.adapter_path), n_ctx=512))
-    invocation = model.tokenize(real.planner_turn)
+    invocation = model.tokenize(real.invocation)
     assert model.is_alora and list(model.invocation) == invocation
     assert inspect_gguf(tuned.adapter_path)["metadata"]["general.architecture"] == MODELS[real.name].architecture
 
     record = load_records(labels)[0]
-    prompt = model.prompt_tokens(planner_messages(record.messages, TUNED_PROMPT_VERSION))
+    prompt = with_planner_suffix(
+        model, model.prompt_tokens(planner_messages(record.messages, TUNED_PROMPT_VERSION)), TUNED_PROMPT_VERSION
+    )
     values = SPACE.parse(record.label_line).model_dump(include=set(SPACE.knobs))
     ids = prompt + model.tokenize(planner_reply(SPACE, values, TUNED_PROMPT_VERSION), special=False)
     start = len(prompt) - len(invocation)

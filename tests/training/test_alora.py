@@ -28,7 +28,7 @@ from hag_chain import (
     planner_messages,
     read_gguf_metadata,
 )
-from hag_chain.chat.planner import invocation_start
+from hag_chain.chat.planner import invocation_start, with_planner_suffix
 from hag_chain.protocol import TUNED_PROMPT_VERSION, planner_reply
 
 from ..tiny_models import ADAPTER_TOLERANCE, COOL, MATH, POEMS, SPACE, TRAINING, hf_logits, llama_logits, load_hf
@@ -45,6 +45,13 @@ def tuned_alora(labels, base_dir, tmp_path_factory):
     config = SFTConfig(**TRAINING)  # the default mode: alora, prompt version hag-v3 (one code token)
     assert config.mode == "alora" and config.prompt_version == TUNED_PROMPT_VERSION == "hag-v3"
     return train_adapter(labels, tmp_path_factory.mktemp("sft-alora"), config, base=base_dir, progress=False)
+
+
+@pytest.fixture(scope="module")
+def tuned_alora_v4(labels, base_dir, tmp_path_factory):
+    """The same word and codes, opening the reply: the invocation is the word's one token."""
+    config = SFTConfig(**TRAINING, prompt_version="hag-v4")
+    return train_adapter(labels, tmp_path_factory.mktemp("sft-alora-v4"), config, base=base_dir, progress=False)
 
 
 @pytest.fixture(scope="module")
@@ -83,7 +90,9 @@ def test_peft_alora_and_llama_cpp_agree_on_the_planner_turn_and_the_base_before_
 
     record = load_records(labels)[0]
     model = load_model(ModelKey(str(base_gguf), n_ctx=512))
-    prompt = model.prompt_tokens(planner_messages(record.messages, TUNED_PROMPT_VERSION))
+    prompt = with_planner_suffix(
+        model, model.prompt_tokens(planner_messages(record.messages, TUNED_PROMPT_VERSION)), TUNED_PROMPT_VERSION
+    )
     values = SPACE.parse(record.label_line).model_dump(include=set(SPACE.knobs))
     ids = prompt + model.tokenize(planner_reply(SPACE, values, TUNED_PROMPT_VERSION), special=False)
     start = len(prompt) - len(_invocation(base_dir))
@@ -121,7 +130,9 @@ def test_the_code_planner_is_one_llama_cpp_call(tuned_alora, tuned_alora_v2, bas
     for name, adapter in (("code", tuned_alora), ("line", tuned_alora_v2)):
         chat = ChatHAG(model_path=str(base_gguf), adapter_path=str(adapter.adapter_path), n_ctx=512)
         model, version = chat.load(), chat.hag_profile().prompt_version
-        prompt = model.prompt_tokens(planner_messages([{"role": "user", "content": MATH[1]}], version))
+        prompt = with_planner_suffix(
+            model, model.prompt_tokens(planner_messages([{"role": "user", "content": MATH[1]}], version)), version
+        )
         model.prefill(prompt[: invocation_start(model, prompt, version)])  # the conversation: cached, as for an answer
         real_eval, batches = model.llm.eval, []
 
@@ -187,19 +198,27 @@ def test_code_tokens_of_another_tokenizer_are_refused(tuned_alora, base_dir, bas
         chat.choose_config(MATH[0])
 
 
-def test_alora_planner_writes_the_labels_and_the_answer_is_the_bare_models(tuned_alora, base_gguf):
-    chat = ChatHAG(model_path=str(base_gguf), adapter_path=str(tuned_alora.adapter_path), n_ctx=512, max_tokens=12)
+@pytest.mark.parametrize("version", ["hag-v3", "hag-v4"])
+def test_alora_planner_writes_the_labels_and_the_answer_is_the_bare_models(
+    version, tuned_alora, tuned_alora_v4, base_gguf
+):
+    adapter = {"hag-v3": tuned_alora, "hag-v4": tuned_alora_v4}[version].adapter_path
+    chat = ChatHAG(model_path=str(base_gguf), adapter_path=str(adapter), n_ctx=512, max_tokens=12)
     bare = ChatHAG(model_path=str(base_gguf), n_ctx=512, max_tokens=12)
+    if version == "hag-v4":  # the invocation is the word alone (one token in a real vocabulary, 7 in this tiny one)
+        assert list(chat.load().invocation) == chat.load().tokenize("settings", special=False)
     for question in (MATH[0], POEMS[1]):
         answer = chat.invoke(question, **GREEDY)
         assert answer.response_metadata["hag"]["line"] is not None  # the planner ran (top_k was its to choose)
-        # The bare model (every knob pinned, so no planner), its prompt evaluated in the same two batches as the
-        # aLoRA flow evaluates it (the conversation, then the assistant header): with flash attention on, as the
-        # runtime sets it, logits depend on how a prompt is split into batches.
+        # The bare model (every knob pinned, so no planner), its prompt evaluated in the same batches as the aLoRA
+        # flow evaluates it: with flash attention on, as the runtime sets it, logits depend on how a prompt is
+        # split. hag-v3: the conversation, then the assistant header. hag-v4: the whole prompt, then its last token
+        # again (llama-cpp-python's way with a cached prompt, so the answer never starts from the planner's logits).
         model = bare.load()
         prompt = model.prompt_tokens([{"role": "user", "content": question}])
+        header = len(model.tokenize(ASSISTANT_HEADER)) if version == "hag-v3" else 0
         with model.lock:
-            model.prefill(prompt[: len(prompt) - len(model.tokenize(ASSISTANT_HEADER))])
+            model.prefill(prompt[: len(prompt) - header])
         expected = bare.invoke(question, top_p=0.9, top_k=10, **GREEDY)
         assert expected.response_metadata["hag"]["line"] is None
         assert answer.content == expected.content

@@ -29,7 +29,7 @@ Build, tune and evaluate HAG models.
 
 examples:
   hag-train recipe default --out runs/default                  # search, sft, eval; a rerun is cached
-  hag-train recipe default --model qwen2.5-coder-0.5b --out runs/qwen   # another supported model (hag-chain models)
+  hag-train recipe default --model qwen2.5-coder-0.5b --prompt-version hag-v4   # the shipped Qwen adapter
   hag-train search --out runs/search                           # the default tasks and model
   hag-train search --tasks coinflip,gsm8k --n-train 4 --budget 200 --out runs/small
   hag-train sft --data runs/search --out runs/sft              # base: the default SmolLM2 GGUF
@@ -234,6 +234,7 @@ def _choices_parser(sub) -> None:
 
 
 def _recipe_parser(sub) -> None:
+    from hag_chain import PLANNER_PROMPTS, TUNED_PROMPT_VERSION
     from hag_training.recipe import RECIPES
 
     r = sub.add_parser("recipe", help="search, tune, evaluate and export in one command")
@@ -253,6 +254,11 @@ def _recipe_parser(sub) -> None:
         "--leave-one-out",
         action="store_true",
         help="then tune a planner without each task and score it on that task (one tuning per task)",
+    )
+    r.add_argument(
+        "--prompt-version",
+        choices=sorted(PLANNER_PROMPTS),
+        help=f"planner prompt to tune (default: the recipe's, {TUNED_PROMPT_VERSION}); see `hag-train sft --help`",
     )
     _cache_and_progress(r)
 
@@ -470,6 +476,7 @@ def _recipe(args: argparse.Namespace) -> int:
         model=args.model,
         install=args.install,
         leave_one_out=args.leave_one_out,
+        prompt_version=args.prompt_version,
         progress=not args.no_progress,
     )
     print(json.dumps(out["times"]))

@@ -12,10 +12,11 @@ import json
 import shutil
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from hag_chain import DEFAULT_MODEL
 from hag_training.base_model import resolve_base
 from hag_training.evaluate import EvalConfig
 from hag_training.search import SearchConfig
@@ -54,6 +55,7 @@ def run_recipe(
     model: str | Path | None = None,
     install: bool = False,
     leave_one_out: bool = False,
+    prompt_version: str | None = None,
     log: Callable[[str], None] = print,
     progress: bool = True,
 ) -> dict[str, Any]:
@@ -64,9 +66,10 @@ def run_recipe(
     hag-chain's package data (``hag_chain/data/``) under the file name the supported model ships its adapter with,
     so that ``ChatHAG(model=name)`` loads it. With ``leave_one_out``, a last step tunes a planner without each task
     and scores it on that task (``leave_one_out/``, not timed with the recipe: it tunes one planner per task).
+    ``prompt_version`` replaces the recipe's planner prompt version (a key of ``hag_chain.PLANNER_PROMPTS``).
 
     Raises:
-        ValueError: ``install`` with a GGUF file that is no supported model's.
+        ValueError: ``install`` with a GGUF file that is no supported model's; an unknown ``prompt_version``.
         FileNotFoundError: a ``model`` file that does not exist.
 
     """
@@ -80,6 +83,7 @@ def run_recipe(
     from hag_training.search import run_search
     from hag_training.sft import train_adapter
 
+    sft = recipe.sft if prompt_version is None else replace(recipe.sft, prompt_version=prompt_version)  # validated
     supported, model_path = resolve_base(model)
     if install and (supported is None or supported.adapter_file is None):
         what = (
@@ -106,7 +110,7 @@ def run_recipe(
 
     start = time.perf_counter()
     log("[2/3] sft: LoRA tuning on the labels")
-    tuned = train_adapter(out / "search", out / "sft", recipe.sft, base=model_path, progress=progress)
+    tuned = train_adapter(out / "search", out / "sft", sft, base=model_path, progress=progress)
     times["sft_s"] = round(time.perf_counter() - start, 1)
     log(f"      loss per epoch {tuned.summary['loss_per_epoch']} -> {tuned.adapter_path}")
 
@@ -119,9 +123,10 @@ def run_recipe(
         )
     paths = write_report(report, out / "eval")
     times["eval_s"] = round(time.perf_counter() - start, 1)
+    command = _command(recipe, supported, model_path, prompt_version)
     evaluation = (
-        f"`hag-train recipe {recipe.name}`: {recipe.eval.n_test} test inputs per task, seed {recipe.eval.seed}; means "
-        "with 95% bootstrap intervals; HAG − method is a paired difference.\n\n" + paths["table"].read_text()
+        f"`{command}`: {recipe.eval.n_test} test inputs per task, seed {recipe.eval.seed}; means with 95% bootstrap "
+        "intervals; HAG − method is a paired difference.\n\n" + paths["table"].read_text()
     )
     usage = f'ChatHAG(model="{supported.name}")' if install and supported else None
     card = write_model_card(out / "sft", tuned.summary, evaluation, usage=usage)
@@ -136,7 +141,7 @@ def run_recipe(
             out / "search",
             out / "eval",
             out / "leave_one_out",
-            recipe.sft,
+            sft,
             cache_path=cache.path,
             model_path=model_path,
             progress=progress,
@@ -156,3 +161,13 @@ def run_recipe(
         shutil.copyfile(card, installed.with_name(installed.name.removesuffix(".lora.gguf") + ".md"))
         log(f"installed {installed}")
     return {"adapter": tuned.adapter_path, "card": card, "eval": paths, "installed": installed, "times": times}
+
+
+def _command(recipe: Recipe, supported: Any, model_path: str, prompt_version: str | None) -> str:
+    """The ``hag-train recipe`` command line that reproduces this run (for the model card)."""
+    parts = ["hag-train recipe", recipe.name]
+    if supported is None or supported.name != DEFAULT_MODEL:
+        parts += ["--model", supported.name if supported is not None else Path(model_path).name]
+    if prompt_version is not None:
+        parts += ["--prompt-version", prompt_version]
+    return " ".join(parts)

@@ -81,9 +81,10 @@ class SFTConfig:
     )
     prompt_version: Annotated[str, _among(_planner_prompts)] = _setting(
         TUNED_PROMPT_VERSION,
-        "Planner prompt and reply format tuned on, recorded in the adapter (hag-v3: a one-word turn answered by "
-        "one code token per configuration, so the runtime planner is one llama.cpp call; hag-v2: the same turn "
-        "answered by the JSON line; hag-v1: the untuned model's instruction, answered by the JSON line).",
+        "Planner prompt and reply format tuned on, recorded in the adapter (hag-v4: one word opening the assistant's "
+        "reply, answered by one code token per configuration, so the runtime planner is one llama.cpp call on one "
+        "token; hag-v3: the same word and codes as a user turn of its own; hag-v2: that turn answered by the JSON "
+        "line; hag-v1: the untuned model's instruction, answered by the JSON line).",
         lambda: f"one of {', '.join(_planner_prompts())}",
         choices=tuple(sorted(PLANNER_PROMPTS)),
     )

@@ -1,7 +1,8 @@
 """Training examples from the search's labels: what the planner turn is taught, token by token.
 
-One training example is the task's conversation plus the planner turn (:func:`hag_chain.planner_messages`),
-rendered with the base model's chat template exactly as the runtime renders it, followed by the planner's reply in
+One training example is the task's conversation with the planner prompt (:func:`hag_chain.planner_messages` and
+:func:`hag_chain.planner_suffix`), rendered with the base model's chat template exactly as the runtime renders it,
+followed by the planner's reply in
 the prompt version's format (:func:`hag_chain.planner_reply`: the label's one-token code, or its configuration
 line). Only the reply's tokens carry loss; the prompt is masked with ``-100``.
 """
@@ -19,6 +20,7 @@ from hag_chain import (
     invocation_text,
     planner_messages,
     planner_reply,
+    planner_suffix,
 )
 from hag_training.labels import Label
 
@@ -53,7 +55,7 @@ def build_examples(
 ) -> tuple[list[dict[str, list[int]]], int]:
     """Tokenised training examples; returns (examples, skipped as longer than ``max_length``).
 
-    Per record, a *configuration example*: the conversation plus the planner turn, then the planner's reply in
+    Per record, a *configuration example*: the conversation with the planner prompt, then the planner's reply in
     ``prompt_version``'s format (:func:`~hag_chain.planner_reply` on ``space``: the label's configuration
     line, or its one-token code), the only tokens with loss. With ``answers``, also an *answer example* where the
     record has a ``label_answer``: the conversation alone, then the base model's own answer under the label
@@ -75,12 +77,14 @@ def build_examples(
     from hag_training.scoring import answer_tokens
     from hag_training.tasks import TASKS, get_task
 
-    def encode(messages: list[dict[str, Any]], target: list[int]) -> dict[str, list[int]] | None:
+    def encode(messages: list[dict[str, Any]], target: list[int], suffix: str = "") -> dict[str, list[int]] | None:
         text = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
         prompt = tokenizer(text, add_special_tokens=False).input_ids
         bos = tokenizer.bos_token_id
         if getattr(tokenizer, "add_bos_token", False) and bos is not None and prompt[:1] != [bos]:
             prompt = [bos, *prompt]
+        if suffix:  # tokenised on its own, as the runtime does (hag_chain.planner_suffix)
+            prompt += tokenizer(suffix, add_special_tokens=False).input_ids
         if len(prompt) + len(target) > max_length:
             return None
         n = len(prompt) + len(target)
@@ -112,7 +116,7 @@ def build_examples(
     skipped = 0
     for rec in records:
         line = reply(rec)
-        encoded = [encode(planner_messages(rec.messages, prompt_version), line)]
+        encoded = [encode(planner_messages(rec.messages, prompt_version), line, planner_suffix(prompt_version))]
         if invocation and encoded[0] is not None:
             prompt_end = len(encoded[0]["input_ids"]) - len(line)
             if encoded[0]["input_ids"][prompt_end - len(invocation) : prompt_end] != invocation:
@@ -140,7 +144,7 @@ NO_SPACE_FOR_CODES = (
 
 
 def alora_invocation(tokenizer, prompt_version: str) -> list[int]:
-    """The aLoRA invocation: the planner turn of ``prompt_version`` as ``tokenizer``'s chat template renders it."""
+    """The aLoRA invocation: ``prompt_version``'s planner prompt after a conversation (``tokenizer``'s template)."""
 
     def render(messages: list[dict[str, Any]], add_generation_prompt: bool) -> str:
         return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=add_generation_prompt)

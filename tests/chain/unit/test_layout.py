@@ -67,6 +67,7 @@ def test_public_api_is_pinned():
         "load_model",
         "planner_messages",
         "planner_reply",
+        "planner_suffix",
         "read_gguf_metadata",
         "register_target",
         "split_knob_kwargs",

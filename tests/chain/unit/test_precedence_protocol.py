@@ -2,7 +2,13 @@ import pytest
 
 from hag_chain import DEFAULT_PROMPT_VERSION, DecodingConfig, HAGKeys, HAGProfile, ModelLoadError, SearchSpace
 from hag_chain.chat.precedence import resolve_config
-from hag_chain.protocol import PLANNER_PROMPTS, planner_messages
+from hag_chain.protocol import (
+    PLANNER_PROMPTS,
+    TUNED_PROMPT_VERSION,
+    invocation_text,
+    planner_messages,
+    planner_suffix,
+)
 
 pytestmark = pytest.mark.unit
 
@@ -75,6 +81,21 @@ def test_planner_turn_is_appended_after_the_conversation():
     out = planner_messages(chat)
     assert out[0] == chat[0] and out[-1]["role"] == "user"
     assert out[-1]["content"] == PLANNER_PROMPTS[DEFAULT_PROMPT_VERSION].text
+    assert planner_suffix(DEFAULT_PROMPT_VERSION) == ""
+
+
+def test_a_planner_prompt_that_opens_the_reply_leaves_the_conversation_as_the_answer_gets_it():
+    chat = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "hi"}]
+
+    def render(messages: list[dict[str, str]], add_generation_prompt: bool) -> str:  # ChatML, as Qwen2.5 writes it
+        turns = "".join(f"<|im_start|>{m['role']}\n{m['content']}<|im_end|>\n" for m in messages)
+        return turns + ("<|im_start|>assistant\n" if add_generation_prompt else "")
+
+    assert PLANNER_PROMPTS["hag-v4"].opens_reply and not PLANNER_PROMPTS[TUNED_PROMPT_VERSION].opens_reply
+    assert planner_messages(chat, "hag-v4") == chat
+    assert planner_suffix("hag-v4") == invocation_text(render, "hag-v4") == "settings"
+    # hag-v3 asks the same word in a turn of its own: the template's markers are the rest of its invocation
+    assert invocation_text(render, "hag-v3") == "<|im_start|>user\nsettings<|im_end|>\n<|im_start|>assistant\n"
 
 
 def test_profile_reads_hag_metadata_with_adapter_overriding_model():
