@@ -163,11 +163,11 @@ def run_recipe(
     return {"adapter": tuned.adapter_path, "card": card, "eval": paths, "installed": installed, "times": times}
 
 
-def _command(recipe: Recipe, supported: Any, model_path: str, prompt_version: str | None) -> str:
+def _command(recipe: Recipe, supported: Any, model_path: str | None, prompt_version: str | None) -> str:
     """The ``hag-train recipe`` command line that reproduces this run (for the model card)."""
     parts = ["hag-train recipe", recipe.name]
     if supported is None or supported.name != DEFAULT_MODEL:
-        parts += ["--model", supported.name if supported is not None else Path(model_path).name]
+        parts += ["--model", supported.name if supported is not None else Path(model_path or "").name]
     if prompt_version is not None:
         parts += ["--prompt-version", prompt_version]
     return " ".join(parts)
