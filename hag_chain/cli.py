@@ -16,6 +16,7 @@ from hag_chain.chat.events import CONFIG_EVENT
 from hag_chain.chat.model import ChatHAG
 from hag_chain.errors import HAGError
 from hag_chain.llama.catalog import DEFAULT_MODEL, MODELS
+from hag_chain.server.defaults import DEFAULT_HOST, DEFAULT_PORT
 
 __all__ = ["main"]
 
@@ -30,6 +31,7 @@ examples:
   hag-chain config "What is 17 * 23?" --json
   hag-chain run "Tell me a story." --temperature 0.2 --max-tokens 64
   hag-chain run "Write a limerick." --model qwen2.5-coder-0.5b
+  hag-chain serve --port 8000        # OpenAI-compatible: base_url http://127.0.0.1:8000/v1
   hag-chain models
 """
 
@@ -41,11 +43,16 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     run = sub.add_parser("run", help="print the chosen configuration, then stream the answer")
     config = sub.add_parser("config", help="print only the configuration the model chooses")
+    serve = sub.add_parser(
+        "serve",
+        help="serve the model over OpenAI's chat-completions API (needs hag-chain[serve])",
+        description="An OpenAI-compatible server (/v1/chat/completions, streamed or not, and /v1/models): the model "
+        "chooses the decoding knobs a request leaves out; the configuration comes back in the response's `hag` "
+        "field and the X-HAG-Config header. Point any OpenAI client at http://HOST:PORT/v1.",
+    )
     models = sub.add_parser("models", help="list the supported models: size, architecture, licence, adapter")
     models.add_argument("--json", action="store_true", help="print one JSON object per model")
-    for p in (run, config):
-        p.add_argument("prompt", help="the user message")
-        p.add_argument("--system", help="an optional system message")
+    for p in (run, config, serve):
         p.add_argument(
             "--model",
             help=f"a supported model's name (`hag-chain models`) or a GGUF file (default: {DEFAULT_MODEL})",
@@ -53,9 +60,19 @@ def _parser() -> argparse.ArgumentParser:
         p.add_argument("--adapter", help="GGUF LoRA adapter to apply (default: the one shipped for a named model)")
         p.add_argument("--seed", type=int, help="sampling seed, for reproducible answers")
         p.add_argument("--n-ctx", type=int, default=4096, help="context window in tokens (default: 4096)")
+    for p in (run, config):
+        p.add_argument("prompt", help="the user message")
+        p.add_argument("--system", help="an optional system message")
         p.add_argument("--json", action="store_true", help="print one JSON object instead of text")
         p.add_argument("--temperature", type=float, help="pin the temperature instead of letting the model choose it")
     run.add_argument("--max-tokens", type=int, default=512, help="maximum answer length (default: 512)")
+    serve.add_argument(
+        "--max-tokens", type=int, default=512, help="answer length for a request that sets none (default: 512)"
+    )
+    serve.add_argument(
+        "--host", default=DEFAULT_HOST, help=f"address to bind (default: {DEFAULT_HOST}, this machine only)"
+    )
+    serve.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"port to listen on (default: {DEFAULT_PORT})")
     return parser
 
 
@@ -75,9 +92,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         adapter_path=args.adapter,
         seed=args.seed,
         n_ctx=args.n_ctx,
-        temperature=args.temperature,
+        temperature=getattr(args, "temperature", None),
         max_tokens=getattr(args, "max_tokens", 512),
     )
+    if args.command == "serve":
+        return _serve(chat, host=args.host, port=args.port)
     messages: list[Any] = [("system", args.system)] if args.system else []
     messages.append(("human", args.prompt))
     try:
@@ -90,6 +109,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("\nhag-chain: interrupted", file=sys.stderr)
         return 130
+
+
+def _serve(chat: ChatHAG, *, host: str, port: int) -> int:
+    try:
+        import fastapi  # noqa: F401  # the serve extra, checked before the model loads
+        import sse_starlette  # noqa: F401
+        import uvicorn  # noqa: F401
+
+        from hag_chain.server import serve
+    except ImportError as e:
+        print(f"hag-chain: error: serve needs its extra: pip install 'hag-chain[serve]' ({e})", file=sys.stderr)
+        return 2
+    try:
+        chat.load()  # a missing or broken model fails here, before the server listens
+    except HAGError as e:
+        print(f"hag-chain: error: {e}", file=sys.stderr)
+        return 2
+    serve(chat, host=host, port=port)
+    return 0
 
 
 def _print_models(*, as_json: bool) -> int:
