@@ -12,10 +12,10 @@ import pytest
 from langchain_core.callbacks import BaseCallbackHandler
 from langchain_core.messages import AIMessage, HumanMessage, ToolMessage
 from langchain_core.prompts import ChatPromptTemplate
-from langchain_core.tools import tool
-from pydantic import BaseModel
 
 from hag_chain import CONFIG_EVENT, ChatHAG, SearchSpace, SelfTuning, TargetParams, with_self_tuning
+
+from .shared import Answer, multiply
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore", DeprecationWarning)  # langchain-community's sunset notice
@@ -26,16 +26,6 @@ pytestmark = pytest.mark.integration
 PROMPT = "Write a short story about a cat."
 WARM = SearchSpace(values={"temperature": (0.8, 1.2), "top_k": (5, 50), "repetition_penalty": (1.0, 1.2)})
 COLD = {"temperature": 0.0, "top_p": 0.5, "top_k": 2, "repetition_penalty": 1.3}
-
-
-@tool
-def multiply(a: int, b: int) -> int:
-    """Multiply two integers."""
-    return a * b
-
-
-class Answer(BaseModel):
-    value: int
 
 
 @pytest.fixture(scope="module")
