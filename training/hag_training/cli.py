@@ -29,7 +29,7 @@ Build, tune and evaluate HAG models.
 
 examples:
   hag-train recipe default --out runs/default                  # search, sft, eval; a rerun is cached
-  hag-train recipe default --model qwen2.5-coder-0.5b --prompt-version hag-v4   # the shipped Qwen adapter
+  hag-train recipe default --model qwen2.5-coder-0.5b --install   # the shipped Qwen adapter
   hag-train search --out runs/search                           # the default tasks and model
   hag-train search --tasks coinflip,gsm8k --n-train 4 --budget 200 --out runs/small
   hag-train sft --data runs/search --out runs/sft              # base: the default SmolLM2 GGUF
