@@ -26,6 +26,7 @@ from hag_chain.server.openai_wire import (
     final_delta,
     finish_reason,
     new_completion_id,
+    usage_body,
 )
 
 if TYPE_CHECKING:
@@ -125,13 +126,7 @@ async def _stream(chat: ChatHAG, messages: list, kwargs: dict[str, Any], name: s
                 delta, reason = final_delta(chunk), finish_reason(chunk)
                 yield data(chunk_body(completion_id, name, created, delta, finish_reason=reason))
                 if include_usage and chunk.usage_metadata:
-                    usage = chunk.usage_metadata
-                    totals = {
-                        "prompt_tokens": usage["input_tokens"],
-                        "completion_tokens": usage["output_tokens"],
-                        "total_tokens": usage["total_tokens"],
-                    }
-                    body = chunk_body(completion_id, name, created, {}, usage=totals)
+                    body = chunk_body(completion_id, name, created, {}, usage=usage_body(chunk))
                     body["choices"] = []
                     yield data(body)
             yield {"data": "[DONE]"}

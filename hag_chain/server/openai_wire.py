@@ -30,6 +30,7 @@ __all__ = [
     "final_delta",
     "finish_reason",
     "new_completion_id",
+    "usage_body",
 ]
 
 #: Response header with the configuration the answer ran with, as one JSON line.
@@ -156,7 +157,6 @@ def config_header(hag: dict[str, Any]) -> str:
 def completion_body(message: AIMessage, model: str) -> dict[str, Any]:
     """A ``chat.completion`` object for ``ChatHAG``'s answer ``message``, its configuration under ``hag``."""
     reply = _to_openai(message)
-    usage = message.usage_metadata or {"input_tokens": 0, "output_tokens": 0, "total_tokens": 0}
     return {
         "id": new_completion_id(),
         "object": "chat.completion",
@@ -165,12 +165,18 @@ def completion_body(message: AIMessage, model: str) -> dict[str, Any]:
         "choices": [
             {"index": 0, "message": reply, "finish_reason": finish_reason(message), "logprobs": None},
         ],
-        "usage": {
-            "prompt_tokens": usage["input_tokens"],
-            "completion_tokens": usage["output_tokens"],
-            "total_tokens": usage["total_tokens"],
-        },
+        "usage": usage_body(message),
         "hag": message.response_metadata.get("hag"),
+    }
+
+
+def usage_body(message: BaseMessage) -> dict[str, int]:
+    """OpenAI's ``usage`` object from a LangChain message's ``usage_metadata`` (zeros where it has none)."""
+    usage = getattr(message, "usage_metadata", None) or {"input_tokens": 0, "output_tokens": 0, "total_tokens": 0}
+    return {
+        "prompt_tokens": usage["input_tokens"],
+        "completion_tokens": usage["output_tokens"],
+        "total_tokens": usage["total_tokens"],
     }
 
 
