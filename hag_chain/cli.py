@@ -60,6 +60,11 @@ def _parser() -> argparse.ArgumentParser:
         p.add_argument("--adapter", help="GGUF LoRA adapter to apply (default: the one shipped for a named model)")
         p.add_argument("--seed", type=int, help="sampling seed, for reproducible answers")
         p.add_argument("--n-ctx", type=int, default=4096, help="context window in tokens (default: 4096)")
+        p.add_argument(
+            "--threads",
+            type=int,
+            help="llama.cpp threads (default: the CPUs other processes leave free, read before each call)",
+        )
     for p in (run, config):
         p.add_argument("prompt", help="the user message")
         p.add_argument("--system", help="an optional system message")
@@ -92,6 +97,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         adapter_path=args.adapter,
         seed=args.seed,
         n_ctx=args.n_ctx,
+        n_threads=args.threads,
         temperature=getattr(args, "temperature", None),
         max_tokens=getattr(args, "max_tokens", 512),
     )

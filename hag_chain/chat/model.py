@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
-import threading
 import warnings
-from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Generator, Iterator, Sequence
 from operator import itemgetter
 from pathlib import Path
 from typing import Any, Literal
@@ -32,6 +30,11 @@ from hag_chain.chat.precedence import ResolvedConfig
 from hag_chain.chat.request import Request
 from hag_chain.knobs import KNOBS, DecodingConfig
 from hag_chain.llama.catalog import DEFAULT_MODEL, MODELS, SupportedModel
+from hag_chain.llama.compute import (
+    aiterate_on_compute_thread,
+    iterate_on_compute_thread,
+    run_on_compute_thread,
+)
 from hag_chain.llama.model import LoadedModel, ModelKey, load_model
 from hag_chain.protocol import HAGProfile
 from hag_chain.space import SearchSpace
@@ -215,8 +218,12 @@ class ChatHAG(BaseChatModel, _KnobPins):  # type: ignore[misc,valid-type]
         """
         request = self._request(self._convert_input(messages).to_messages(), None, kwargs)
         model = self.load()
-        with model.lock:
-            return self._plan(model, request)
+
+        def plan() -> ResolvedConfig:
+            with model.lock:
+                return self._plan(model, request)
+
+        return run_on_compute_thread(plan)
 
     def _request(self, messages: list[BaseMessage], stop: list[str] | None, kwargs: dict[str, Any]) -> Request:
         return Request.build(
@@ -242,16 +249,14 @@ class ChatHAG(BaseChatModel, _KnobPins):  # type: ignore[misc,valid-type]
             {**recommended, **self.defaults.model_dump(include=self.defaults.model_fields_set)}
         )
 
-    def _chunks(
-        self, messages: list[BaseMessage], stop: list[str] | None, kwargs: dict[str, Any], emit: Callable[[dict], None]
-    ) -> Iterator[ChatGenerationChunk]:
-        """Both phases as LangChain chunks; ``emit`` dispatches the configuration event before the answer."""
-        request = self._request(messages, stop, kwargs)
-        model = self.load()
+    def _phases(
+        self, model: LoadedModel, request: Request
+    ) -> Generator[dict[str, Any] | ChatGenerationChunk, None, None]:
+        """Both phases, run on llama.cpp's compute thread: the configuration's metadata, then LangChain chunks."""
         with model.lock:
             resolved = self._plan(model, request)
             hag_meta = resolved.metadata()
-            emit(hag_meta)
+            yield hag_meta
             with_adapter = self.answer_with_adapter and not model.is_alora
             stream = AnswerStream(model, request, resolved.config, with_adapter=with_adapter, timeout=self.timeout)
             for piece in stream:
@@ -309,10 +314,15 @@ class ChatHAG(BaseChatModel, _KnobPins):  # type: ignore[misc,valid-type]
         run_manager: CallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> Iterator[ChatGenerationChunk]:
-        for chunk in self._chunks(messages, stop, kwargs, lambda data: emit_config_event(run_manager, data)):
+        request = self._request(messages, stop, kwargs)
+        model = self.load()
+        for item in iterate_on_compute_thread(lambda: self._phases(model, request)):
+            if isinstance(item, dict):
+                emit_config_event(run_manager, item)
+                continue
             if run_manager is not None:
-                run_manager.on_llm_new_token(chunk.text, chunk=chunk)
-            yield chunk
+                run_manager.on_llm_new_token(item.text, chunk=item)
+            yield item
 
     async def _agenerate(
         self,
@@ -332,45 +342,19 @@ class ChatHAG(BaseChatModel, _KnobPins):  # type: ignore[misc,valid-type]
         run_manager: AsyncCallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> AsyncIterator[ChatGenerationChunk]:
-        """Run the blocking llama.cpp loop in its own thread and relay its chunks.
+        """Both phases on llama.cpp's compute thread (:mod:`hag_chain.llama.compute`); the loop waits without blocking.
 
-        A dedicated thread per stream (rather than one executor hop per chunk) means a stream waiting for the
-        model's lock never occupies the executor threads that the stream holding the lock needs.
+        Leaving early (a cancelled task, a client gone) stops the answer at its next token and releases the model.
         """
-        loop = asyncio.get_running_loop()
-        queue: asyncio.Queue[tuple[str, Any]] = asyncio.Queue()
-        cancelled = threading.Event()
-
-        def produce() -> None:
-            try:
-                for chunk in self._chunks(messages, stop, kwargs, lambda d: _put(("event", d))):
-                    if cancelled.is_set():
-                        return
-                    _put(("chunk", chunk))
-                _put(("done", None))
-            except BaseException as e:  # re-raised in the consumer
-                _put(("error", e))
-
-        def _put(item: tuple[str, Any]) -> None:
-            loop.call_soon_threadsafe(queue.put_nowait, item)
-
-        worker = threading.Thread(target=produce, name="hag-chain-stream", daemon=True)
-        worker.start()
-        try:
-            while True:
-                kind, value = await queue.get()
-                if kind == "event":
-                    await aemit_config_event(run_manager, value)
-                elif kind == "chunk":
-                    if run_manager is not None:
-                        await run_manager.on_llm_new_token(value.text, chunk=value)
-                    yield value
-                elif kind == "error":
-                    raise value
-                else:
-                    return
-        finally:
-            cancelled.set()
+        request = self._request(messages, stop, kwargs)
+        model = self.load()
+        async for item in aiterate_on_compute_thread(lambda: self._phases(model, request)):
+            if isinstance(item, dict):
+                await aemit_config_event(run_manager, item)
+                continue
+            if run_manager is not None:
+                await run_manager.on_llm_new_token(item.text, chunk=item)
+            yield item
 
     # -- tools and structured output -------------------------------------------------------------------------
 

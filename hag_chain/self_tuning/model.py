@@ -12,6 +12,7 @@ import json
 import sys
 import warnings
 from collections.abc import AsyncIterator, Iterator, Sequence
+from functools import partial
 from typing import Any
 
 from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackManager, CallbackManagerForLLMRun
@@ -26,6 +27,12 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from hag_chain.chat.events import aemit_config_event, emit_config_event
 from hag_chain.chat.model import ChatHAG
 from hag_chain.knobs import KNOBS, split_knob_kwargs
+from hag_chain.llama.compute import (
+    aiterate_on_compute_thread,
+    arun_on_compute_thread,
+    iterate_on_compute_thread,
+    run_on_compute_thread,
+)
 from hag_chain.self_tuning.rerouting import reroute
 from hag_chain.self_tuning.targets import TargetParams, class_key, map_config, target_params
 
@@ -156,7 +163,9 @@ class SelfTuning(BaseChatModel):
     ) -> ChatResult:
         target, call_kwargs, meta = self._prepare(messages, kwargs)
         emit_config_event(run_manager, meta)
-        message = target.invoke(messages, config=_child_config(run_manager), stop=stop, **call_kwargs)
+        config = _child_config(run_manager)
+        call = partial(target.invoke, messages, config=config, stop=stop, **call_kwargs)
+        message = run_on_compute_thread(call) if self.target_params.in_process else call()
         _record(message, meta)
         return ChatResult(generations=[ChatGeneration(message=message)])
 
@@ -170,7 +179,8 @@ class SelfTuning(BaseChatModel):
         target, call_kwargs, meta = self._prepare(messages, kwargs)
         emit_config_event(run_manager, meta)
         first = True
-        for message in target.stream(messages, config=_child_config(run_manager), stop=stop, **call_kwargs):
+        stream = partial(target.stream, messages, config=_child_config(run_manager), stop=stop, **call_kwargs)
+        for message in iterate_on_compute_thread(stream) if self.target_params.in_process else stream():
             yield _chunk(message, meta if first else None)
             first = False
         if first:
@@ -185,7 +195,12 @@ class SelfTuning(BaseChatModel):
     ) -> ChatResult:
         target, call_kwargs, meta = await run_in_executor(None, self._prepare, messages, kwargs)
         await aemit_config_event(run_manager, meta)
-        message = await target.ainvoke(messages, config=_child_config(run_manager), stop=stop, **call_kwargs)
+        config = _child_config(run_manager)
+        if self.target_params.in_process:  # its own ainvoke would run it on the event loop's executor threads
+            call = partial(target.invoke, messages, config=config, stop=stop, **call_kwargs)
+            message = await arun_on_compute_thread(call)
+        else:
+            message = await target.ainvoke(messages, config=config, stop=stop, **call_kwargs)
         _record(message, meta)
         return ChatResult(generations=[ChatGeneration(message=message)])
 
@@ -199,7 +214,13 @@ class SelfTuning(BaseChatModel):
         target, call_kwargs, meta = await run_in_executor(None, self._prepare, messages, kwargs)
         await aemit_config_event(run_manager, meta)
         first = True
-        async for message in target.astream(messages, config=_child_config(run_manager), stop=stop, **call_kwargs):
+        config = _child_config(run_manager)
+        if self.target_params.in_process:
+            stream = partial(target.stream, messages, config=config, stop=stop, **call_kwargs)
+            messages_out = aiterate_on_compute_thread(stream)
+        else:
+            messages_out = target.astream(messages, config=config, stop=stop, **call_kwargs)
+        async for message in messages_out:
             yield _chunk(message, meta if first else None)
             first = False
         if first:

@@ -27,11 +27,16 @@ class TargetParams:
         via: ``"call"`` passes the values as call arguments, for targets whose request merges call arguments
             over their fields. ``"fields"`` sets them on a per-call copy of the target
             (``target.model_copy(update=...)``), for targets that read sampling settings only from their fields.
+        in_process: The target runs llama.cpp in this process (``ChatLlamaCpp``): its calls then run on the
+            planner's compute thread (:mod:`hag_chain.llama.compute`), so one OpenMP team serves both, one call at
+            a time. On 2 cores a ``ChatLlamaCpp`` called from another thread than the planner took 2.6 times as
+            long.
 
     """
 
     names: Mapping[str, str]
     via: Literal["call", "fields"] = "call"
+    in_process: bool = False
 
     def __post_init__(self) -> None:
         unknown = [k for k in self.names if k not in KNOBS]
@@ -41,10 +46,12 @@ class TargetParams:
             raise ValueError(f"`via` must be 'call' or 'fields'. Received: {self.via!r}.")
 
     @classmethod
-    def from_knob_column(cls, column: str, via: Literal["call", "fields"] = "call") -> TargetParams:
+    def from_knob_column(
+        cls, column: str, via: Literal["call", "fields"] = "call", *, in_process: bool = False
+    ) -> TargetParams:
         """The names in one column of :data:`KNOBS` (``"llama_name"``, ...); knobs with ``None`` there are left out."""
         names = {k: getattr(knob, column) for k, knob in KNOBS.items() if getattr(knob, column) is not None}
-        return cls(names, via=via)
+        return cls(names, via=via, in_process=in_process)
 
 
 #: Known targets, keyed by ``module.ClassName``; a subclass uses the entry of its nearest registered base.
@@ -57,7 +64,10 @@ TARGETS.register("hag_chain.chat.model.ChatHAG", TargetParams.from_knob_column("
 # langchain-community 0.4.2: `_generate` and `_stream` send `{**self._get_parameters(stop), **kwargs}` to
 # `Llama.create_chat_completion`, so call arguments win over fields, and that function takes every knob under its
 # llama.cpp name (min_p, typical_p and the two penalties are not ChatLlamaCpp fields, but pass through).
-TARGETS.register("langchain_community.chat_models.llamacpp.ChatLlamaCpp", TargetParams.from_knob_column("llama_name"))
+TARGETS.register(
+    "langchain_community.chat_models.llamacpp.ChatLlamaCpp",
+    TargetParams.from_knob_column("llama_name", in_process=True),
+)
 # langchain-ollama 1.1: `_chat_params` builds the request's `options` from the model's fields only; a call's
 # `temperature=` would reach `ollama.Client.chat` as an unknown argument. Hence a per-call copy.
 TARGETS.register("langchain_ollama.chat_models.ChatOllama", TargetParams.from_knob_column("ollama_name", via="fields"))

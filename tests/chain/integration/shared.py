@@ -1,4 +1,6 @@
-"""Tools and schemas the self-tuning tests share."""
+"""Tools, schemas and probes the integration tests share."""
+
+import threading
 
 from langchain_core.tools import tool
 from pydantic import BaseModel
@@ -12,3 +14,16 @@ def multiply(a: int, b: int) -> int:
 
 class Answer(BaseModel):
     value: int
+
+
+def evaluation_threads(llm, monkeypatch) -> list[str]:
+    """The names of the threads each later ``llm.eval`` (a llama_cpp.Llama's) runs on; it still evaluates for real."""
+    names: list[str] = []
+    real_eval = llm.eval
+
+    def recording_eval(tokens):
+        names.append(threading.current_thread().name)
+        return real_eval(tokens)
+
+    monkeypatch.setattr(llm, "eval", recording_eval)
+    return names

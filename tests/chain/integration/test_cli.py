@@ -33,7 +33,7 @@ def test_config_json_is_on_the_grid():
 
 
 def test_run_json_with_pinned_temperature():
-    out = hag_chain("run", "Say hi.", "--json", "--temperature", "0", "--max-tokens", "8")
+    out = hag_chain("run", "Say hi.", "--json", "--temperature", "0", "--max-tokens", "8", "--threads", "1")
     assert out.returncode == 0, out.stderr
     data = json.loads(out.stdout)
     assert data["config"]["temperature"] == 0.0 and data["sources"]["temperature"] == "init"

@@ -17,6 +17,8 @@ from hag_chain import (
     default_model_path,
 )
 
+from .shared import evaluation_threads
+
 pytestmark = pytest.mark.integration
 
 
@@ -120,6 +122,21 @@ def test_threads_and_tasks_share_one_model(chat):
     replies = asyncio.run(many())
     assert len(replies) == 8 and all(r.content for r in replies)
     assert ChatHAG(max_tokens=3).load() is chat.load()  # one llama.cpp context per (model, adapter)
+
+
+def test_every_llama_cpp_computation_runs_on_one_thread(chat, monkeypatch):
+    """Calls from the main thread, a batch's worker threads, an event loop and the planner alone all evaluate on the
+    same compute thread (llama.cpp's OpenMP teams slow every operation once a second thread has computed).
+    """
+    model = chat.load()
+    evaluated_on = evaluation_threads(model.llm, monkeypatch)
+    chat.invoke("Hi", max_tokens=2)
+    chat.batch(["Name a colour.", "Name a fruit."], max_tokens=2)
+    asyncio.run(chat.ainvoke("Name an animal.", max_tokens=2))
+    assert "".join(c.text for c in chat.stream("Name a city.", max_tokens=2))
+    chat.choose_config("Name a river.")
+    assert len(evaluated_on) >= 6
+    assert {name.split("_")[0] for name in evaluated_on} == {"hag-chain-llama"}
 
 
 def test_interrupted_stream_leaves_model_usable(chat):

@@ -15,7 +15,7 @@ from langchain_core.prompts import ChatPromptTemplate
 
 from hag_chain import CONFIG_EVENT, ChatHAG, SearchSpace, SelfTuning, TargetParams, with_self_tuning
 
-from .shared import Answer, multiply
+from .shared import Answer, evaluation_threads, multiply
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore", DeprecationWarning)  # langchain-community's sunset notice
@@ -90,6 +90,25 @@ def test_fields_mode_sets_the_values_on_a_copy(llamacpp, planner):
     sent = msg.response_metadata["hag"]["sent"]
     assert msg.content == llamacpp.invoke(PROMPT, seed=12, **sent).content
     assert llamacpp.temperature == 0.0 and llamacpp.top_k == 40  # the target itself is untouched
+
+
+def test_a_chatllamacpp_target_computes_on_the_planners_thread(llamacpp, planner, monkeypatch):
+    """ChatLlamaCpp is not thread-safe, and llama.cpp slows down once a second thread computes: a self-tuned one's
+    calls from a batch's threads, an event loop and a stream all evaluate on the compute thread, one at a time.
+    """
+    evaluated_on = evaluation_threads(llamacpp.client, monkeypatch)
+    tuned = with_self_tuning(llamacpp, planner=planner)
+    replies = tuned.batch(["Name a colour.", "Name a fruit.", "Name a tree."], seed=3, max_tokens=4)
+
+    async def async_calls() -> list[str]:
+        reply = await tuned.ainvoke("Name a river.", seed=3, max_tokens=4)
+        streamed = [chunk.text async for chunk in tuned.astream("Name a bird.", seed=3, max_tokens=4)]
+        return [reply.text, "".join(streamed)]
+
+    texts = [r.text for r in replies] + asyncio.run(async_calls())
+    texts.append("".join(chunk.text for chunk in tuned.stream("Name a fish.", seed=3, max_tokens=4)))
+    assert len(texts) == 6 and all(texts)
+    assert len(evaluated_on) >= 6 and {name.split("_")[0] for name in evaluated_on} == {"hag-chain-llama"}
 
 
 def test_chathag_target_reads_back_the_values(tuned_hag):

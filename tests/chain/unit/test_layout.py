@@ -70,6 +70,7 @@ def test_public_api_is_pinned():
         "planner_suffix",
         "read_gguf_metadata",
         "register_target",
+        "run_on_compute_thread",
         "split_knob_kwargs",
         "structured_output_messages",
         "with_self_tuning",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from functools import cached_property
+from functools import cached_property, partial
 from pathlib import Path
 
 from hag_training.generation.request import GenerationRequest
@@ -72,7 +72,7 @@ class LlamaCppEngine:
         """
         from llama_cpp import LlamaGrammar
 
-        from hag_chain import ModelKey, default_model_path, load_model
+        from hag_chain import ModelKey, default_model_path, load_model, run_on_compute_thread
         from hag_training.generation.llama_port import check_grammar
 
         path = str(self.model_path or default_model_path())
@@ -80,8 +80,8 @@ class LlamaCppEngine:
         grammars = {g: LlamaGrammar.from_string(g, verbose=False) for g in {r.grammar for r in requests if r.grammar}}
         for text in grammars:
             check_grammar(model.llm._model.vocab, text)  # llama-cpp-python would crash on one it cannot parse
-        out: list[str] = []
-        for req in requests:
+
+        def reply(req: GenerationRequest) -> str:
             with model.lock:
                 prompt = model.prompt_tokens([{"role": r, "content": c} for r, c in req.messages])
                 stream = model.complete(
@@ -92,7 +92,11 @@ class LlamaCppEngine:
                     grammar=None if req.grammar is None else grammars[req.grammar],
                     seed=req.seed,
                 )
-                out.append("".join(chunk["choices"][0]["text"] for chunk in stream))
+                return "".join(chunk["choices"][0]["text"] for chunk in stream)
+
+        out: list[str] = []
+        for req in requests:  # one request at a time on llama.cpp's thread; Ctrl-C stops between two
+            out.append(run_on_compute_thread(partial(reply, req)))
             if on_reply:
                 on_reply(len(out) - 1, out[-1])
         return out

@@ -104,23 +104,34 @@ class SlotScheduler:
         """Free sequence slots, a heap: the lowest is taken first."""
         self.live: list[_Sequence] = []
         self.outgrown: list[int] = []
+        self.finished: deque[tuple[int, str]] = deque()
+        """Replies complete but not yet reported to ``on_reply``."""
 
     def run(self) -> list[str]:
         """Every request's reply, in request order (``""`` for an outgrown one, left to the single engine)."""
+        from hag_chain import run_on_compute_thread
+
         self.ctx.kv_cache_clear()
         try:
             while self.pending or self.live:
-                if self.pending and self.free:
-                    self._admit()
-                elif not self.pending:
-                    self._compact()
-                if self.live:
-                    self._step()
+                # One step at a time on llama.cpp's thread; replies are reported here, on the caller's (its cache).
+                run_on_compute_thread(self._advance)
+                while self.finished and self.on_reply:
+                    self.on_reply(*self.finished.popleft())
         finally:
             for seq in self.live:
                 seq.sampler.close()
             self.ctx.kv_cache_clear()
         return [text if text is not None else "" for text in self.out]
+
+    def _advance(self) -> None:
+        """Admit waiting requests or compact the live ones, then decode one step."""
+        if self.pending and self.free:
+            self._admit()
+        elif not self.pending:
+            self._compact()
+        if self.live:
+            self._step()
 
     def _admit(self) -> None:
         """Fill free slots, each distinct prompt evaluated once, and sample the new sequences' first tokens.
@@ -228,8 +239,7 @@ class SlotScheduler:
                 complete = seq.limit == self.model.n_ctx  # else the single engine's context would go on
         if complete:
             self.out[seq.index] = text = seq.text.finish()
-            if self.on_reply:
-                self.on_reply(seq.index, text)
+            self.finished.append((seq.index, text))
         else:
             self.outgrown.append(seq.index)
         seq.sampler.close()
