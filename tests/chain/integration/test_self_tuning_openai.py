@@ -30,7 +30,11 @@ def llama_server():
     from llama_cpp.server.app import create_app
     from llama_cpp.server.settings import ModelSettings, ServerSettings
 
-    model = ModelSettings(model=default_model_path(), model_alias="smollm2", n_ctx=2048, n_threads=2, verbose=False)
+    # One thread: the server computes on anyio's worker threads, beside the planner's compute thread, and two
+    # OpenMP teams on 2 cores slow every operation (hag_chain.llama.compute); a single thread starts no team.
+    model = ModelSettings(
+        model=default_model_path(), model_alias="smollm2", n_ctx=2048, n_threads=1, n_threads_batch=1, verbose=False
+    )
     app = create_app(server_settings=ServerSettings(), model_settings=[model])
     received: list[dict] = []
 
@@ -47,7 +51,11 @@ def llama_server():
 @pytest.fixture(scope="module")
 def tuned(llama_server):
     url, _ = llama_server
-    target = ChatOpenAI(base_url=url, api_key="unused", model="smollm2", max_tokens=12, max_retries=0, **OWN)
+    # langchain-openai sends `max_tokens` as `max_completion_tokens`, which llama-cpp-python's server ignores (it then
+    # answers until the end-of-sequence token): the server's own field, in the body, with room for a whole tool call.
+    target = ChatOpenAI(
+        base_url=url, api_key="unused", model="smollm2", max_retries=0, extra_body={"max_tokens": 48}, **OWN
+    )
     return with_self_tuning(target, planner=ChatHAG(search_space=WARM))
 
 
@@ -100,12 +108,14 @@ async def test_ainvoke_and_astream(tuned, llama_server):
 
 
 def test_bind_tools_and_structured_output(tuned, llama_server):
-    call = tuned.bind_tools([multiply], tool_choice="multiply").invoke("What is 17 times 23?", max_tokens=48)
+    call = tuned.bind_tools([multiply], tool_choice="multiply").invoke("What is 17 times 23?")
     assert llama_server[1][-1]["tools"][0]["function"]["name"] == "multiply"
+    assert llama_server[1][-1]["max_tokens"] == 48
     _server_got(llama_server, call)
     # llama-cpp-python's server takes no json_schema response_format: a forced call of a tool shaped like the schema.
     structured = tuned.with_structured_output(Answer, method="function_calling", include_raw=True)
-    out = structured.invoke("What is 2 + 3?", max_tokens=48)
+    out = structured.invoke("What is 2 + 3?")
     assert llama_server[1][-1]["tool_choice"]["function"]["name"] == "Answer"
+    assert llama_server[1][-1]["max_tokens"] == 48
     assert isinstance(out["parsed"], Answer), out
     _server_got(llama_server, out["raw"])
