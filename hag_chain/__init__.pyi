@@ -22,6 +22,7 @@ from .llama.catalog import MODELS as MODELS
 from .llama.catalog import SupportedModel as SupportedModel
 from .llama.catalog import cache_dir as cache_dir
 from .llama.catalog import register_model as register_model
+from .llama.compute import iterate_on_compute_thread as iterate_on_compute_thread
 from .llama.compute import run_on_compute_thread as run_on_compute_thread
 from .llama.files import default_adapter_path as default_adapter_path
 from .llama.files import default_model_path as default_model_path

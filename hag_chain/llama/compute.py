@@ -17,14 +17,17 @@ threads, which has the same cost), hence a small module of its own.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import queue
 import threading
 from collections.abc import AsyncIterator, Callable, Iterator
+from concurrent import futures
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, TypeVar
 
 __all__ = [
+    "OnComputeThread",
     "aiterate_on_compute_thread",
     "arun_on_compute_thread",
     "iterate_on_compute_thread",
@@ -40,10 +43,22 @@ _executor_lock = threading.Lock()
 
 
 def run_on_compute_thread(fn: Callable[[], T]) -> T:
-    """``fn()`` on the compute thread (directly when called there); its result or its exception."""
+    """``fn()`` on the compute thread (directly when called there); its result or its exception.
+
+    A ``KeyboardInterrupt`` while waiting is raised once ``fn`` has finished, so that nothing the caller frees on
+    its way out (a sampler, a KV cache) is still in use on the compute thread.
+    """
     if _on_compute_thread():
         return fn()
-    return _submit(fn).result()
+    future: Future[T] | None = None
+    try:
+        future = _submit(fn)
+        return future.result()
+    except BaseException:
+        while future is not None and not future.done():
+            with contextlib.suppress(KeyboardInterrupt):  # a second Ctrl-C waits too: one step is short
+                futures.wait([future])
+        raise
 
 
 async def arun_on_compute_thread(fn: Callable[[], T]) -> T:
@@ -74,6 +89,10 @@ def iterate_on_compute_thread(make: Callable[[], Iterator[T]]) -> Iterator[T]:
 
 async def aiterate_on_compute_thread(make: Callable[[], Iterator[T]]) -> AsyncIterator[T]:
     """:func:`iterate_on_compute_thread` for an event loop: the loop waits for items without blocking."""
+    if _on_compute_thread():  # an event loop on the compute thread itself (a callback's): it has to block
+        for item in make():
+            yield item
+        return
     loop = asyncio.get_running_loop()
     items: asyncio.Queue[tuple[str, Any]] = asyncio.Queue()
     stop = threading.Event()
@@ -90,8 +109,32 @@ async def aiterate_on_compute_thread(make: Callable[[], Iterator[T]]) -> AsyncIt
         stop.set()
 
 
+class OnComputeThread:
+    """An object whose method calls run on the compute thread; an iterator one returns is iterated there too.
+
+    ``SelfTuning`` lends one to a target that runs llama.cpp in this process (``ChatLlamaCpp``'s ``client``): only
+    the llama.cpp calls move, and the target's own code and callbacks stay on the thread that calls it.
+    """
+
+    def __init__(self, wrapped: Any) -> None:
+        self._wrapped = wrapped
+
+    def __getattr__(self, name: str) -> Any:
+        attr = getattr(self._wrapped, name)
+        if not callable(attr):
+            return attr
+
+        def on_compute_thread(*args: Any, **kwargs: Any) -> Any:
+            result = run_on_compute_thread(lambda: attr(*args, **kwargs))
+            return iterate_on_compute_thread(lambda: result) if isinstance(result, Iterator) else result
+
+        return on_compute_thread
+
+
 def _produce(make: Callable[[], Iterator[Any]], put: Callable[[tuple[str, Any]], None], stop: threading.Event) -> None:
     try:
+        if stop.is_set():  # left before its turn came (a client gone while it waited)
+            return
         items = make()
         try:
             for item in items:

@@ -12,7 +12,6 @@ import json
 import sys
 import warnings
 from collections.abc import AsyncIterator, Iterator, Sequence
-from functools import partial
 from typing import Any
 
 from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackManager, CallbackManagerForLLMRun
@@ -27,12 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from hag_chain.chat.events import aemit_config_event, emit_config_event
 from hag_chain.chat.model import ChatHAG
 from hag_chain.knobs import KNOBS, split_knob_kwargs
-from hag_chain.llama.compute import (
-    aiterate_on_compute_thread,
-    arun_on_compute_thread,
-    iterate_on_compute_thread,
-    run_on_compute_thread,
-)
+from hag_chain.llama.compute import OnComputeThread
 from hag_chain.self_tuning.rerouting import reroute
 from hag_chain.self_tuning.targets import TargetParams, class_key, map_config, target_params
 
@@ -149,10 +143,12 @@ class SelfTuning(BaseChatModel):
         resolved = self.planner.choose_config(messages, **knobs)
         sent, dropped = map_config(resolved, params)
         meta = {**resolved.metadata(), "target": type(self.target).__name__, "sent": sent, "dropped": dropped}
-        if params.via == "fields":
-            # A shallow copy: clients and loaded weights are shared, only the sampling fields differ.
-            return self.target.model_copy(update=sent), rest, meta
-        return self.target, {**rest, **sent}, meta
+        update = dict(sent) if params.via == "fields" else {}
+        if params.llama_client:  # its llama.cpp calls on the planner's compute thread; callbacks stay with the caller
+            update[params.llama_client] = OnComputeThread(getattr(self.target, params.llama_client))
+        # A shallow copy: clients and loaded weights are shared, only the sampling fields (or the client) differ.
+        target = self.target.model_copy(update=update) if update else self.target
+        return target, rest if params.via == "fields" else {**rest, **sent}, meta
 
     def _generate(
         self,
@@ -163,9 +159,7 @@ class SelfTuning(BaseChatModel):
     ) -> ChatResult:
         target, call_kwargs, meta = self._prepare(messages, kwargs)
         emit_config_event(run_manager, meta)
-        config = _child_config(run_manager)
-        call = partial(target.invoke, messages, config=config, stop=stop, **call_kwargs)
-        message = run_on_compute_thread(call) if self.target_params.in_process else call()
+        message = target.invoke(messages, config=_child_config(run_manager), stop=stop, **call_kwargs)
         _record(message, meta)
         return ChatResult(generations=[ChatGeneration(message=message)])
 
@@ -179,8 +173,7 @@ class SelfTuning(BaseChatModel):
         target, call_kwargs, meta = self._prepare(messages, kwargs)
         emit_config_event(run_manager, meta)
         first = True
-        stream = partial(target.stream, messages, config=_child_config(run_manager), stop=stop, **call_kwargs)
-        for message in iterate_on_compute_thread(stream) if self.target_params.in_process else stream():
+        for message in target.stream(messages, config=_child_config(run_manager), stop=stop, **call_kwargs):
             yield _chunk(message, meta if first else None)
             first = False
         if first:
@@ -195,12 +188,7 @@ class SelfTuning(BaseChatModel):
     ) -> ChatResult:
         target, call_kwargs, meta = await run_in_executor(None, self._prepare, messages, kwargs)
         await aemit_config_event(run_manager, meta)
-        config = _child_config(run_manager)
-        if self.target_params.in_process:  # its own ainvoke would run it on the event loop's executor threads
-            call = partial(target.invoke, messages, config=config, stop=stop, **call_kwargs)
-            message = await arun_on_compute_thread(call)
-        else:
-            message = await target.ainvoke(messages, config=config, stop=stop, **call_kwargs)
+        message = await target.ainvoke(messages, config=_child_config(run_manager), stop=stop, **call_kwargs)
         _record(message, meta)
         return ChatResult(generations=[ChatGeneration(message=message)])
 
@@ -214,13 +202,7 @@ class SelfTuning(BaseChatModel):
         target, call_kwargs, meta = await run_in_executor(None, self._prepare, messages, kwargs)
         await aemit_config_event(run_manager, meta)
         first = True
-        config = _child_config(run_manager)
-        if self.target_params.in_process:
-            stream = partial(target.stream, messages, config=config, stop=stop, **call_kwargs)
-            messages_out = aiterate_on_compute_thread(stream)
-        else:
-            messages_out = target.astream(messages, config=config, stop=stop, **call_kwargs)
-        async for message in messages_out:
+        async for message in target.astream(messages, config=_child_config(run_manager), stop=stop, **call_kwargs):
             yield _chunk(message, meta if first else None)
             first = False
         if first:

@@ -27,16 +27,17 @@ class TargetParams:
         via: ``"call"`` passes the values as call arguments, for targets whose request merges call arguments
             over their fields. ``"fields"`` sets them on a per-call copy of the target
             (``target.model_copy(update=...)``), for targets that read sampling settings only from their fields.
-        in_process: The target runs llama.cpp in this process (``ChatLlamaCpp``): its calls then run on the
-            planner's compute thread (:mod:`hag_chain.llama.compute`), so one OpenMP team serves both, one call at
-            a time. On 2 cores a ``ChatLlamaCpp`` called from another thread than the planner took 2.6 times as
-            long.
+        llama_client: For a target that runs llama.cpp in this process (``ChatLlamaCpp``: ``"client"``), the field
+            holding its ``llama_cpp.Llama``: a self-tuned call's copy gets a client whose calls run on the planner's
+            compute thread (:mod:`hag_chain.llama.compute`), so one OpenMP team serves both, one call at a time,
+            while the target's callbacks stay on the caller's thread. On 2 cores a ``ChatLlamaCpp`` computing on
+            another thread than the planner took 2.6 times as long, and its ``batch`` crashed the interpreter.
 
     """
 
     names: Mapping[str, str]
     via: Literal["call", "fields"] = "call"
-    in_process: bool = False
+    llama_client: str | None = None
 
     def __post_init__(self) -> None:
         unknown = [k for k in self.names if k not in KNOBS]
@@ -47,11 +48,11 @@ class TargetParams:
 
     @classmethod
     def from_knob_column(
-        cls, column: str, via: Literal["call", "fields"] = "call", *, in_process: bool = False
+        cls, column: str, via: Literal["call", "fields"] = "call", *, llama_client: str | None = None
     ) -> TargetParams:
         """The names in one column of :data:`KNOBS` (``"llama_name"``, ...); knobs with ``None`` there are left out."""
         names = {k: getattr(knob, column) for k, knob in KNOBS.items() if getattr(knob, column) is not None}
-        return cls(names, via=via, in_process=in_process)
+        return cls(names, via=via, llama_client=llama_client)
 
 
 #: Known targets, keyed by ``module.ClassName``; a subclass uses the entry of its nearest registered base.
@@ -66,7 +67,7 @@ TARGETS.register("hag_chain.chat.model.ChatHAG", TargetParams.from_knob_column("
 # llama.cpp name (min_p, typical_p and the two penalties are not ChatLlamaCpp fields, but pass through).
 TARGETS.register(
     "langchain_community.chat_models.llamacpp.ChatLlamaCpp",
-    TargetParams.from_knob_column("llama_name", in_process=True),
+    TargetParams.from_knob_column("llama_name", llama_client="client"),
 )
 # langchain-ollama 1.1: `_chat_params` builds the request's `options` from the model's fields only; a call's
 # `temperature=` would reach `ollama.Client.chat` as an unknown argument. Hence a per-call copy.

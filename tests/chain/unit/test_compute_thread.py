@@ -1,11 +1,19 @@
 """The compute thread's hand-over: results, errors, early exits and calls made from the thread itself."""
 
 import asyncio
+import signal
+import sys
 import threading
+import time
 
 import pytest
 
-from hag_chain.llama.compute import aiterate_on_compute_thread, iterate_on_compute_thread, run_on_compute_thread
+from hag_chain.llama.compute import (
+    OnComputeThread,
+    aiterate_on_compute_thread,
+    iterate_on_compute_thread,
+    run_on_compute_thread,
+)
 
 pytestmark = pytest.mark.unit
 
@@ -73,3 +81,62 @@ def test_aiterate_relays_items_to_an_event_loop():
         return [x async for x in aiterate_on_compute_thread(letters)]
 
     assert asyncio.run(collect()) == ["a", "b", "c"]
+
+
+def test_on_compute_thread_moves_method_calls_and_the_iterators_they_return():
+    class Client:
+        name = "client"
+
+        def where(self) -> str:
+            return _thread()
+
+        def stream(self, n: int):
+            for _ in range(n):
+                yield _thread()
+
+    proxy = OnComputeThread(Client())
+    assert proxy.name == "client"
+    assert proxy.where().startswith("hag-chain-llama")
+    names = list(proxy.stream(3))
+    assert len(names) == 3 and all(n.startswith("hag-chain-llama") for n in names)
+
+
+def _waits_in_run(frame) -> bool:
+    """Whether ``frame`` is a wait inside ``run_on_compute_thread`` (a thread's start waits too)."""
+    if frame is None or frame.f_code.co_name != "wait":
+        return False
+    while frame is not None and frame.f_code.co_name != "run_on_compute_thread":
+        frame = frame.f_back
+    return frame is not None
+
+
+def test_a_waiting_caller_interrupted_returns_only_after_the_work_is_done():
+    """Ctrl-C while the main thread waits: KeyboardInterrupt is raised once the compute thread has finished the step,
+    so nothing the caller frees on its way out is still in use there.
+    """
+    handled, may_finish, finished = threading.Event(), threading.Event(), threading.Event()
+
+    def on_sigint(*_: object) -> None:
+        handled.set()
+        raise KeyboardInterrupt
+
+    def step() -> None:
+        may_finish.wait()
+        finished.set()
+
+    def press_ctrl_c() -> None:
+        main = threading.main_thread().ident
+        while not _waits_in_run(sys._current_frames().get(main)):
+            time.sleep(0.001)
+        signal.pthread_kill(main, signal.SIGINT)  # to the waiting main thread itself
+        handled.wait()  # the main thread has taken the interrupt; only now may the step end
+        may_finish.set()
+
+    previous = signal.signal(signal.SIGINT, on_sigint)
+    try:
+        threading.Thread(target=press_ctrl_c).start()
+        with pytest.raises(KeyboardInterrupt):
+            run_on_compute_thread(step)
+        assert finished.is_set()
+    finally:
+        signal.signal(signal.SIGINT, previous)

@@ -62,6 +62,7 @@ def test_public_api_is_pinned():
         "default_model_path",
         "fallback_chat_template",
         "invocation_text",
+        "iterate_on_compute_thread",
         "register_model",
         "json_grammar",
         "load_model",

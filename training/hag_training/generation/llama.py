@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import cached_property, partial
 from pathlib import Path
@@ -72,7 +72,7 @@ class LlamaCppEngine:
         """
         from llama_cpp import LlamaGrammar
 
-        from hag_chain import ModelKey, default_model_path, load_model, run_on_compute_thread
+        from hag_chain import ModelKey, default_model_path, iterate_on_compute_thread, load_model
         from hag_training.generation.llama_port import check_grammar
 
         path = str(self.model_path or default_model_path())
@@ -81,7 +81,7 @@ class LlamaCppEngine:
         for text in grammars:
             check_grammar(model.llm._model.vocab, text)  # llama-cpp-python would crash on one it cannot parse
 
-        def reply(req: GenerationRequest) -> str:
+        def reply(req: GenerationRequest) -> Iterator[str]:
             with model.lock:
                 prompt = model.prompt_tokens([{"role": r, "content": c} for r, c in req.messages])
                 stream = model.complete(
@@ -92,11 +92,12 @@ class LlamaCppEngine:
                     grammar=None if req.grammar is None else grammars[req.grammar],
                     seed=req.seed,
                 )
-                return "".join(chunk["choices"][0]["text"] for chunk in stream)
+                for chunk in stream:
+                    yield chunk["choices"][0]["text"]
 
         out: list[str] = []
-        for req in requests:  # one request at a time on llama.cpp's thread; Ctrl-C stops between two
-            out.append(run_on_compute_thread(partial(reply, req)))
+        for req in requests:  # on llama.cpp's thread, relayed here: Ctrl-C stops it at the next token
+            out.append("".join(iterate_on_compute_thread(partial(reply, req))))
             if on_reply:
                 on_reply(len(out) - 1, out[-1])
         return out
