@@ -242,10 +242,12 @@ async def _with_disconnects(url: str, reqs: list[dict[str, Any]], eog: list[int]
                 return await _hang_up(client, reqs[c], eog)
             return await _ask(client, reqs[c], eog)
 
+    start = time.perf_counter()
     results = await asyncio.gather(*(one(c) for c in range(clients)))
     async with _client(url) as client:
         after = await _ask(client, reqs[clients], eog)
     return {
+        "wall_seconds": time.perf_counter() - start,
         "hung_up": [r for c, r in enumerate(results) if c % 4 == 0],
         "replies": [r for c, r in enumerate(results) if c % 4 != 0] + [after],
     }
@@ -309,6 +311,12 @@ def _pass(model: str, threads: int, count: int, clients: int) -> dict[str, Any]:
             "checks": _check(concurrent, reference),
         },
         "disconnects": {
+            # Had the hung-up answers run on (DISCONNECT_MAX_TOKENS tokens each), the wall time would exceed the
+            # other replies' in-process time by about that much generation.
+            "wall_seconds": round(disconnects["wall_seconds"], 2),
+            "in_process_seconds_of_the_other_replies": round(
+                sum(reference[r["i"]]["seconds"] for r in disconnects["replies"]), 2
+            ),
             "clients_hung_up": len(disconnects["hung_up"]),
             "chunks_before_hanging_up": disconnects["hung_up"],
             "checks": _check(disconnects["replies"], reference),
