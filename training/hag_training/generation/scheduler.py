@@ -116,8 +116,10 @@ class SlotScheduler:
             while self.pending or self.live:
                 # One step at a time on llama.cpp's thread; replies are reported here, on the caller's (its cache).
                 run_on_compute_thread(self._advance)
-                while self.finished and self.on_reply:
-                    self.on_reply(*self.finished.popleft())
+                while self.finished:
+                    index, text = self.finished.popleft()
+                    if self.on_reply:
+                        self.on_reply(index, text)
         finally:
             for seq in self.live:
                 seq.sampler.close()
