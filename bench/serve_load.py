@@ -39,6 +39,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from hag_chain.server import DEFAULT_STREAM_INTERVAL
+
 PROMPTS = [
     "Tell me a bedtime story about a sleepy fox.",
     "How does a refrigerator keep food cold?",
@@ -126,10 +128,11 @@ def _free_port() -> int:
 class Server:
     """``hag-chain serve`` on a free loopback port, started with its real command line."""
 
-    def __init__(self, model: str, threads: int) -> None:
+    def __init__(self, model: str, threads: int, stream_interval: float) -> None:
         self.port = _free_port()
         command = shutil.which("hag-chain", path=os.path.dirname(sys.executable)) or "hag-chain"
         cmd = [command, "serve", "--model", model, "--threads", str(threads), "--port", str(self.port)]
+        cmd += ["--stream-interval", str(stream_interval)]
         self.process = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         self.url = f"http://127.0.0.1:{self.port}/v1"
 
@@ -275,7 +278,7 @@ def _check(replies: list[dict[str, Any]], reference: dict[int, dict[str, Any]]) 
     }
 
 
-def _pass(model: str, threads: int, count: int, clients: int) -> dict[str, Any]:
+def _pass(model: str, threads: int, count: int, clients: int, stream_interval: float) -> dict[str, Any]:
     """One pass: in-process, then the server with one client, with 16, and with disconnects."""
     out = subprocess.run(
         [sys.executable, __file__, "--worker", "--model", model, "--threads", str(threads), "--requests", str(count)],
@@ -288,7 +291,7 @@ def _pass(model: str, threads: int, count: int, clients: int) -> dict[str, Any]:
     reqs = requests(count)
     by_i = {r["i"]: r for r in reqs}
     in_process_total = sum(r["seconds"] for r in base["replies"])
-    with Server(model, threads) as server:
+    with Server(model, threads, stream_interval) as server:
         sequential = asyncio.run(_one_client(server.url, reqs, eog))
         wall, concurrent = asyncio.run(_many_clients(server.url, reqs, eog, clients))
         disconnects = asyncio.run(_with_disconnects(server.url, reqs, eog, clients))
@@ -332,6 +335,12 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=REQUESTS, help=f"requests per pass ({REQUESTS})")
     parser.add_argument("--clients", type=int, default=CLIENTS, help=f"concurrent clients ({CLIENTS})")
     parser.add_argument("--repeats", type=int, default=REPEATS, help=f"passes ({REPEATS})")
+    parser.add_argument(
+        "--stream-interval",
+        type=float,
+        default=DEFAULT_STREAM_INTERVAL,
+        help=f"the server's --stream-interval ({DEFAULT_STREAM_INTERVAL} s, its default)",
+    )
     parser.add_argument("--out", type=Path, default=RESULTS, help=f"where to write the results ({RESULTS})")
     args = parser.parse_args()
     if args.worker:
@@ -339,16 +348,22 @@ def main() -> None:
         return
     if args.requests <= args.clients:
         parser.error("--requests must exceed --clients (the disconnect phase sends one request after the others)")
-    passes = [_pass(args.model, args.threads, args.requests, args.clients) for _ in range(args.repeats)]
+    passes = [
+        _pass(args.model, args.threads, args.requests, args.clients, args.stream_interval) for _ in range(args.repeats)
+    ]
     many = f"{args.clients}_clients"
     result = {
         "model": args.model,
         "threads": args.threads,
         "requests": args.requests,
         "clients": args.clients,
+        "stream_interval": args.stream_interval,
         "cpu_count": os.cpu_count(),
         "median_overhead_one_client": statistics.median(p["one_client"]["overhead"] for p in passes),
         f"median_overhead_{many}": statistics.median(p[many]["overhead"] for p in passes),
+        "median_per_request_overhead_streamed": statistics.median(
+            p["one_client"]["median_per_request_overhead"]["streamed"] for p in passes
+        ),
         "passes": passes,
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)

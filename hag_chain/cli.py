@@ -16,7 +16,7 @@ from hag_chain.chat.events import CONFIG_EVENT
 from hag_chain.chat.model import ChatHAG
 from hag_chain.errors import HAGError
 from hag_chain.llama.catalog import DEFAULT_MODEL, MODELS
-from hag_chain.server.defaults import DEFAULT_HOST, DEFAULT_PORT
+from hag_chain.server.defaults import DEFAULT_HOST, DEFAULT_PORT, DEFAULT_STREAM_INTERVAL
 
 __all__ = ["main"]
 
@@ -78,6 +78,14 @@ def _parser() -> argparse.ArgumentParser:
         "--host", default=DEFAULT_HOST, help=f"address to bind (default: {DEFAULT_HOST}, this machine only)"
     )
     serve.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"port to listen on (default: {DEFAULT_PORT})")
+    serve.add_argument(
+        "--stream-interval",
+        type=_seconds,
+        default=DEFAULT_STREAM_INTERVAL,
+        metavar="SECONDS",
+        help="least time between two chunks of a streamed answer; the tokens generated in between go out together "
+        f"(default: {DEFAULT_STREAM_INTERVAL}; 0 sends every token as it comes)",
+    )
     return parser
 
 
@@ -102,7 +110,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         max_tokens=getattr(args, "max_tokens", 512),
     )
     if args.command == "serve":
-        return _serve(chat, host=args.host, port=args.port)
+        return _serve(chat, host=args.host, port=args.port, stream_interval=args.stream_interval)
     messages: list[Any] = [("system", args.system)] if args.system else []
     messages.append(("human", args.prompt))
     try:
@@ -117,7 +125,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
 
 
-def _serve(chat: ChatHAG, *, host: str, port: int) -> int:
+def _seconds(value: str) -> float:
+    seconds = float(value)
+    if not seconds >= 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more seconds, got {value}")
+    return seconds
+
+
+def _serve(chat: ChatHAG, *, host: str, port: int, stream_interval: float) -> int:
     try:
         import fastapi  # noqa: F401  # the serve extra, checked before the model loads
         import sse_starlette  # noqa: F401
@@ -132,7 +147,7 @@ def _serve(chat: ChatHAG, *, host: str, port: int) -> int:
     except HAGError as e:
         print(f"hag-chain: error: {e}", file=sys.stderr)
         return 2
-    serve(chat, host=host, port=port)
+    serve(chat, host=host, port=port, stream_interval=stream_interval)
     return 0
 
 

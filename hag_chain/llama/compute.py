@@ -21,7 +21,7 @@ import contextlib
 import contextvars
 import queue
 import threading
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncGenerator, Callable, Iterator
 from concurrent import futures
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, TypeVar
@@ -87,7 +87,7 @@ def iterate_on_compute_thread(make: Callable[[], Iterator[T]]) -> Iterator[T]:
         stop.set()
 
 
-async def aiterate_on_compute_thread(make: Callable[[], Iterator[T]]) -> AsyncIterator[T]:
+async def aiterate_on_compute_thread(make: Callable[[], Iterator[T]]) -> AsyncGenerator[T, None]:
     """:func:`iterate_on_compute_thread` for an event loop: the loop waits for items without blocking."""
     if _on_compute_thread():  # an event loop on the compute thread itself (a callback's): it has to block
         for item in make():

@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import AsyncGenerator, AsyncIterator
-from typing import TYPE_CHECKING, Any, cast
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING, Any
 
-from hag_chain.chat.events import CONFIG_EVENT
+from hag_chain.server.defaults import DEFAULT_STREAM_INTERVAL
 from hag_chain.server.openai_wire import (
     CONFIG_HEADER,
     ChatCompletionRequest,
@@ -28,6 +28,7 @@ from hag_chain.server.openai_wire import (
     new_completion_id,
     usage_body,
 )
+from hag_chain.server.pacing import TextPacer
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
@@ -37,8 +38,15 @@ if TYPE_CHECKING:
 __all__ = ["create_app"]
 
 
-def create_app(chat: ChatHAG, *, model_name: str | None = None) -> FastAPI:
-    """The FastAPI application serving ``chat`` under ``model_name`` (default: its resolved model name)."""
+def create_app(
+    chat: ChatHAG, *, model_name: str | None = None, stream_interval: float = DEFAULT_STREAM_INTERVAL
+) -> FastAPI:
+    """The FastAPI application serving ``chat`` under ``model_name`` (default: its resolved model name).
+
+    A streamed answer's tokens go out at most once per ``stream_interval`` seconds, those generated in between in
+    one chunk (:class:`~hag_chain.server.pacing.TextPacer`); 0 sends every token in a chunk of its own.
+    """
+    TextPacer(stream_interval)  # a negative interval is refused here, not on the first streamed request
     from fastapi import FastAPI
     from fastapi.exceptions import RequestValidationError
     from fastapi.responses import JSONResponse
@@ -72,7 +80,7 @@ def create_app(chat: ChatHAG, *, model_name: str | None = None) -> FastAPI:
             messages, kwargs = request.messages_for_chat(), request.call_kwargs()
             if request.stream:
                 include_usage = bool((request.stream_options or {}).get("include_usage"))
-                return await _stream(chat, messages, kwargs, name, include_usage)
+                return await _stream(chat, messages, kwargs, name, include_usage, TextPacer(stream_interval))
             message = await chat.ainvoke(messages, **kwargs)
         except ValueError as e:  # ChatHAG's refusals of a call (a bad knob, a prompt too long) are ValueErrors
             param = getattr(e, "param", None) or getattr(e, "field", None)
@@ -83,30 +91,17 @@ def create_app(chat: ChatHAG, *, model_name: str | None = None) -> FastAPI:
     return app
 
 
-async def _stream(chat: ChatHAG, messages: list, kwargs: dict[str, Any], name: str, include_usage: bool) -> Any:
+async def _stream(
+    chat: ChatHAG, messages: list, kwargs: dict[str, Any], name: str, include_usage: bool, pacer: TextPacer
+) -> Any:
     """Start the call and answer with its event stream once the configuration is known (it goes in a header).
 
     Errors before the configuration (a bad knob, a prompt too long) raise here, so the client gets a 400 rather than
     a stream that breaks off.
     """
-    from langchain_core.runnables import Runnable, RunnablePassthrough
     from sse_starlette.sse import EventSourceResponse
 
-    # Inside a chain: at the root of astream_events a chat model gets no run manager to dispatch the event on.
-    chain: Runnable = RunnablePassthrough() | chat.bind(**kwargs)
-    events = cast("AsyncGenerator[Any, None]", chain.astream_events(messages, version="v2"))  # an async generator
-    hag: dict[str, Any] | None = None
-    try:
-        async for event in events:
-            if event["event"] == "on_custom_event" and event["name"] == CONFIG_EVENT:
-                hag = dict(event["data"])
-                break
-    except BaseException:
-        await events.aclose()
-        raise
-    if hag is None:  # ChatHAG dispatches the event before any answer token; a call without one ended early
-        await events.aclose()
-        raise RuntimeError("ChatHAG's call ended before choosing its configuration")
+    hag, chunks = await chat.astream_planned(messages, **kwargs)
     completion_id, created = new_completion_id(), int(time.time())
 
     def data(body: dict[str, Any]) -> dict[str, str]:
@@ -115,14 +110,13 @@ async def _stream(chat: ChatHAG, messages: list, kwargs: dict[str, Any], name: s
     async def sse() -> AsyncIterator[dict[str, str]]:
         try:
             yield data(chunk_body(completion_id, name, created, {"role": "assistant", "content": ""}, hag=hag))
-            async for event in events:
-                if event["event"] != "on_chat_model_stream":
-                    continue
-                chunk = event["data"]["chunk"]
+            async for chunk in chunks:
                 if chunk.chunk_position != "last":
-                    if chunk.text:
-                        yield data(chunk_body(completion_id, name, created, {"content": chunk.text}))
+                    if chunk.text and (text := pacer.add(chunk.text, time.monotonic())):
+                        yield data(chunk_body(completion_id, name, created, {"content": text}))
                     continue
+                if text := pacer.flush():
+                    yield data(chunk_body(completion_id, name, created, {"content": text}))
                 delta, reason = final_delta(chunk), finish_reason(chunk)
                 yield data(chunk_body(completion_id, name, created, delta, finish_reason=reason))
                 if include_usage and chunk.usage_metadata:
@@ -133,6 +127,6 @@ async def _stream(chat: ChatHAG, messages: list, kwargs: dict[str, Any], name: s
         except Exception as e:  # the headers are out: say what went wrong in the stream (the openai client raises it)
             yield data(error_body(f"hag-chain failed mid-answer: {e}", kind="server_error", param=None))
         finally:  # also on a client's disconnect: ChatHAG stops at its next token and releases the model
-            await events.aclose()
+            await chunks.aclose()
 
     return EventSourceResponse(sse(), headers={CONFIG_HEADER: config_header(hag)}, sep="\n")

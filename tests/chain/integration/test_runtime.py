@@ -99,6 +99,29 @@ def test_config_event_reaches_callbacks_and_event_streams(chat):
     assert [e["name"] for e in events] == ["hag_config"]
 
 
+def test_astream_planned_gives_the_configuration_before_the_answer(chat):
+    question = {"temperature": 0.0, "stop": ["\n\n"]}
+
+    async def run():
+        hag, chunks = await chat.astream_planned("What is 2 + 2?", **question)
+        pieces = [c async for c in chunks]
+        _, story = await chat.astream_planned("Tell me a long story about a dragon.", max_tokens=64)
+        first = await anext(story)
+        await story.aclose()  # leaving early: the answer stops and the model is released
+        return hag, pieces, first
+
+    hag, pieces, first = asyncio.run(run())
+    whole = chat.invoke("What is 2 + 2?", **question)
+    for reported in (pieces[-1].response_metadata["hag"], whole.response_metadata["hag"]):
+        assert (reported["config"], reported["sources"]) == (hag["config"], hag["sources"])
+    assert hag["sources"]["temperature"] == "call"
+    assert "".join(p.text for p in pieces) == whole.text and pieces[-1].chunk_position == "last"
+    assert first.text
+    model = chat.load()
+    assert model.lock.acquire(timeout=60)
+    model.lock.release()
+
+
 def test_threads_and_tasks_share_one_model(chat):
     results: list[str] = []
     errors: list[BaseException] = []
@@ -135,7 +158,13 @@ def test_every_llama_cpp_computation_runs_on_one_thread(chat, monkeypatch):
     asyncio.run(chat.ainvoke("Name an animal.", max_tokens=2))
     assert "".join(c.text for c in chat.stream("Name a city.", max_tokens=2))
     chat.choose_config("Name a river.")
-    assert len(evaluated_on) >= 6
+
+    async def planned():
+        _, chunks = await chat.astream_planned("Name a tree.", max_tokens=2)
+        return [c async for c in chunks]
+
+    assert asyncio.run(planned())
+    assert len(evaluated_on) >= 7
     assert {name.split("_")[0] for name in evaluated_on} == {"hag-chain-llama"}
 
 

@@ -14,6 +14,9 @@ import openai
 import pytest
 
 from hag_chain.cli import _parser
+from hag_chain.server import create_app
+
+from .conftest import run_app
 
 pytestmark = pytest.mark.integration
 
@@ -51,6 +54,23 @@ def test_a_client_set_temperature_wins_and_streaming_gives_the_same_answer(clien
     assert text == plain.choices[0].message.content  # greedy: the same tokens, streamed
     assert [c.choices[0].finish_reason for c in chunks if c.choices][-1] == plain.choices[0].finish_reason
     assert chunks[-1].choices == [] and chunks[-1].usage.completion_tokens == plain.usage.completion_tokens
+
+
+def _streamed_texts(url: str) -> list[str]:
+    """The text of each content chunk of a greedy streamed answer to MATH."""
+    client = openai.OpenAI(base_url=url, api_key="unused", max_retries=0, timeout=120)
+    chunks = client.chat.completions.create(model="any", messages=MATH, temperature=0.0, stream=True)
+    return [c.choices[0].delta.content for c in chunks if c.choices and c.choices[0].delta.content]
+
+
+def test_stream_interval_groups_the_tokens_generated_in_between(server):
+    """Interval 0: a chunk per answer token, as ChatHAG streams them; an hour: the first token, then all the rest."""
+    tokens = [c.text for c in server.chat.stream(MATH, temperature=0.0) if c.text]
+    assert len(tokens) > 2
+    for url in run_app(create_app(server.chat, stream_interval=0)):
+        assert _streamed_texts(f"{url}/v1") == tokens
+    for url in run_app(create_app(server.chat, stream_interval=3600)):
+        assert _streamed_texts(f"{url}/v1") == [tokens[0], "".join(tokens[1:])]
 
 
 def test_a_forced_tool_call_comes_back_in_openais_shape(client):
