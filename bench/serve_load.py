@@ -5,7 +5,8 @@ The same requests (a prompt, a seed, a distinct ``max_tokens`` each, half of the
 - **in-process**: one ``ChatHAG`` in a process of its own, called one request after another (``invoke``, or
   ``stream`` for the streamed ones): the baseline;
 - **one client**: the official ``openai`` client, one request at a time, against ``hag-chain serve`` started with its
-  real command line in another process;
+  real command line in another process. Each request goes in-process and through this client one right after the
+  other (which goes first alternates), so that the machine's drift over a run falls on both sides alike;
 - **16 clients**: the requests spread over 16 concurrent clients (client c sends requests c, c+16, ...). The model
   answers one request at a time either way (one llama.cpp context, ChatHAG's lock), so the server's wall time for all
   of them is compared with the in-process total.
@@ -79,7 +80,8 @@ def requests(count: int) -> list[dict[str, Any]]:
 # -- in-process: the baseline ------------------------------------------------------------------------------------
 
 
-def _in_process(model: str, threads: int, count: int) -> dict[str, Any]:
+def _worker(model: str, threads: int) -> None:
+    """The in-process side: one ChatHAG answering the requests read from stdin, one JSON line each, on stdout."""
     import llama_cpp
 
     from hag_chain import ChatHAG
@@ -89,8 +91,9 @@ def _in_process(model: str, threads: int, count: int) -> dict[str, Any]:
     # Every end-of-generation token (SmolLM2 has two), so that each reply runs to its max_tokens.
     eog = [t for t in range(llm.n_vocab()) if llama_cpp.llama_vocab_is_eog(llm._model.vocab, t)]
     chat.invoke("Hello", max_tokens=8)  # warm-up, as the server gets one
-    replies = []
-    for req in requests(count):
+    print(json.dumps({"eog": eog}), flush=True)
+    for line in sys.stdin:
+        req = json.loads(line)
         kwargs = {"seed": req["seed"], "max_tokens": req["max_tokens"], "logit_bias": dict.fromkeys(eog, -100.0)}
         start = time.perf_counter()
         if req["stream"]:
@@ -104,16 +107,31 @@ def _in_process(model: str, threads: int, count: int) -> dict[str, Any]:
             msg = chat.invoke(req["prompt"], **kwargs)
             text, meta, usage = msg.text, msg.response_metadata, msg.usage_metadata or {}
         seconds = time.perf_counter() - start
-        replies.append(
-            {
-                "i": req["i"],
-                "seconds": seconds,
-                "text": text,
-                "config": meta["hag"]["config"],
-                "tokens": usage.get("output_tokens"),
-            }
-        )
-    return {"eog": eog, "replies": replies}
+        reply = {"i": req["i"], "seconds": seconds, "text": text, "config": meta["hag"]["config"]}
+        print(json.dumps({**reply, "tokens": usage.get("output_tokens")}), flush=True)
+
+
+class InProcess:
+    """:func:`_worker` in a process of its own, asked one request at a time."""
+
+    def __init__(self, model: str, threads: int) -> None:
+        cmd = [sys.executable, __file__, "--worker", "--model", model, "--threads", str(threads)]
+        self.process = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        assert self.process.stdin is not None and self.process.stdout is not None
+        self.stdin, self.stdout = self.process.stdin, self.process.stdout
+        self.eog: list[int] = json.loads(self.stdout.readline())["eog"]
+
+    def ask(self, req: dict[str, Any]) -> dict[str, Any]:
+        self.stdin.write(json.dumps(req) + "\n")
+        self.stdin.flush()
+        return json.loads(self.stdout.readline())
+
+    def __enter__(self) -> InProcess:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.stdin.close()
+        self.process.wait(timeout=60)
 
 
 # -- over HTTP -----------------------------------------------------------------------------------------------------
@@ -219,10 +237,21 @@ def _client(url: str) -> Any:
     return AsyncOpenAI(base_url=url, api_key="none", max_retries=0, timeout=600)
 
 
-async def _one_client(url: str, reqs: list[dict[str, Any]], eog: list[int]) -> list[dict[str, Any]]:
+async def _side_by_side(
+    url: str, reqs: list[dict[str, Any]], local: InProcess
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Each request in-process and through one client, one right after the other; both sides' replies."""
+    in_process, served = [], []
     async with _client(url) as client:
-        await _ask(client, {"i": -1, "prompt": "Hello", "seed": 0, "max_tokens": 8, "stream": False}, eog)  # warm-up
-        return [await _ask(client, req, eog) for req in reqs]
+        await _ask(client, {"i": -1, "prompt": "Hello", "seed": 0, "max_tokens": 8, "stream": False}, local.eog)
+        for req in reqs:
+            if (req["i"] // 2) % 2:
+                served.append(await _ask(client, req, local.eog))
+                in_process.append(local.ask(req))
+            else:
+                in_process.append(local.ask(req))
+                served.append(await _ask(client, req, local.eog))
+    return in_process, served
 
 
 async def _many_clients(url: str, reqs: list[dict[str, Any]], eog: list[int], clients: int) -> tuple[float, list[dict]]:
@@ -279,20 +308,13 @@ def _check(replies: list[dict[str, Any]], reference: dict[int, dict[str, Any]]) 
 
 
 def _pass(model: str, threads: int, count: int, clients: int, stream_interval: float) -> dict[str, Any]:
-    """One pass: in-process, then the server with one client, with 16, and with disconnects."""
-    out = subprocess.run(
-        [sys.executable, __file__, "--worker", "--model", model, "--threads", str(threads), "--requests", str(count)],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    base = json.loads(out.stdout.strip().splitlines()[-1])
-    eog, reference = base["eog"], {r["i"]: r for r in base["replies"]}
+    """One pass: in-process and one client side by side, then the server with 16 clients, and with disconnects."""
     reqs = requests(count)
     by_i = {r["i"]: r for r in reqs}
-    in_process_total = sum(r["seconds"] for r in base["replies"])
-    with Server(model, threads, stream_interval) as server:
-        sequential = asyncio.run(_one_client(server.url, reqs, eog))
+    with InProcess(model, threads) as local, Server(model, threads, stream_interval) as server:
+        replies, sequential = asyncio.run(_side_by_side(server.url, reqs, local))
+        eog, reference = local.eog, {r["i"]: r for r in replies}
+        in_process_total = sum(r["seconds"] for r in replies)
         wall, concurrent = asyncio.run(_many_clients(server.url, reqs, eog, clients))
         disconnects = asyncio.run(_with_disconnects(server.url, reqs, eog, clients))
     ratios = {s["i"]: s["seconds"] / reference[s["i"]]["seconds"] for s in sequential}
@@ -344,7 +366,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=RESULTS, help=f"where to write the results ({RESULTS})")
     args = parser.parse_args()
     if args.worker:
-        print(json.dumps(_in_process(args.model, args.threads, args.requests)))
+        _worker(args.model, args.threads)
         return
     if args.requests <= args.clients:
         parser.error("--requests must exceed --clients (the disconnect phase sends one request after the others)")
