@@ -83,8 +83,8 @@ def _parser() -> argparse.ArgumentParser:
         type=_seconds,
         default=DEFAULT_STREAM_INTERVAL,
         metavar="SECONDS",
-        help="least time between two chunks of a streamed answer; the tokens generated in between go out together "
-        f"(default: {DEFAULT_STREAM_INTERVAL}; 0 sends every token as it comes)",
+        help="after a streamed answer's first token, send its text at most once per SECONDS; the tokens generated in "
+        f"between go out together (default: {DEFAULT_STREAM_INTERVAL}; 0 sends every token as it comes)",
     )
     return parser
 

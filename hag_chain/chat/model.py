@@ -39,7 +39,7 @@ from hag_chain.llama.model import LoadedModel, ModelKey, load_model
 from hag_chain.protocol import HAGProfile
 from hag_chain.space import SearchSpace
 
-__all__ = ["CONFIG_EVENT", "ChatHAG"]
+__all__ = ["CONFIG_EVENT", "ChatHAG", "PlannedChunks"]
 
 
 def _pin_field(name: str) -> Any:
@@ -227,22 +227,23 @@ class ChatHAG(BaseChatModel, _KnobPins):  # type: ignore[misc,valid-type]
 
     async def astream_planned(
         self, messages: LanguageModelInput, **kwargs: Any
-    ) -> tuple[dict[str, Any], AsyncGenerator[AIMessageChunk, None]]:
+    ) -> tuple[dict[str, Any], PlannedChunks]:
         """Plan, then stream the answer: the configuration first, as soon as it is chosen, then the chunks.
 
         For a server that has to send the configuration before the answer (``hag-chain serve`` puts it in a
         header). The configuration is the dict a call reports in ``response_metadata["hag"]``; the chunks are those
-        ``astream`` yields. This runs outside LangChain's callbacks and tracing: ``astream_events`` gives the same
-        through them (the ``hag_config`` event, then the chunks), at a cost per token that measured about 3% of a
-        streamed SmolLM2-135M answer's time (``bench/serve_load.py``).
+        ``astream`` yields. This runs outside LangChain's run machinery: no callbacks, tracing, ``rate_limiter`` or
+        ``output_version``, and no ``config`` argument. ``astream_events`` gives the same through it (the
+        ``hag_config`` event, then the chunks), at a cost per token that measured about 3% of a streamed
+        SmolLM2-135M answer's time on 2 cores (docs/serve.md).
 
         Args:
             messages: Anything ``invoke`` takes.
             **kwargs: Call arguments, as for ``astream`` (knobs, ``stop``, ``max_tokens``, tools, ...).
 
         Returns:
-            The configuration's metadata, and the answer's chunks. Close the generator (``aclose``) to stop early:
-            the answer stops at its next token and releases the model.
+            The configuration's metadata, and the answer's chunks. ``aclose()`` on them stops the answer at its next
+            token and releases the model, whether or not they were iterated.
 
         """
         request = self._request(self._convert_input(messages).to_messages(), kwargs.pop("stop", None), kwargs)
@@ -254,16 +255,7 @@ class ChatHAG(BaseChatModel, _KnobPins):  # type: ignore[misc,valid-type]
             await items.aclose()
             raise
         assert isinstance(hag_meta, dict)  # noqa: S101  # _phases yields it first
-
-        async def chunks() -> AsyncGenerator[AIMessageChunk, None]:
-            try:
-                async for item in items:
-                    assert isinstance(item, ChatGenerationChunk)  # noqa: S101  # and only chunks after it
-                    yield item.message  # type: ignore[misc]  # ChatHAG's chunks hold AIMessageChunks
-            finally:
-                await items.aclose()
-
-        return hag_meta, chunks()
+        return hag_meta, PlannedChunks(items)
 
     def _request(self, messages: list[BaseMessage], stop: list[str] | None, kwargs: dict[str, Any]) -> Request:
         return Request.build(
@@ -476,3 +468,25 @@ class ChatHAG(BaseChatModel, _KnobPins):  # type: ignore[misc,valid-type]
 
 def _dumps(args: dict[str, Any]) -> str:
     return json.dumps(args, ensure_ascii=False)
+
+
+class PlannedChunks:
+    """The answer's chunks from :meth:`ChatHAG.astream_planned`: an async iterator of ``AIMessageChunk``.
+
+    Not an async generator: closing one that was never iterated would skip its cleanup, and the answer would run on.
+    """
+
+    def __init__(self, items: AsyncGenerator[dict[str, Any] | ChatGenerationChunk, None]) -> None:
+        self._items = items
+
+    def __aiter__(self) -> PlannedChunks:
+        return self
+
+    async def __anext__(self) -> AIMessageChunk:
+        item = await anext(self._items)
+        assert isinstance(item, ChatGenerationChunk) and isinstance(item.message, AIMessageChunk)  # noqa: S101
+        return item.message
+
+    async def aclose(self) -> None:
+        """Stop the answer at its next token and release the model (nothing happens if it has ended)."""
+        await self._items.aclose()

@@ -125,6 +125,8 @@ async def _stream(
                     yield data(body)
             yield {"data": "[DONE]"}
         except Exception as e:  # the headers are out: say what went wrong in the stream (the openai client raises it)
+            if text := pacer.flush():  # what was generated before the failure
+                yield data(chunk_body(completion_id, name, created, {"content": text}))
             yield data(error_body(f"hag-chain failed mid-answer: {e}", kind="server_error", param=None))
         finally:  # also on a client's disconnect: ChatHAG stops at its next token and releases the model
             await chunks.aclose()

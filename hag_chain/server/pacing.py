@@ -24,7 +24,7 @@ class TextPacer:
     """
 
     def __init__(self, interval: float) -> None:
-        if interval < 0:
+        if not interval >= 0:  # NaN too
             raise ValueError(f"`interval` must be 0 or more seconds, got {interval}.")
         self.interval = interval
         self._pending: list[str] = []

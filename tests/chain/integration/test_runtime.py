@@ -104,22 +104,33 @@ def test_astream_planned_gives_the_configuration_before_the_answer(chat):
 
     async def run():
         hag, chunks = await chat.astream_planned("What is 2 + 2?", **question)
-        pieces = [c async for c in chunks]
-        _, story = await chat.astream_planned("Tell me a long story about a dragon.", max_tokens=64)
-        first = await anext(story)
-        await story.aclose()  # leaving early: the answer stops and the model is released
-        return hag, pieces, first
+        return hag, [c async for c in chunks]
 
-    hag, pieces, first = asyncio.run(run())
+    hag, pieces = asyncio.run(run())
     whole = chat.invoke("What is 2 + 2?", **question)
     for reported in (pieces[-1].response_metadata["hag"], whole.response_metadata["hag"]):
         assert (reported["config"], reported["sources"]) == (hag["config"], hag["sources"])
     assert hag["sources"]["temperature"] == "call"
     assert "".join(p.text for p in pieces) == whole.text and pieces[-1].chunk_position == "last"
-    assert first.text
+
+
+@pytest.mark.parametrize("chunks_read", [0, 1])
+def test_closing_astream_planned_s_chunks_stops_the_answer(chat, chunks_read):
+    """Closed after 0 or 1 chunks, the answer stops: without that it runs on to all its 400 tokens."""
     model = chat.load()
-    assert model.lock.acquire(timeout=60)
-    model.lock.release()
+    limit = 400  # the end-of-generation token is banned: only the stop ends the answer early
+    ban = {"max_tokens": limit, "logit_bias": {model.llm.token_eos(): -100.0}}
+
+    async def run():
+        _, chunks = await chat.astream_planned("Tell me a long story about a dragon.", **ban)
+        read = [await anext(chunks) for _ in range(chunks_read)]
+        await chunks.aclose()
+        return read
+
+    assert all(c.text for c in asyncio.run(run()))
+    with model.lock:  # waits until the answer has let go of the model
+        evaluated = model.llm.n_tokens  # the prompt plus the tokens generated before the stop
+    assert evaluated < limit // 2, evaluated
 
 
 def test_threads_and_tasks_share_one_model(chat):
