@@ -107,16 +107,19 @@ async def _stream(
     def data(body: dict[str, Any]) -> dict[str, str]:
         return {"data": json.dumps(body, ensure_ascii=False)}
 
+    def content(text: str) -> dict[str, str]:
+        return data(chunk_body(completion_id, name, created, {"content": text}))
+
     async def sse() -> AsyncIterator[dict[str, str]]:
         try:
             yield data(chunk_body(completion_id, name, created, {"role": "assistant", "content": ""}, hag=hag))
             async for chunk in chunks:
                 if chunk.chunk_position != "last":
                     if chunk.text and (text := pacer.add(chunk.text, time.monotonic())):
-                        yield data(chunk_body(completion_id, name, created, {"content": text}))
+                        yield content(text)
                     continue
                 if text := pacer.flush():
-                    yield data(chunk_body(completion_id, name, created, {"content": text}))
+                    yield content(text)
                 delta, reason = final_delta(chunk), finish_reason(chunk)
                 yield data(chunk_body(completion_id, name, created, delta, finish_reason=reason))
                 if include_usage and chunk.usage_metadata:
@@ -126,7 +129,7 @@ async def _stream(
             yield {"data": "[DONE]"}
         except Exception as e:  # the headers are out: say what went wrong in the stream (the openai client raises it)
             if text := pacer.flush():  # what was generated before the failure
-                yield data(chunk_body(completion_id, name, created, {"content": text}))
+                yield content(text)
             yield data(error_body(f"hag-chain failed mid-answer: {e}", kind="server_error", param=None))
         finally:  # also on a client's disconnect: ChatHAG stops at its next token and releases the model
             await chunks.aclose()
