@@ -4,7 +4,10 @@ from .chat.events import CONFIG_EVENT as CONFIG_EVENT
 from .chat.model import ChatHAG as ChatHAG
 from .chat.precedence import ResolvedConfig as ResolvedConfig
 from .chat.tools import json_grammar as json_grammar
+from .chat.tools import parse_tool_calls as parse_tool_calls
 from .chat.tools import structured_output_messages as structured_output_messages
+from .chat.tools import tool_call_grammar as tool_call_grammar
+from .chat.tools import tool_call_messages as tool_call_messages
 from .errors import AdapterMismatchError as AdapterMismatchError
 from .errors import ContextLengthError as ContextLengthError
 from .errors import DuplicateEntryError as DuplicateEntryError

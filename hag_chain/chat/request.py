@@ -104,7 +104,7 @@ class Request:
         if self.offered_tools and model.takes_tools(TOOL_CALL_OPEN):
             return model.prompt_tokens(chat, tools=self.offered_tools)
         if self.offered_tools:
-            chat = _tools.with_instructions(chat, _tools.tools_instructions(self.offered_tools))
+            chat = _tools.tool_call_messages(chat, self.offered_tools)
         return model.prompt_tokens(chat)
 
     @property

@@ -20,6 +20,7 @@ __all__ = [
     "structured_output_instructions",
     "structured_output_messages",
     "tool_call_grammar",
+    "tool_call_messages",
     "tools_instructions",
     "with_instructions",
 ]
@@ -79,6 +80,17 @@ def structured_output_messages(
 
     """
     return with_instructions(chat, structured_output_instructions(schema))
+
+
+def tool_call_messages(chat: Sequence[Mapping[str, str]], tools: list[dict[str, Any]]) -> list[dict[str, str]]:
+    """The conversation ``ChatHAG`` answers ``chat`` with when it offers ``tools`` to a model whose template cannot.
+
+    A chat template that writes tools itself (Qwen2.5's) gets them in its own slot instead; SmolLM2's cannot.
+    :func:`tools_instructions` added by :func:`with_instructions`; a forced call is generated under
+    :func:`tool_call_grammar` of the same tools. The training task that asks for tool calls builds its prompts with
+    it, so the planner is tuned on the requests it sees at run time.
+    """
+    return with_instructions(chat, tools_instructions(tools))
 
 
 def required_tool(tools: list[dict[str, Any]], tool_choice: Any) -> list[dict[str, Any]] | None:

@@ -41,3 +41,19 @@ def base_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def base_gguf(base_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     return convert_model(base_dir, tmp_path_factory.mktemp("gguf") / "tiny.gguf", "f32").path
+
+
+@pytest.fixture
+def prompted(monkeypatch: pytest.MonkeyPatch) -> list[list[dict[str, str]]]:
+    """Every conversation the runtime turns into prompt tokens from here on (the planner's included), in order."""
+    from hag_chain import LoadedModel
+
+    seen: list[list[dict[str, str]]] = []
+    original = LoadedModel.prompt_tokens
+
+    def recording(self, messages, *args, **kwargs):
+        seen.append([dict(m) for m in messages])
+        return original(self, messages, *args, **kwargs)
+
+    monkeypatch.setattr(LoadedModel, "prompt_tokens", recording)
+    return seen

@@ -199,7 +199,9 @@ def test_code_reply_examples_end_with_one_code_token(labels, base_dir):
         build_examples(records, tokenizer, prompt_version="hag-v3", max_length=512)
 
 
-def test_leave_one_out_tunes_without_each_task_and_pairs_with_the_evaluation(tuned, labels, base_gguf, tmp_path):
+def test_leave_one_out_tunes_without_each_task_and_pairs_with_the_evaluation(
+    tuned, labels, base_gguf, tmp_path, capsys
+):
     """`hag-train leave-one-out` end to end on a tiny slice: one planner per held-out task, tuned on the others."""
     from hag_training.labels import load_records
     from hag_training.leave_one_out import COMPARED, HELD_OUT
@@ -240,3 +242,10 @@ def test_leave_one_out_tunes_without_each_task_and_pairs_with_the_evaluation(tun
     mtime = adapter.stat().st_mtime_ns
     assert hag_train(loo) == 0
     assert adapter.stat().st_mtime_ns == mtime and json.loads((out / "summary.json").read_text()) == summary
+    # One task held out: its row as before, the average over it alone.
+    assert hag_train([*loo, "--tasks", "pig_latin"]) == 0
+    one = json.loads((out / "summary.json").read_text())
+    assert list(one["tasks"]) == ["pig_latin"] and one["tasks"]["pig_latin"] == summary["tasks"]["pig_latin"]
+    assert one["average"][HELD_OUT]["mean"] == summary["tasks"]["pig_latin"][HELD_OUT]["mean"]
+    assert hag_train([*loo, "--tasks", "haiku"]) == 2
+    assert "has no task ['haiku']; its tasks: coinflip, pig_latin" in capsys.readouterr().err

@@ -25,7 +25,7 @@ from hag_training.tasks.structured import (
 from langchain_core.messages import HumanMessage, SystemMessage
 from pydantic import BaseModel, Field
 
-from hag_chain import ChatHAG, DecodingConfig, LoadedModel, json_grammar, structured_output_messages
+from hag_chain import ChatHAG, DecodingConfig, json_grammar, structured_output_messages
 from hag_chain.chat.request import Request
 
 NAMES = ("structured_output", "structured_writing")
@@ -183,16 +183,9 @@ def test_replies_on_the_real_model_follow_the_schema(tmp_path):
     assert sum(g.score for g in groups) > 0
 
 
-def test_the_planner_reads_the_schema_instructions(monkeypatch):
+def test_the_planner_reads_the_schema_instructions(prompted):
     """A structured request's planner prompt holds the schema the answer is asked for, as the tasks' prompts do."""
-    seen: list[list[dict[str, str]]] = []
-    original = LoadedModel.prompt_tokens
-
-    def recording(self, messages, *args, **kwargs):
-        seen.append([dict(m) for m in messages])
-        return original(self, messages, *args, **kwargs)
-
-    monkeypatch.setattr(LoadedModel, "prompt_tokens", recording)
+    seen = prompted
     chat = ChatHAG(max_tokens=8)
     schema = _joke_schema()
     chat.choose_config("Tell me a joke about cats.", response_format={"type": "json_object", "schema": schema})

@@ -26,6 +26,7 @@ EXPECTED_COUNTS = {
     "humaneval": 164,
     "structured_output": 400,
     "structured_writing": 300,
+    "tool_arguments": 400,
     "common_knowledge": 1037,
     "basic_arithmetic": 1047,
     "chain_sum": 600,

@@ -165,6 +165,9 @@ def _leave_one_out_parser(sub) -> None:
     s.add_argument("--eval", required=True, help="the evaluation's output folder (summary.json, results.jsonl)")
     s.add_argument("--out", required=True, help="output folder")
     s.add_argument("--model", help=_MODEL_HELP)
+    s.add_argument(
+        "--tasks", help="hold out only these of the evaluation's tasks, comma-separated (default: every one)"
+    )
     add_config_arguments(s, SFTConfig)
     _cache_and_progress(s)
 
@@ -407,6 +410,7 @@ def _leave_one_out(args: argparse.Namespace) -> int:
         config_from_args(SFTConfig, args),
         cache_path=_cache(args).path,
         model_path=_base_path(args.model),
+        tasks=args.tasks.split(",") if args.tasks else None,
         progress=not args.no_progress,
     )
     print(markdown_table(summary))

@@ -13,7 +13,7 @@ its paired differences to :data:`COMPARED`, with 95% bootstrap intervals (inputs
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -43,24 +43,29 @@ def leave_one_task_out(
     *,
     cache_path: str | Path,
     model_path: str | None = None,
+    tasks: Sequence[str] | None = None,
     progress: bool = True,
     log: Callable[[str], None] = print,
 ) -> dict[str, Any]:
     """Tune without each task of the evaluation in ``eval_dir`` and score on it; returns the summary.
 
-    Writes ``results.jsonl`` (the held-out planners' per-input rows), ``summary.json`` and ``results.md`` under
-    ``out_dir``.
+    ``tasks`` holds out only those of the evaluation's tasks (``None``: every one); the summary and its average are
+    over them. Writes ``results.jsonl`` (the held-out planners' per-input rows), ``summary.json`` and ``results.md``
+    under ``out_dir``.
 
     Raises:
         FileNotFoundError: ``eval_dir`` holds no evaluation (``summary.json``, ``results.jsonl``).
-        ValueError: A task of the evaluation is the only one the search labelled (nothing is left to tune on).
+        ValueError: A task of ``tasks`` is not the evaluation's; a held-out task is the only one the search labelled
+            (nothing is left to tune on).
 
     """
     eval_dir, out = Path(eval_dir), Path(out_dir)
     if not (eval_dir / "summary.json").is_file() or not (eval_dir / "results.jsonl").is_file():
         raise FileNotFoundError(f"{eval_dir} holds no evaluation; pass the output folder of `hag-train eval`")
     saved = json.loads((eval_dir / "summary.json").read_text())["config"]
-    config = EvalConfig(**{**saved, "tasks": tuple(saved["tasks"])})
+    if tasks is not None and (unknown := sorted(set(tasks) - set(saved["tasks"]))):
+        raise ValueError(f"the evaluation in {eval_dir} has no task {unknown}; its tasks: {', '.join(saved['tasks'])}")
+    config = EvalConfig(**{**saved, "tasks": tuple(tasks or saved["tasks"])})
     evaluated = [json.loads(line) for line in (eval_dir / "results.jsonl").read_text().splitlines() if line]
     records = load_records(search_dir)
     cache = GenerationCache(cache_path)

@@ -73,7 +73,10 @@ def test_public_api_is_pinned():
         "register_target",
         "run_on_compute_thread",
         "split_knob_kwargs",
+        "parse_tool_calls",
         "structured_output_messages",
+        "tool_call_grammar",
+        "tool_call_messages",
         "with_self_tuning",
     }
     for name in hag_chain.__all__:  # every lazily exported name resolves

@@ -37,6 +37,7 @@ __all__ = [
     "StructuredTask",
     "StructuredWriting",
     "census_last_names",
+    "field_matches",
     "is_prose",
     "parse_object",
     "repeated_share",
@@ -234,8 +235,8 @@ def _values(kind: str, rng: random.Random) -> tuple[dict[str, Any], dict[str, An
     return target, dict(target)
 
 
-def _same(value: Any, gold: Any) -> bool:
-    """A field's value equals the gold one: numbers exactly, text up to case and surrounding space."""
+def field_matches(value: Any, gold: Any) -> bool:
+    """A field's value equals the gold one: integers exactly, text up to case and surrounding space."""
     if isinstance(gold, int):
         return isinstance(value, int) and not isinstance(value, bool) and value == gold
     return isinstance(value, str) and " ".join(value.split()).casefold() == str(gold).casefold()
@@ -297,7 +298,7 @@ class StructuredOutput(StructuredTask):
         if obj is None:
             return 0.0
         gold: dict[str, Any] = example.target
-        return sum(_same(obj.get(k), v) for k, v in gold.items()) / len(gold)
+        return sum(field_matches(obj.get(k), v) for k, v in gold.items()) / len(gold)
 
 
 # -- open fields ---------------------------------------------------------------------------------------------------
