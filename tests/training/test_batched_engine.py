@@ -10,7 +10,9 @@ from collections import Counter
 
 import pytest
 from hag_training import get_task
+from hag_training.generation import grammar_window
 from hag_training.generation.batched import BatchedLlamaCppEngine
+from hag_training.generation.grammar_window import GrammarWindowSampler
 from hag_training.generation.llama import LlamaCppEngine
 from hag_training.generation.llama_port import sampler_chain
 from hag_training.generation.request import GenerationRequest
@@ -141,14 +143,47 @@ def test_sampler_chain_is_create_completions(batched):
         ours = sampler_chain(config, 0, n_vocab=llm.n_vocab())
         assert names(ours) == names(theirs)
     assert [n.lstrip(b"?") for n in names(sampler_chain(GREEDY, 0, n_vocab=llm.n_vocab()))] == [b"penalties", b"greedy"]
-    # With a grammar, it goes where create_completion puts it: after the penalties.
+    # With a grammar, create_completion puts it after the penalties; the window sampler keeps that order.
     for config in (GREEDY, HOT):
         kwargs = {k: v for k, v in config.to_llama_kwargs().items() if k != "temperature"}
         theirs = llm._init_sampler(
             temp=config.temperature, grammar=llama_cpp.LlamaGrammar.from_string(YES_NO), **kwargs
         )
-        ours = sampler_chain(config, 0, n_vocab=llm.n_vocab(), grammar=YES_NO, vocab=llm._model.vocab)
-        assert names(ours) == names(theirs) and names(ours)[1] == b"grammar"
+        ours = GrammarWindowSampler(
+            config, 0, n_vocab=llm.n_vocab(), penalty_last_n=64, grammar=YES_NO, vocab=llm._model.vocab
+        )
+        assert [*names(ours.penalties), llama_cpp.llama_sampler_name(ours.grammar), *names(ours.rest)] == names(theirs)
+        ours.close()
+
+
+def test_the_grammar_window_changes_no_token(monkeypatch):
+    """Structured replies with the grammar checked on the top tokens first equal those checked on every token.
+
+    Greedy, the penalty, top_k 10 and 50, top_p 0.9 and 1.0, llama.cpp's defaults, on JSON extraction and forced
+    tool calls; the window decides nearly every token.
+    """
+    configs = [
+        GREEDY,
+        DecodingConfig(temperature=0.0, repetition_penalty=1.15),
+        DecodingConfig(temperature=0.7, top_k=10, top_p=1.0, repetition_penalty=1.15),
+        DecodingConfig(temperature=1.0, top_k=50, top_p=0.9),
+        DecodingConfig(temperature=0.8),  # llama.cpp's defaults: top_k 40, top_p 0.95, min_p 0.05
+    ]
+    requests = []
+    for name in ("structured_output", "tool_arguments"):
+        task = get_task(name)
+        for example in task.split(0).dev[:2]:
+            grammar = task.grammar(example)
+            requests += [_req(task.messages(example), c, s, 48, grammar) for c in configs for s in range(2)]
+    windowed = BatchedLlamaCppEngine(n_ctx=N_CTX, concurrency=8)
+    replies = windowed.generate(requests)
+    monkeypatch.setattr(grammar_window, "WINDOW", 0)
+    every_token = BatchedLlamaCppEngine(n_ctx=N_CTX, concurrency=8)
+    assert every_token.generate(requests) == replies
+    assert len(set(replies)) > len(requests) / 2  # the configurations and seeds did reply differently
+    tokens = every_token.stats["decoded"] + len(requests)  # and a first token each, from its prompt's logits
+    assert every_token.stats["grammar_full_checks"] == tokens
+    assert windowed.stats["grammar_full_checks"] <= tokens / 10
 
 
 def test_a_grammar_constrains_both_engines_alike(batched, fresh_single):

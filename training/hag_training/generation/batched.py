@@ -16,7 +16,8 @@ What it does the same way as the single-sequence engine, step by step (:mod:`~ha
   the prompt), a prompt prefilled in one batch of up to ``n_batch`` tokens with one output;
 - the sampler: the chain llama-cpp-python 0.3.36's ``Llama._init_sampler`` builds for ``create_completion``, seeded
   with the request's seed, with the request's grammar (llama.cpp's grammar sampler, after the penalties) where it
-  has one; the prompt is not fed to the penalties;
+  has one, checked on the likeliest tokens first where that gives the same token
+  (:mod:`~hag_training.generation.grammar_window`); the prompt is not fed to the penalties;
 - the stop: an end-of-generation token (``llama_vocab_is_eog``), else ``max_tokens``;
 - the text: what ``create_completion(stream=True, stop=[])`` streams for those tokens, including how it holds back
   and finally drops incomplete UTF-8.
@@ -72,7 +73,9 @@ class BatchedLlamaCppEngine:
     Attributes:
         stats: Counts since construction: ``steps`` (decoding steps), ``decoded`` (sequence-tokens they decoded;
             ``decoded / steps`` is the mean batch), ``prefills`` (prompts evaluated), ``moved`` (sequences moved
-            down to keep the slots consecutive), ``outgrown`` (replies handed to the single engine).
+            down to keep the slots consecutive), ``outgrown`` (replies handed to the single engine),
+            ``grammar_full_checks`` (tokens of grammar-constrained replies for which the whole vocabulary was checked
+            against the grammar).
 
     """
 

@@ -18,6 +18,8 @@ from hag_chain import DecodingConfig
 __all__ = [
     "Detokenizer",
     "StreamedText",
+    "add_penalties",
+    "add_sampling",
     "add_token",
     "check_grammar",
     "grammar_sampler",
@@ -52,32 +54,26 @@ def check_grammar(vocab: Any, grammar: str) -> None:
     llama_cpp.llama_sampler_free(grammar_sampler(vocab, grammar))
 
 
-def sampler_chain(
-    config: DecodingConfig,
-    seed: int,
-    *,
-    n_vocab: int,
-    penalty_last_n: int = 64,
-    grammar: str | None = None,
-    vocab: Any = None,
-) -> Any:
+def sampler_chain(config: DecodingConfig, seed: int, *, n_vocab: int, penalty_last_n: int = 64) -> Any:
     """The llama.cpp sampler chain ``create_completion`` samples ``config`` with, as a ``LlamaSampler``.
 
     It mirrors llama-cpp-python 0.3.36's ``Llama._init_sampler`` (which reads the seed from shared ``Llama`` state,
     so it cannot build one chain per sequence): the penalties over the last ``penalty_last_n`` generated tokens
-    (``Llama.last_n_tokens_size``, 64 by default) first; then the ``grammar`` (GBNF; ``vocab`` is the model's
-    ``llama_vocab`` pointer), if any; then, at temperature 0, the greedy sampler; else top-k, typical, top-p and
-    min-p (each keeping at least one token), the temperature and a draw seeded with ``seed``.
-
-    Raises:
-        ValueError: llama.cpp cannot parse ``grammar``.
-
+    (``Llama.last_n_tokens_size``, 64 by default, :func:`add_penalties`), then :func:`add_sampling`. With a grammar,
+    ``create_completion`` puts llama.cpp's grammar sampler between the two:
+    :class:`~hag_training.generation.grammar_window.GrammarWindowSampler` samples that chain.
     """
-    import llama_cpp
     from llama_cpp._internals import LlamaSampler
 
     kw = config.to_llama_kwargs()
     chain = LlamaSampler()
+    add_penalties(chain, kw, n_vocab=n_vocab, penalty_last_n=penalty_last_n)
+    add_sampling(chain, kw, seed)
+    return chain
+
+
+def add_penalties(chain: Any, kw: dict[str, Any], *, n_vocab: int, penalty_last_n: int) -> None:
+    """Add ``Llama._init_sampler``'s first sampler to ``chain``: the penalties (``kw``: ``to_llama_kwargs()``)."""
     chain.add_penalties(
         n_vocab=n_vocab,
         penalty_last_n=penalty_last_n,
@@ -85,17 +81,18 @@ def sampler_chain(
         penalty_freq=kw["frequency_penalty"],
         penalty_present=kw["presence_penalty"],
     )
-    if grammar is not None:
-        try:
-            constraint = grammar_sampler(vocab, grammar)
-        except ValueError:
-            chain.close()
-            raise
-        llama_cpp.llama_sampler_chain_add(chain.sampler, constraint)  # the chain owns it from here
+
+
+def add_sampling(chain: Any, kw: dict[str, Any], seed: int) -> None:
+    """Add what follows the penalties and the grammar in ``Llama._init_sampler``'s chain to ``chain``.
+
+    ``kw`` is :meth:`~hag_chain.DecodingConfig.to_llama_kwargs`: at temperature 0 the greedy sampler; else top-k,
+    typical, top-p and min-p (each keeping at least one token), the temperature and a draw seeded with ``seed``.
+    """
     temp = kw["temperature"]
     if temp == 0.0:
         chain.add_greedy()
-        return chain
+        return
     if temp > 0.0:  # a negative temperature samples the raw distribution (not reachable: DecodingConfig has ge=0)
         min_keep = 1
         chain.add_top_k(kw["top_k"])
@@ -104,7 +101,6 @@ def sampler_chain(
         chain.add_min_p(kw["min_p"], min_keep)
         chain.add_temp(temp)
     chain.add_dist(seed)
-    return chain
 
 
 def sample_from_logits(lib: Any, sampler: Any, candidates: Any, logits: np.ndarray) -> int:

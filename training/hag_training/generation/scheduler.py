@@ -8,8 +8,11 @@ one, and each piece is its own forward pass: 8 sequences in slots 0, 2, 4, ... d
 into the lowest hole (a stream copy). Together with the batch in slot order, this took the GSM8K workload of
 ``bench/engine_throughput.py`` from 124 to 167 generated tokens per second.
 
-Sequences whose prompts are token-for-token identical (the ``k`` seeds of one input that the search asks for) are
-prefilled once and their KV copied to the others with ``llama_memory_seq_cp``.
+Sequences whose prompts are token-for-token identical (every configuration and seed the search asks one input with)
+are prefilled once and their KV copied to the others with ``llama_memory_seq_cp``. The requests of one prompt are
+admitted together, wherever they stand in the call: the search and the evaluation list them configuration by
+configuration, so in call order a prompt's twins were mostly gone by the time the next configuration asked it again
+(a stage-1 rung of 8 inputs by 8 configurations, 4 seeds each: 64 prefills in call order, 8 grouped).
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from typing import Any
 
 import numpy as np
 
+from hag_training.generation.grammar_window import GrammarWindowSampler
 from hag_training.generation.llama_port import (
     Detokenizer,
     StreamedText,
@@ -63,7 +67,8 @@ class SlotScheduler:
         model: The single engine's ``LoadedModel`` (its weights, tokenizer and ``n_ctx``).
         requests: The call's requests.
         prompts: Their prompt tokens.
-        stats: The engine's counters (``steps``, ``decoded``, ``prefills``, ``moved``), updated in place.
+        stats: The engine's counters (``steps``, ``decoded``, ``prefills``, ``moved``, ``grammar_full_checks``),
+            updated in place.
         on_reply: Called with ``(index, text)`` as each reply ends.
 
     Attributes:
@@ -99,7 +104,9 @@ class SlotScheduler:
         self.first_logits: dict[tuple[int, ...], np.ndarray] = {}
         """The next-token logits after a prompt, kept while twins of it wait for a slot."""
         self.out: list[str | None] = [None] * len(requests)
-        self.pending = deque(range(len(requests)))
+        first = {prompt: i for i, prompt in reversed(list(enumerate(prompts)))}
+        self.pending = deque(sorted(range(len(requests)), key=lambda i: first[prompts[i]]))
+        """Requests not yet admitted, those of one prompt together (in order of first appearance; stable within)."""
         self.free = list(range(streams.concurrency))
         """Free sequence slots, a heap: the lowest is taken first."""
         self.live: list[_Sequence] = []
@@ -166,9 +173,15 @@ class SlotScheduler:
                     self.ctx.kv_cache_seq_cp(donor.slot, slot, -1, -1)
                     self.lib.llama_memory_seq_rm(self.ctx.memory, slot, len(prompt), -1)
                     seq = self._start(i, slot, prompt)
-                    self._accept(seq, sample_from_logits(self.lib, seq.sampler, self.candidates, logits))
+                    self._accept(seq, self._sample_kept(seq, logits))
             if not self.waiting[prompt]:
                 self.first_logits.pop(prompt, None)
+
+    def _sample_kept(self, seq: _Sequence, logits: np.ndarray) -> int:
+        """``seq``'s first token, sampled from its prompt's kept logits."""
+        if isinstance(seq.sampler, GrammarWindowSampler):
+            return seq.sampler.sample_logits(logits)
+        return sample_from_logits(self.lib, seq.sampler, self.candidates, logits)
 
     def _compact(self) -> None:
         """Move the sequences in the highest slots into the lowest free ones, so the live slots are consecutive.
@@ -205,14 +218,19 @@ class SlotScheduler:
         req = self.requests[i]
         n_prompt = len(prompt)
         max_tokens = reply_room(req.max_tokens, self.model.n_ctx - n_prompt)
-        chain = sampler_chain(
-            req.config,
-            req.seed,
-            n_vocab=self.n_vocab,
-            penalty_last_n=self.llm.last_n_tokens_size,
-            grammar=req.grammar,
-            vocab=self.vocab,
-        )
+        penalty_last_n = self.llm.last_n_tokens_size
+        chain: Any
+        if req.grammar is None:
+            chain = sampler_chain(req.config, req.seed, n_vocab=self.n_vocab, penalty_last_n=penalty_last_n)
+        else:
+            chain = GrammarWindowSampler(
+                req.config,
+                req.seed,
+                n_vocab=self.n_vocab,
+                penalty_last_n=penalty_last_n,
+                grammar=req.grammar,
+                vocab=self.vocab,
+            )
         seq = _Sequence(i, slot, prompt, chain, StreamedText(self.detok, max_tokens), n_prompt, self.streams.window)
         self.live.append(seq)
         return seq
@@ -244,6 +262,8 @@ class SlotScheduler:
             self.finished.append((seq.index, text))
         else:
             self.outgrown.append(seq.index)
+        if isinstance(seq.sampler, GrammarWindowSampler):
+            self.stats["grammar_full_checks"] += seq.sampler.full_checks
         seq.sampler.close()
         self.live.remove(seq)
         # (LlamaContext.kv_cache_seq_rm would read a negative id as 0: call llama.cpp.)
