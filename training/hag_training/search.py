@@ -69,6 +69,7 @@ SUITE = (
     "story",
     "structured_output",
     "structured_writing",
+    "tool_arguments",
 )
 """The default suite: what ``hag-train search``, ``eval`` and ``recipe default`` run on unless told otherwise."""
 

@@ -9,6 +9,10 @@ arguments (a repetition penalty punishes copying what the prompt already holds; 
 
 This is the structured family's closed task beside the extraction (``structured_output``): both copy values, while
 ``structured_writing`` fills open fields. Each request names one of five tools and binds it with two others.
+
+Room on SmolLM2-135M (``hag-train room --tasks tool_arguments``, 16 dev inputs, k 4; docs/room/tool_arguments):
+greedy 0.510 [0.333, 0.688], the best static configuration; greedy with the 1.15 penalty 0.302; llama.cpp's default
+0.417, ChatLlamaCpp's 0.315; the worst (1.0, top_k 10, the penalty) 0.253, a gap of 0.258 [0.086, 0.440].
 """
 
 from __future__ import annotations
