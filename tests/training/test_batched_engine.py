@@ -214,6 +214,22 @@ def test_max_tokens_and_late_twins(batched, fresh_single):
     assert late == fresh_single([_req(prompt, HOT, seed=7)])[0]
 
 
+def test_a_prompts_requests_are_prefilled_once_wherever_they_stand():
+    """Two prompts asked configuration by configuration, as the search lists them, through two slots: two prefills.
+
+    Each later request of a prompt starts from a live twin's copied KV and continues the prompt as its first did.
+    """
+    prompts = _task_prompts()[2:4]  # two haiku requests: replies longer than 16 tokens
+    # Staggered ends: each later request of a prompt is admitted while an earlier one of it still decodes.
+    lengths = (16, 4, 8)
+    requests = [_req(p, max_tokens=n) for n in lengths for p in prompts]
+    engine = BatchedLlamaCppEngine(n_ctx=N_CTX, concurrency=2)
+    a16, b16, a4, b4, a8, b8 = engine.generate(requests)
+    assert engine.stats["prefills"] == 2
+    assert a16.startswith(a8) and a8.startswith(a4) and b16.startswith(b8) and b8.startswith(b4)
+    assert len(a4) < len(a8) < len(a16) and a4 != b4
+
+
 def test_a_prompt_too_long_is_refused_as_by_the_single_engine():
     engine = BatchedLlamaCppEngine(n_ctx=256, concurrency=2)
     with pytest.raises(ContextLengthError, match="context holds"):

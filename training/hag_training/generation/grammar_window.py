@@ -8,9 +8,11 @@ structured reply's cost (measured: 12.9 ms per sequence-token with a JSON schema
 :class:`GrammarWindowSampler` first checks the :data:`WINDOW` tokens with the highest penalised logits. When at least
 as many pass as the rest of the chain keeps (1 for greedy, ``top_k`` otherwise), they are exactly the tokens the full
 check would have let through to top-k, the highest ones, and the rest of the chain (the same samplers with the same
-seed) picks the same token from them. Otherwise (a position the grammar narrows to a few tokens, under sampling; or
-``top_k`` 0, which keeps everything) it checks the whole vocabulary, as ``create_completion`` does. Either way the
-penalties, the grammar and the rest of the chain accept the token, as the chain does.
+seed) picks the same token from them. Under sampling with fewer that pass (a position the grammar narrows to a few
+tokens), the window still decides when min-p would cut every token outside it and top-p cannot cut differently
+(:meth:`GrammarWindowSampler._decides`). Otherwise (and for ties, and ``top_k`` 0, which keeps everything) it checks
+the whole vocabulary, as ``create_completion`` does. Either way the penalties, the grammar and the rest of the chain
+accept the token, as the chain does.
 """
 
 from __future__ import annotations

@@ -5,10 +5,15 @@ one ``<tool_call>{"name": ..., "arguments": {...}}</tool_call>`` generated under
 (:func:`hag_chain.tool_call_grammar`), the tools listed in the system message as ``ChatHAG`` lists them for a model
 whose chat template does not write tools (:func:`hag_chain.tool_call_messages`). The grammar fixes the call's shape;
 the decoding configuration decides whether the model picks the right tool and copies the request's values into its
-arguments (a repetition penalty punishes copying what the prompt already holds; a high temperature misspells it).
+arguments (a repetition penalty, on the call's own repeated quotes and punctuation, keeps strings from closing as
+they should; a high temperature misspells them).
 
 This is the structured family's closed task beside the extraction (``structured_output``): both copy values, while
 ``structured_writing`` fills open fields. Each request names one of five tools and binds it with two others.
+
+The tools are listed in the system message, as ``ChatHAG`` lists them for a model whose chat template does not write
+tools (SmolLM2's). A template that does (Qwen2.5's) gets them in its own slot at run time, so on such a model the
+task asks in hag-chain's words rather than the template's (a task's prompt does not depend on the model).
 
 Room on SmolLM2-135M (``hag-train room --tasks tool_arguments``, 16 dev inputs, k 4; docs/room/tool_arguments):
 greedy 0.510 [0.333, 0.688], the best static configuration; greedy with the 1.15 penalty 0.302; llama.cpp's default
@@ -210,7 +215,7 @@ class ToolArguments(Task):
 
     @override
     def extract(self, example: Example, text: str) -> tuple[str, dict[str, Any]] | None:
-        """The first tool call's name and arguments, as ``ChatHAG`` parses them (``None``: no complete call)."""
+        """The first tool call's name and arguments, as ``ChatHAG`` parses them (``None``: no parseable call)."""
         from hag_chain import parse_tool_calls
 
         _, calls, _ = parse_tool_calls(text, example.meta["tools"])
