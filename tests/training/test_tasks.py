@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 import pkgutil
 import re
 import typing
@@ -102,6 +103,12 @@ def test_split_is_disjoint_complete_and_deterministic(tasks, name):
         assert 0.5 * fraction * n < len(part) and abs(len(part) - fraction * n) < 0.1 * n
     groups = [{e.group or e.id for e in part} for part in (s0.train, s0.dev, s0.test)]
     assert not (groups[0] & groups[1] or groups[0] & groups[2] or groups[1] & groups[2])
+
+    # No request is asked in test that tuning saw: the same input with the same target and metadata.
+    def requests(part: list[Example]) -> set[str]:
+        return {json.dumps([e.input, e.target, e.meta], sort_keys=True, default=str) for e in part}
+
+    assert not requests(s0.test) & requests([*s0.train, *s0.dev])
     # Each part is in a seeded random order, not the source's: a prefix is a sample of the task.
     source_order = [e.id for e in task.load() if e.id in ids[0]]
     assert [e.id for e in s0.train] != source_order and sorted(e.id for e in s0.train) == sorted(source_order)

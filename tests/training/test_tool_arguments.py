@@ -29,6 +29,7 @@ def test_the_task_is_deterministic_and_phrased_many_ways():
     examples = task.load()
     assert [(e.target, e.meta) for e in examples] == [(e.target, e.meta) for e in get_task("tool_arguments").load()]
     assert len(examples) == 400 and {e.meta["tool"] for e in examples} == set(TOOLS)
+    assert len({e.input for e in examples}) == 400  # no request text twice: none in test is one tuning saw
     task.check_phrasings(min_phrasings=8, min_test_only=2)
     assert sum(p.test_only for p in task.phrasings) == 2
     assert len(task.split(0).test) >= 100

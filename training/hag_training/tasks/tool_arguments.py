@@ -149,7 +149,7 @@ def _arguments(tool: str, rng: random.Random) -> dict[str, Any]:
 
 @register_task
 class ToolArguments(Task):
-    """A forced call among three bound tools: 400 requests (80 per tool), the target the right tool's arguments.
+    """A forced call among three bound tools: 400 distinct requests (80 per tool), the target the tool's arguments.
 
     A reply scores 0 unless it calls the requested tool; then the share of its arguments that equal the request's
     values (integers exactly, text up to case and surrounding space).
@@ -189,15 +189,18 @@ class ToolArguments(Task):
 
     @override
     def _load(self) -> list[Example]:
-        out = []
+        out, seen = [], set()
         for tool, templates in REQUESTS.items():
             for i in range(self.per_tool):
                 rng = random.Random(f"tool_arguments:{tool}:{i}")
-                target = _arguments(tool, rng)
-                bound = [tool, *rng.sample([t for t in TOOLS if t != tool], 2)]
-                rng.shuffle(bound)
+                text = ""
+                while not text or text in seen:  # a request drawn twice would put one text in two splits: redraw
+                    target = _arguments(tool, rng)
+                    bound = [tool, *rng.sample([t for t in TOOLS if t != tool], 2)]
+                    rng.shuffle(bound)
+                    text = rng.choice(templates).format(**target)
+                seen.add(text)
                 meta = {"tool": tool, "tools": bound}
-                text = rng.choice(templates).format(**target)
                 out.append(Example(id=f"tool_arguments-{tool}-{i}", input=text, target=target, meta=meta))
         return out
 
