@@ -11,9 +11,8 @@ they should; a high temperature misspells them).
 This is the structured family's closed task beside the extraction (``structured_output``): both copy values, while
 ``structured_writing`` fills open fields. Each request names one of five tools and binds it with two others.
 
-The tools are listed in the system message, as ``ChatHAG`` lists them for a model whose chat template does not write
-tools (SmolLM2's). A template that does (Qwen2.5's) gets them in its own slot at run time, so on such a model the
-task asks in hag-chain's words rather than the template's (a task's prompt does not depend on the model).
+A template that writes tools itself (Qwen2.5's) gets them in its own slot at run time, so on such a model the task
+asks in hag-chain's words rather than the template's (a task's prompt does not depend on the model).
 
 Room on SmolLM2-135M (``hag-train room --tasks tool_arguments``, 16 dev inputs, k 4; docs/room/tool_arguments):
 greedy 0.510 [0.333, 0.688], the best static configuration; greedy with the 1.15 penalty 0.302; llama.cpp's default
