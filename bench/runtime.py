@@ -8,7 +8,7 @@ processes leave free, per call), every CPU for both backends (the idle compariso
 default (half the CPUs for decoding, all for prompts). HAG answers with the configuration it chose, whose sampling
 can cost more or less than ChatLlamaCpp's defaults (greedy skips top-k and top-p); ``hag-same-sampling`` isolates
 the planner's cost: the planner runs (one call, on a one-value temperature grid), and the answer samples with
-ChatLlamaCpp's defaults, as the plain call does. Writes bench/results/runtime.json.
+ChatLlamaCpp's defaults on every CPU, as the plain call does. Writes bench/results/runtime.json.
 
     python bench/runtime.py            # needs: pip install -e ".[bench]"; run it on an otherwise idle machine
     python bench/runtime.py --model qwen2.5-coder-0.5b --idle-only --out bench/results/runtime_qwen2.5-coder-0.5b.json
@@ -47,7 +47,8 @@ KINDS = {
     "plain-llama-default": ("plain", None),
     "hag": ("hag", None),
     "hag-all": ("hag", "all"),
-    "hag-same-sampling": ("hag", None),
+    # Every CPU, as "plain" has: only the planner differs from the plain call (the thread choice is hag vs hag-all).
+    "hag-same-sampling": ("hag", "all"),
 }
 # ChatLlamaCpp's sampling defaults (hag_training.baselines.CHAT_LLAMA_CPP_DEFAULT): temperature on a one-value grid,
 # so the planner still runs, the rest pinned.
