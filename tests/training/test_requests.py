@@ -62,10 +62,10 @@ TOOL = {"type": "function", "function": {"name": "lookup", "parameters": {"type"
 
 
 def test_tools_are_part_of_the_key_only_when_set_in_their_own_key_order():
-    plain = _request(temperature=0.0)
-    offered = GenerationRequest.build(MESSAGES, DecodingConfig(temperature=0.0), 1, 8, tools=[TOOL])
+    plain = _request(seed=0, temperature=0.0)
+    offered = GenerationRequest.build(MESSAGES, DecodingConfig(temperature=0.0), 0, 8, tools=[TOOL])
     assert plain.tools is None and "tools" not in json.loads(plain.key("e"))
-    assert GenerationRequest.build(MESSAGES, DecodingConfig(temperature=0.0), 1, 8, tools=[]) == plain
+    assert GenerationRequest.build(MESSAGES, DecodingConfig(temperature=0.0), 0, 8, tools=[]) == plain
     # As the chat template writes them (``tojson`` keeps a dict's order), not sorted like the rest of the key.
     assert json.loads(offered.key("e"))["tools"] == (
         '[{"type":"function","function":{"name":"lookup","parameters":{"type":"object","properties":{}}}}]'
@@ -74,7 +74,7 @@ def test_tools_are_part_of_the_key_only_when_set_in_their_own_key_order():
     assert offered.digest("e") != plain.digest("e")
     assert GenerationRequest.from_key(offered.key("e")) == ("e", offered)
     with pytest.raises(ValueError, match="list of tool definitions"):
-        GenerationRequest(offered.messages, offered.config, 1, 8, tools='{"name": "lookup"}')
+        GenerationRequest(offered.messages, offered.config, 0, 8, tools='{"name": "lookup"}')
 
 
 def test_the_openai_engine_asks_for_tools_in_the_system_message(tmp_path):

@@ -78,7 +78,9 @@ class LlamaCppEngine:
             return request
         from hag_chain import tool_prompt
 
-        return request.asked(*tool_prompt(self.model(), request.chat, request.tool_list))
+        model = self.model()
+        with model.lock:  # the template's first render reads the vocabulary
+            return request.asked(*tool_prompt(model, request.chat, request.tool_list))
 
     def generate(
         self, requests: Sequence[GenerationRequest], on_reply: Callable[[int, str], None] | None = None
