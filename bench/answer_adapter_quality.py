@@ -48,7 +48,12 @@ def main(results_path: str) -> dict:
         mine = [r for r in hag if r["task"] == name]
         requests = [
             GenerationRequest.build(
-                task.messages(examples[r["example_id"]]), DecodingConfig(**r["config"]), 0, answer_tokens(task)
+                task.messages(ex := examples[r["example_id"]]),
+                DecodingConfig(**r["config"]),
+                0,
+                answer_tokens(task),
+                task.grammar(ex),
+                task.tools(ex),
             )
             for r in mine
         ]

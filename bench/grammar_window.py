@@ -37,9 +37,9 @@ def build_requests(n_inputs: int, seeds: int) -> list[GenerationRequest]:
     for name in TASKS:
         task = get_task(name)
         for example in task.split(seed=0).train[:n_inputs]:
-            messages, grammar = task.messages(example), task.grammar(example)
+            messages, grammar, tools = task.messages(example), task.grammar(example), task.tools(example)
             requests += [
-                GenerationRequest.build(messages, config, seed, answer_tokens(task), grammar)
+                GenerationRequest.build(messages, config, seed, answer_tokens(task), grammar, tools)
                 for config in configs
                 for seed in range(seeds)
             ]

@@ -8,6 +8,7 @@ from .chat.tools import parse_tool_calls as parse_tool_calls
 from .chat.tools import structured_output_messages as structured_output_messages
 from .chat.tools import tool_call_grammar as tool_call_grammar
 from .chat.tools import tool_call_messages as tool_call_messages
+from .chat.tools import tool_prompt as tool_prompt
 from .errors import AdapterMismatchError as AdapterMismatchError
 from .errors import ContextLengthError as ContextLengthError
 from .errors import DuplicateEntryError as DuplicateEntryError

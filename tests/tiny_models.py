@@ -27,6 +27,17 @@ CHAT_TEMPLATE = (
     "{% for message in messages %}<|im_start|>{{ message['role'] }}\n{{ message['content'] }}<|im_end|>\n"
     "{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
 )
+# A template that writes tools, as Qwen2.5's does: in the system message, with how to call one in <tool_call> tags.
+TOOLS_CHAT_TEMPLATE = (
+    "{% if tools %}<|im_start|>system\n"
+    "{% if messages[0]['role'] == 'system' %}{{ messages[0]['content'] }}{% else %}You are an assistant.{% endif %}"
+    "\n\n# Tools\n<tools>{% for tool in tools %}\n{{ tool | tojson }}{% endfor %}\n</tools>\n"
+    'Call one as <tool_call>{"name": ..., "arguments": ...}</tool_call><|im_end|>\n'
+    "{% elif messages[0]['role'] == 'system' %}<|im_start|>system\n{{ messages[0]['content'] }}<|im_end|>\n"
+    "{% endif %}{% for m in messages %}{% if not (loop.first and m['role'] == 'system') %}"
+    "<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n{% endif %}{% endfor %}"
+    "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+)
 SPECIALS = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
 SAMPLE_TEXT = "The 42 quick foxes jumped over 7 lazy dogs; café naïve 2024!"
 TOKENIZER_PROBES = [
@@ -58,7 +69,7 @@ QWEN2_SPLIT = (
 )
 
 
-def build_tokenizer(out_dir: Path, vocab_size: int = 384, style: str = "smollm"):
+def build_tokenizer(out_dir: Path, vocab_size: int = 384, style: str = "smollm", chat_template: str = CHAT_TEMPLATE):
     """A byte-level BPE trained on a small corpus, with SmolLM2's pre-tokenizer (digits one by one) or Qwen2's."""
     import tokenizers
     import transformers
@@ -89,7 +100,7 @@ def build_tokenizer(out_dir: Path, vocab_size: int = 384, style: str = "smollm")
         unk_token="<|endoftext|>",
         pad_token="<|im_end|>",
     )
-    fast.chat_template = CHAT_TEMPLATE
+    fast.chat_template = chat_template
     fast.save_pretrained(out_dir)
     return fast
 
@@ -105,12 +116,14 @@ TINY_DIMS = {
 }
 
 
-def build_tiny_llama(out_dir: Path, *, tie: bool = True, seed: int = 0, context: int = 128) -> Path:
+def build_tiny_llama(
+    out_dir: Path, *, tie: bool = True, seed: int = 0, context: int = 128, chat_template: str = CHAT_TEMPLATE
+) -> Path:
     """Save a 2-layer, hidden-64 llama with GQA (4 heads, 2 KV heads) and random weights, norms included."""
     import torch
     import transformers
 
-    tokenizer = build_tokenizer(out_dir)
+    tokenizer = build_tokenizer(out_dir, chat_template=chat_template)
     config = transformers.LlamaConfig(
         vocab_size=len(tokenizer),
         intermediate_size=144,  # 144 % 32 != 0: ffn_down rows cannot be block-quantized -> f16 fallback

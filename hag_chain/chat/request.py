@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 from langchain_core.messages import BaseMessage
 
 from hag_chain.chat import tools as _tools
-from hag_chain.chat.messages import TOOL_CALL_OPEN, to_chat_dicts
+from hag_chain.chat.messages import to_chat_dicts
 from hag_chain.knobs import KNOBS, DecodingConfig, split_knob_kwargs
 
 if TYPE_CHECKING:
@@ -91,21 +91,9 @@ class Request:
         )
 
     def prompt(self, model: LoadedModel, chat: list[dict[str, str]] | None = None) -> list[int]:
-        """``chat`` (by default :attr:`chat`) as ``model``'s prompt, with the offered tools.
-
-        A chat template that writes tools and asks for ``<tool_call>`` blocks (Qwen2.5's) writes them and how to call
-        one in the model's own words, as it was tuned on them; for another, hag-chain's instructions, which ask for
-        the same blocks, go into the system message (:func:`~hag_chain.chat.tools.tools_instructions`). Measured on
-        Qwen2.5-Coder-0.5B, LangChain's weather question: with hag-chain's instructions the first answer token is a
-        near tie between the call's ``{"`` and prose's ``The`` (logits 19.2 and 18.7), with its own template's
-        the call leads any prose token by 2.2.
-        """
-        chat = self.chat if chat is None else chat
-        if self.offered_tools and model.takes_tools(TOOL_CALL_OPEN):
-            return model.prompt_tokens(chat, tools=self.offered_tools)
-        if self.offered_tools:
-            chat = _tools.tool_call_messages(chat, self.offered_tools)
-        return model.prompt_tokens(chat)
+        """``chat`` (by default :attr:`chat`) as ``model``'s prompt, with the offered tools (:func:`tool_prompt`)."""
+        messages, tools = _tools.tool_prompt(model, self.chat if chat is None else chat, self.offered_tools)
+        return model.prompt_tokens(messages, tools=tools)
 
     @property
     def structured_output(self) -> bool:

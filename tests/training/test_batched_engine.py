@@ -68,8 +68,8 @@ def _task_prompts() -> list[list[dict[str, str]]]:
     return prompts
 
 
-def _req(messages, config=GREEDY, seed=0, max_tokens=24, grammar=None) -> GenerationRequest:
-    return GenerationRequest.build(messages, config, seed, max_tokens, grammar)
+def _req(messages, config=GREEDY, seed=0, max_tokens=24, grammar=None, tools=None) -> GenerationRequest:
+    return GenerationRequest.build(messages, config, seed, max_tokens, grammar, tools)
 
 
 @pytest.mark.unit
@@ -173,8 +173,8 @@ def test_the_grammar_window_changes_no_token(monkeypatch):
     for name in ("structured_output", "tool_arguments"):
         task = get_task(name)
         for example in task.split(0).dev[:2]:
-            grammar = task.grammar(example)
-            requests += [_req(task.messages(example), c, s, 48, grammar) for c in configs for s in range(2)]
+            grammar, tools = task.grammar(example), task.tools(example)
+            requests += [_req(task.messages(example), c, s, 48, grammar, tools) for c in configs for s in range(2)]
     windowed = BatchedLlamaCppEngine(n_ctx=N_CTX, concurrency=8)
     replies = windowed.generate(requests)
     monkeypatch.setattr(grammar_window, "WINDOW", 0)

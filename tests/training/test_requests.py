@@ -58,6 +58,37 @@ def test_a_grammar_is_part_of_the_key_only_when_set():
         GenerationRequest.build(MESSAGES, DecodingConfig(), 1, 8, "")
 
 
+TOOL = {"type": "function", "function": {"name": "lookup", "parameters": {"type": "object", "properties": {}}}}
+
+
+def test_tools_are_part_of_the_key_only_when_set_in_their_own_key_order():
+    plain = _request(seed=0, temperature=0.0)
+    offered = GenerationRequest.build(MESSAGES, DecodingConfig(temperature=0.0), 0, 8, tools=[TOOL])
+    assert plain.tools is None and "tools" not in json.loads(plain.key("e"))
+    assert GenerationRequest.build(MESSAGES, DecodingConfig(temperature=0.0), 0, 8, tools=[]) == plain
+    # As the chat template writes them (``tojson`` keeps a dict's order), not sorted like the rest of the key.
+    assert json.loads(offered.key("e"))["tools"] == (
+        '[{"type":"function","function":{"name":"lookup","parameters":{"type":"object","properties":{}}}}]'
+    )
+    assert offered.tool_list == [TOOL] and list(offered.tool_list[0]) == ["type", "function"]
+    assert offered.digest("e") != plain.digest("e")
+    assert GenerationRequest.from_key(offered.key("e")) == ("e", offered)
+    with pytest.raises(ValueError, match="list of tool definitions"):
+        GenerationRequest(offered.messages, offered.config, 0, 8, tools='{"name": "lookup"}')
+
+
+def test_the_openai_engine_asks_for_tools_in_the_system_message(tmp_path):
+    from hag_chain import tool_call_messages
+
+    engine = OpenAICompatibleEngine("http://127.0.0.1:1/v1", model="m")
+    offered = GenerationRequest.build(MESSAGES, DecodingConfig(), 1, 8, tools=[TOOL])
+    resolved = engine.resolve(offered)
+    assert resolved.tools is None and resolved.chat == tool_call_messages(MESSAGES, [TOOL])
+    assert engine.request_body(offered)["messages"] == resolved.chat
+    assert CachedEngine(engine, GenerationCache(tmp_path / "g.sqlite")).resolve(offered) == resolved
+    assert engine.resolve(_request()) == _request()
+
+
 def test_key_leaves_out_knobs_at_their_defaults():
     assert json.loads(_request().key("e"))["config"] == {}
     # Setting a knob to its default explicitly is the same generation as leaving it unset.

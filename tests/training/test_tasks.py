@@ -84,8 +84,10 @@ def test_loader_reads_real_data(tasks, name):
         assert isinstance(e, Example) and e.id.startswith(name.split("_")[0]) and e.input.strip()
         assert e.target not in (None, "", [])
     messages = task.messages(examples[0])
-    # A structured task asks as ChatHAG's structured output does: the schema in a system message.
-    roles = ["system", "user"] if task.grammar(examples[0]) else ["user"]
+    # A structured task asks as ChatHAG's structured output does: the schema in a system message. A forced tool call's
+    # tools are offered apart (Task.tools), as ChatHAG offers them.
+    structured = task.grammar(examples[0]) is not None and task.tools(examples[0]) is None
+    roles = ["system", "user"] if structured else ["user"]
     assert [m["role"] for m in messages] == roles and examples[0].input.split()[0] in messages[-1]["content"]
 
 

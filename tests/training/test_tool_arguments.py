@@ -60,19 +60,19 @@ def test_prompts_and_grammar_are_what_chathag_asks_a_forced_call_with():
         request = Request.build(
             [kinds[m["role"]](m["content"]) for m in plain], options, pins={}, stop=None, max_tokens=None, seed=None
         )
+        assert task.messages(ex) == plain == request.chat  # the tools are offered apart, as ChatHAG offers them
         assert request.forced_tools == request.offered_tools == task.tools(ex)
-        assert task.messages(ex) == tool_call_messages(request.chat, request.offered_tools)
-        assert task.messages(ex)[0]["content"].startswith(plain[0]["content"] + "\n\n" if phrasing.system else "You ")
         assert task.grammar(ex) == tool_call_grammar(request.forced_tools)
 
 
-def test_the_planner_reads_the_tools_as_the_task_asks(prompted):
-    """A forced call's planner prompt on SmolLM2 (whose template writes no tools) is the task's prompt."""
+def test_the_planner_reads_the_tools_as_the_search_asked_them(prompted, tmp_path):
+    """On SmolLM2 (whose template writes no tools) the tools are listed in the system message, for both."""
     task = get_task("tool_arguments")
     example = replace(task.load()[0], phrasing="plain")
+    messages, tools = Scorer(task, CachedEngine(local_engine(), GenerationCache(tmp_path / "g.sqlite"))).asked(example)
+    assert tools is None and messages == tool_call_messages(task.messages(example), task.tools(example))
     ChatHAG(max_tokens=8).choose_config(example.input, tools=task.tools(example), tool_choice="any")
-    expected = task.messages(example)
-    assert prompted[-1][: len(expected)] == expected  # then the planner turn
+    assert prompted[-1][: len(messages)] == messages  # then the planner turn
 
 
 @pytest.mark.unit

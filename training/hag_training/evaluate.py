@@ -125,7 +125,7 @@ class EvalReport:
 def run_eval(
     config: EvalConfig,
     *,
-    choose: Callable[[list[dict[str, str]]], DecodingConfig],
+    choose: Callable[[list[dict[str, str]], list[dict[str, Any]] | None], DecodingConfig],
     hag_engine: CachedEngine,
     base_engine: CachedEngine,
     space: SearchSpace,
@@ -137,7 +137,8 @@ def run_eval(
 
     Args:
         config: What to evaluate.
-        choose: The HAG planner: messages to the configuration it answers them with.
+        choose: The HAG planner: messages (and the tools a forced call chooses among) to the configuration it
+            answers them with.
         hag_engine: Answers HAG's inputs (with a plain LoRA on; for an activated LoRA, the base model alone).
         base_engine: Answers every other method's inputs (the base model alone).
         space: The search space ``random`` draws from.
@@ -178,7 +179,7 @@ def run_eval(
         test = splits[name].test[: config.n_test]
         rng, grid = random.Random(f"{config.seed}:{name}"), list(space)
         plans = {
-            HAG: [choose(task.messages(ex)) for ex in test],
+            HAG: [choose(task.messages(ex), task.tools(ex)) for ex in test],
             "random": [rng.choice(grid) for _ in test],
             BEST_SINGLE: [labels[single]] * len(test),
             BEST_PER_TASK: [labels[per_task[name]]] * len(test),
@@ -214,7 +215,8 @@ def run_eval(
 class AdapterRuntime:
     """An adapter run as ``ChatHAG`` runs it: its planner, the engine HAG answers with, the base model's engine."""
 
-    choose: Callable[[list[dict[str, str]]], DecodingConfig]
+    choose: Callable[[list[dict[str, str]], list[dict[str, Any]] | None], DecodingConfig]
+    """The planner's configuration for a conversation and the tools it must call one of (``None``: free text)."""
     hag_engine: CachedEngine
     base_engine: CachedEngine
     space: SearchSpace
@@ -235,7 +237,7 @@ class AdapterRuntime:
             defaults=DecodingConfig(**DecodingConfig().model_dump()),
         )
         return cls(
-            choose=lambda messages: planner.choose_config(messages).config,
+            choose=lambda messages, tools: planner.choose_config(messages, **_forced_call(tools)).config,
             hag_engine=CachedEngine(local_engine(model_path=model_path, adapter_path=str(adapter_path)), cache),
             base_engine=CachedEngine(local_engine(model_path=model_path), cache),
             space=planner.hag_profile().search_space,
@@ -243,6 +245,11 @@ class AdapterRuntime:
             if (rec := DecodingConfig.recommended(planner.load().metadata))
             else None,
         )
+
+
+def _forced_call(tools: list[dict[str, Any]] | None) -> dict[str, Any]:
+    """``ChatHAG``'s call arguments for a reply that must call one of ``tools`` (none for free text)."""
+    return {"tools": tools, "tool_choice": "any"} if tools else {}
 
 
 def evaluate_adapter(

@@ -21,6 +21,9 @@ class Label:
     """The label as the planner writes it (``SearchSpace.format``)."""
     scores: dict[str, float]
     """Group score of every survivor on this input, by line."""
+    tools: list[dict[str, Any]] = field(default_factory=list)
+    """The tools the model was offered with :attr:`messages`, for its chat template to write (none where the
+    template cannot: then they are instructions in the messages; ``hag_chain.tool_prompt``)."""
     family: str = ""
     example_id: str = ""
     label: dict[str, Any] = field(default_factory=dict)
@@ -59,7 +62,7 @@ class Label:
         return cls(**known)
 
 
-_JSON_FIELDS = ("scores", "stderrs", "label")
+_JSON_FIELDS = ("scores", "stderrs", "label", "tools")
 """:class:`Label` fields the ``datasets`` copy stores as JSON text (per-input dicts of varying keys)."""
 
 

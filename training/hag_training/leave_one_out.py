@@ -85,7 +85,7 @@ def leave_one_task_out(
         runtime = AdapterRuntime.load(adapter, cache, model_path)
         task = get_task(name)
         test = task.split(config.seed).test[: config.n_test]
-        plans = [runtime.choose(task.messages(ex)) for ex in test]
+        plans = [runtime.choose(task.messages(ex), task.tools(ex)) for ex in test]
         groups = Scorer(task, runtime.hag_engine, k=config.k, seed=config.seed).score(
             list(zip(test, plans, strict=True))
         )

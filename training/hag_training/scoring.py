@@ -12,6 +12,7 @@ import math
 import statistics
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from hag_chain import DecodingConfig
 from hag_training.generation.cache import CachedEngine
@@ -96,11 +97,17 @@ class Scorer:
         self.max_tokens = answer_tokens(task)
 
     def requests(self, example: Example, config: DecodingConfig) -> list[GenerationRequest]:
-        """The ``k`` requests scoring ``config`` on ``example`` (under the task's grammar for it, if any)."""
-        messages, grammar = self.task.messages(example), self.task.grammar(example)
+        """The ``k`` requests scoring ``config`` on ``example`` (with the task's grammar and tools for it, if any)."""
+        messages, grammar, tools = self.task.messages(example), self.task.grammar(example), self.task.tools(example)
         return [
-            GenerationRequest.build(messages, config, self.seed + r, self.max_tokens, grammar) for r in range(self.k)
+            GenerationRequest.build(messages, config, self.seed + r, self.max_tokens, grammar, tools)
+            for r in range(self.k)
         ]
+
+    def asked(self, example: Example) -> tuple[list[dict[str, str]], list[dict[str, Any]] | None]:
+        """``example``'s messages and tools as the engine's model is asked them (``CachedEngine.resolve``)."""
+        request = self.engine.resolve(self.requests(example, DecodingConfig())[0])
+        return request.chat, request.tool_list
 
     def score(self, items: Sequence[tuple[Example, DecodingConfig]]) -> list[GroupScore]:
         """One :class:`GroupScore` per ``(example, configuration)``, all generated in one engine call.

@@ -325,12 +325,14 @@ def _stage2(
     labels = []
     for i, (example, (line, earned)) in enumerate(zip(inputs[: config.n_train], chosen, strict=False)):
         cfg, group = space.parse(line), table[line][i]
+        messages, tools = scorer.asked(example)
         labels.append(
             Label(
                 task=task.name,
                 family=task.family,
                 example_id=example.id,
-                messages=task.messages(example),
+                messages=messages,
+                tools=tools or [],
                 label={k: getattr(cfg, k) for k in space.knobs},
                 label_line=line,
                 label_score=group.score,

@@ -63,8 +63,9 @@ def build_examples(
     teach the adapter to leave answers as the base model writes them, so it can stay on for phase 2 (which then
     reuses the planner's KV cache); without them a tuned adapter answers every prompt with a configuration line.
 
-    Prompts are rendered as the runtime renders them: the chat template with the generation prompt, then the BOS
-    token only where the tokenizer adds one and the template did not write it.
+    Prompts are rendered as the runtime renders them: the chat template with the generation prompt (and the
+    record's tools, where the search's model was offered them in its template's slot), then the BOS token only where
+    the tokenizer adds one and the template did not write it.
 
     With ``invocation`` (aLoRA token ids), every configuration example's prompt must end with it: peft adapts from
     the last occurrence of the invocation on, and a row without it trains nothing.
@@ -77,8 +78,10 @@ def build_examples(
     from hag_training.scoring import answer_tokens
     from hag_training.tasks import TASKS, get_task
 
-    def encode(messages: list[dict[str, Any]], target: list[int], suffix: str = "") -> dict[str, list[int]] | None:
-        text = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+    def encode(
+        messages: list[dict[str, Any]], tools: list[dict[str, Any]], target: list[int], suffix: str = ""
+    ) -> dict[str, list[int]] | None:
+        text = tokenizer.apply_chat_template(messages, tools=tools or None, tokenize=False, add_generation_prompt=True)
         prompt = tokenizer(text, add_special_tokens=False).input_ids
         bos = tokenizer.bos_token_id
         if getattr(tokenizer, "add_bos_token", False) and bos is not None and prompt[:1] != [bos]:
@@ -116,7 +119,8 @@ def build_examples(
     skipped = 0
     for rec in records:
         line = reply(rec)
-        encoded = [encode(planner_messages(rec.messages, prompt_version), line, planner_suffix(prompt_version))]
+        planner = planner_messages(rec.messages, prompt_version)
+        encoded = [encode(planner, rec.tools, line, planner_suffix(prompt_version))]
         if invocation and encoded[0] is not None:
             prompt_end = len(encoded[0]["input_ids"]) - len(line)
             if encoded[0]["input_ids"][prompt_end - len(invocation) : prompt_end] != invocation:
@@ -131,7 +135,7 @@ def build_examples(
             limit = answer_tokens(get_task(rec.task)) if rec.task in TASKS else None
             if limit is None or len(answer) < limit:
                 answer.append(tokenizer.eos_token_id)
-            encoded.append(encode(rec.messages, answer))
+            encoded.append(encode(rec.messages, rec.tools, answer))
         skipped += sum(e is None for e in encoded)
         examples.extend(e for e in encoded if e is not None)
     return examples, skipped

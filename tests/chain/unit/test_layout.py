@@ -77,6 +77,7 @@ def test_public_api_is_pinned():
         "structured_output_messages",
         "tool_call_grammar",
         "tool_call_messages",
+        "tool_prompt",
         "with_self_tuning",
     }
     for name in hag_chain.__all__:  # every lazily exported name resolves

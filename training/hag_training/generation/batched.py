@@ -120,6 +120,10 @@ class BatchedLlamaCppEngine:
         """Positions each sequence's KV stream holds now (0 before the first call): see ``n_ctx``."""
         return self._streams.window
 
+    def resolve(self, request: GenerationRequest) -> GenerationRequest:
+        """The single engine's: the same model, its tools where ``ChatHAG`` puts them."""
+        return self._single.resolve(request)
+
     def generate(
         self, requests: Sequence[GenerationRequest], on_reply: Callable[[int, str], None] | None = None
     ) -> list[str]:
@@ -133,15 +137,11 @@ class BatchedLlamaCppEngine:
         """
         if not requests:
             return []
-        from hag_chain import ModelKey, default_model_path, load_model
-
         single = self._single
-        path = str(self.model_path or default_model_path())
-        model = load_model(ModelKey(path, None, n_ctx=single.n_ctx))
+        model = single.model()
+        requests = [single.resolve(r) for r in requests]
         with model.lock:  # the chat formatter and tokenizer are the single engine's; keep to its rules
-            prompts = [
-                tuple(model.prompt_tokens([{"role": r, "content": c} for r, c in req.messages])) for req in requests
-            ]
+            prompts = [tuple(model.prompt_tokens(req.chat, tools=req.tool_list)) for req in requests]
         for prompt in prompts:
             model.check_fits(len(prompt), "prompt")
         for grammar in {r.grammar for r in requests if r.grammar}:

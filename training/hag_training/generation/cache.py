@@ -104,12 +104,17 @@ class CachedEngine:
         self.generated = 0
         self.hits = 0
 
+    def resolve(self, request: GenerationRequest) -> GenerationRequest:
+        """``request`` as the engine's model is asked it (:meth:`Engine.resolve`): only one with tools loads it."""
+        return request if request.tools is None else self.engine.resolve(request)
+
     def generate(self, requests: Sequence[GenerationRequest]) -> list[str] | None:
         """Replies in order, or ``None`` when the budget runs out first.
 
         What the budget covered is generated and cached, so nothing is lost.
         """
         engine_id = self.engine.engine_id
+        requests = [self.resolve(r) for r in requests]  # keyed as the model is asked them
         preimages = [r.key(engine_id) for r in requests]
         keys = [key_digest(p) for p in preimages]  # each preimage serialised once
         texts = [self.cache.get(k) for k in keys]

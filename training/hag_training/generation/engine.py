@@ -18,6 +18,15 @@ class Engine(Protocol):
         """Identifies the model behind the engine; part of every cache key."""
         ...
 
+    def resolve(self, request: GenerationRequest) -> GenerationRequest:
+        """``request`` as this engine's model is asked it (a request without tools as it is).
+
+        Tools go where ``ChatHAG`` puts them for the same model (:func:`hag_chain.tool_prompt`): a chat template that
+        writes tools keeps them in :attr:`~GenerationRequest.tools`, another gets them as instructions in the
+        messages. :meth:`generate` resolves each request itself; the cache keys requests resolved.
+        """
+        ...
+
     def generate(
         self, requests: Sequence[GenerationRequest], on_reply: Callable[[int, str], None] | None = None
     ) -> list[str]:

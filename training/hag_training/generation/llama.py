@@ -7,8 +7,12 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import cached_property, partial
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from hag_training.generation.request import GenerationRequest
+
+if TYPE_CHECKING:
+    from hag_chain import LoadedModel
 
 __all__ = ["LlamaCppEngine"]
 
@@ -61,6 +65,23 @@ class LlamaCppEngine:
         digest = hashlib.sha256(adapter.read_bytes()).hexdigest()[:12]
         return f"llama.cpp:{name}+{adapter.name}@{digest}"
 
+    def model(self) -> LoadedModel:
+        """The loaded model this engine generates with (loaded once per process, shared with ``ChatHAG``)."""
+        from hag_chain import ModelKey, default_model_path, load_model
+
+        path = str(self.model_path or default_model_path())
+        return load_model(ModelKey(path, self.answering_adapter, n_ctx=self.n_ctx))
+
+    def resolve(self, request: GenerationRequest) -> GenerationRequest:
+        """``request`` with its tools where ``ChatHAG`` puts them for this model (:func:`hag_chain.tool_prompt`)."""
+        if request.tools is None:
+            return request
+        from hag_chain import tool_prompt
+
+        model = self.model()
+        with model.lock:  # the template's first render reads the vocabulary
+            return request.asked(*tool_prompt(model, request.chat, request.tool_list))
+
     def generate(
         self, requests: Sequence[GenerationRequest], on_reply: Callable[[int, str], None] | None = None
     ) -> list[str]:
@@ -72,18 +93,18 @@ class LlamaCppEngine:
         """
         from llama_cpp import LlamaGrammar
 
-        from hag_chain import ModelKey, default_model_path, iterate_on_compute_thread, load_model
+        from hag_chain import iterate_on_compute_thread
         from hag_training.generation.llama_port import check_grammar
 
-        path = str(self.model_path or default_model_path())
-        model = load_model(ModelKey(path, self.answering_adapter, n_ctx=self.n_ctx))
+        model = self.model()
+        requests = [self.resolve(r) for r in requests]
         grammars = {g: LlamaGrammar.from_string(g, verbose=False) for g in {r.grammar for r in requests if r.grammar}}
         for text in grammars:
             check_grammar(model.llm._model.vocab, text)  # llama-cpp-python would crash on one it cannot parse
 
         def reply(req: GenerationRequest) -> Iterator[str]:
             with model.lock:
-                prompt = model.prompt_tokens([{"role": r, "content": c} for r, c in req.messages])
+                prompt = model.prompt_tokens(req.chat, tools=req.tool_list)
                 stream = model.complete(
                     prompt,
                     sampling=req.config.to_llama_kwargs(),

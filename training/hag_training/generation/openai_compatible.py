@@ -47,6 +47,18 @@ class OpenAICompatibleEngine:
         """``openai:<model>``: the cache assumes one model name means one set of weights."""
         return f"openai:{self.model}"
 
+    def resolve(self, request: GenerationRequest) -> GenerationRequest:
+        """``request`` with its tools as instructions in the system message (:func:`hag_chain.tool_call_messages`).
+
+        The server's chat template is not known here, so tools are asked for as ``ChatHAG`` asks a model whose
+        template cannot write them; the reply is read from the message's text either way.
+        """
+        if request.tools is None:
+            return request
+        from hag_chain import tool_call_messages
+
+        return request.asked(tool_call_messages(request.chat, request.tool_list or []), None)
+
     def generate(
         self, requests: Sequence[GenerationRequest], on_reply: Callable[[int, str], None] | None = None
     ) -> list[str]:
@@ -62,6 +74,8 @@ class OpenAICompatibleEngine:
                 "use a llama-server or llama-cpp-python server (they read the `grammar` field) or a local engine."
             )
             raise ValueError(msg)
+
+        requests = [self.resolve(r) for r in requests]
 
         def one(i: int) -> str:
             text = self._one(requests[i])
@@ -79,7 +93,7 @@ class OpenAICompatibleEngine:
         """
         body: dict[str, Any] = {
             "model": self.model,
-            "messages": [{"role": r, "content": c} for r, c in req.messages],
+            "messages": self.resolve(req).chat,
             "max_tokens": req.max_tokens,
             "seed": req.seed,
         }

@@ -143,6 +143,15 @@ class Task(ABC):
         out = [] if p.system is None else [{"role": "system", "content": p.system.format(**values)}]
         return [*out, {"role": "user", "content": p.user.format(**values)}]
 
+    def tools(self, example: Example) -> list[dict[str, Any]] | None:
+        """The tools the reply to ``example`` must call one of (OpenAI tool definitions), ``None`` for none (default).
+
+        They are offered as ``ChatHAG`` offers a forced call's tools to the model that answers
+        (:func:`hag_chain.tool_prompt`): in its chat template's own slot where it has one, else as instructions in
+        the system message, so :meth:`messages` leaves them out.
+        """
+        return None
+
     def grammar(self, example: Example) -> str | None:
         """The llama.cpp grammar (GBNF) the reply to ``example`` is generated under, ``None`` for free text (default).
 

@@ -2,17 +2,15 @@
 
 An agent binds tools and makes the model call one (``ChatHAG().bind_tools(tools, tool_choice="any")``): the answer is
 one ``<tool_call>{"name": ..., "arguments": {...}}</tool_call>`` generated under the tools' llama.cpp grammar
-(:func:`hag_chain.tool_call_grammar`), the tools listed in the system message as ``ChatHAG`` lists them for a model
-whose chat template does not write tools (:func:`hag_chain.tool_call_messages`). The grammar fixes the call's shape;
+(:func:`hag_chain.tool_call_grammar`), the tools offered as ``ChatHAG`` offers them to the same model
+(:func:`hag_chain.tool_prompt`, through :meth:`tools`): in a chat template's own tools slot where it has one
+(Qwen2.5's), else listed in the system message (SmolLM2's). The grammar fixes the call's shape;
 the decoding configuration decides whether the model picks the right tool and copies the request's values into its
 arguments (a repetition penalty, on the call's own repeated quotes and punctuation, keeps strings from closing as
 they should; a high temperature misspells them).
 
 This is the structured family's closed task beside the extraction (``structured_output``): both copy values, while
 ``structured_writing`` fills open fields. Each request names one of five tools and binds it with two others.
-
-A template that writes tools itself (Qwen2.5's) gets them in its own slot at run time, so on such a model the task
-asks in hag-chain's words rather than the template's (a task's prompt does not depend on the model).
 
 Room on SmolLM2-135M (``hag-train room --tasks tool_arguments``, 16 dev inputs, k 4; docs/room/tool_arguments):
 greedy 0.510 [0.333, 0.688], the best static configuration; greedy with the 1.15 penalty 0.302; llama.cpp's default
@@ -182,6 +180,7 @@ class ToolArguments(Task):
         Phrasing("app", "Incoming request from the mobile app:\n\n{input}", test_only=True),
     )
 
+    @override
     def tools(self, example: Example) -> list[dict[str, Any]]:
         """The tools bound for ``example``, in the order the request lists them."""
         return [TOOLS[name] for name in example.meta["tools"]]
@@ -202,12 +201,6 @@ class ToolArguments(Task):
                 meta = {"tool": tool, "tools": bound}
                 out.append(Example(id=f"tool_arguments-{tool}-{i}", input=text, target=target, meta=meta))
         return out
-
-    @override
-    def messages(self, example: Example) -> list[dict[str, str]]:
-        from hag_chain import tool_call_messages
-
-        return tool_call_messages(super().messages(example), self.tools(example))
 
     @override
     def grammar(self, example: Example) -> str:
