@@ -22,10 +22,16 @@ TINY = Recipe(
 
 def test_recipe_runs_end_to_end_on_a_given_base_model(tmp_path):
     out = run_recipe(
-        TINY, tmp_path / "run", cache_path=tmp_path / "cache.sqlite", model=default_model_path(), progress=False
+        TINY,
+        tmp_path / "run",
+        cache_path=tmp_path / "cache.sqlite",
+        model=default_model_path(),
+        tuning={"epochs": 2},
+        progress=False,
     )
     assert set(out["times"]) == {"search_s", "sft_s", "eval_s"} and out["installed"] is None
     assert "| **HAG** |" in out["eval"]["table"].read_text()
+    assert " --epochs 2`" in out["card"].read_text()  # the command that reproduces it
     assert "## Evaluation" in out["card"].read_text() and 'ChatHAG(model_path="<base>.gguf"' in out["card"].read_text()
     chat = ChatHAG(model_path=default_model_path(), adapter_path=str(out["adapter"]))
     assert chat.hag_profile().search_space == TINY_SPACE

@@ -263,6 +263,11 @@ def _recipe_parser(sub) -> None:
         choices=sorted(PLANNER_PROMPTS),
         help=f"planner prompt to tune (default: the recipe's, {TUNED_PROMPT_VERSION}); see `hag-train sft --help`",
     )
+    r.add_argument(
+        "--epochs",
+        type=float,
+        help="tuning epochs (default: the recipe's, 3); a larger base may need more to learn its labels per request",
+    )
     _cache_and_progress(r)
 
 
@@ -480,7 +485,7 @@ def _recipe(args: argparse.Namespace) -> int:
         model=args.model,
         install=args.install,
         leave_one_out=args.leave_one_out,
-        prompt_version=args.prompt_version,
+        tuning={name: value for name in ("prompt_version", "epochs") if (value := getattr(args, name)) is not None},
         progress=not args.no_progress,
     )
     print(json.dumps(out["times"]))

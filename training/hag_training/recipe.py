@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import shutil
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -55,7 +55,7 @@ def run_recipe(
     model: str | Path | None = None,
     install: bool = False,
     leave_one_out: bool = False,
-    prompt_version: str | None = None,
+    tuning: Mapping[str, Any] | None = None,
     log: Callable[[str], None] = print,
     progress: bool = True,
 ) -> dict[str, Any]:
@@ -66,10 +66,11 @@ def run_recipe(
     hag-chain's package data (``hag_chain/data/``) under the file name the supported model ships its adapter with,
     so that ``ChatHAG(model=name)`` loads it. With ``leave_one_out``, a last step tunes a planner without each task
     and scores it on that task (``leave_one_out/``, not timed with the recipe: it tunes one planner per task).
-    ``prompt_version`` replaces the recipe's planner prompt version (a key of ``hag_chain.PLANNER_PROMPTS``).
+    ``tuning`` holds tuning settings (:class:`~hag_training.sft_config.SFTConfig` fields, e.g. ``{"epochs": 5}``)
+    that replace the recipe's; the model card's command repeats them.
 
     Raises:
-        ValueError: ``install`` with a GGUF file that is no supported model's; an unknown ``prompt_version``.
+        ValueError: ``install`` with a GGUF file that is no supported model's; an invalid ``tuning`` setting.
         FileNotFoundError: a ``model`` file that does not exist.
 
     """
@@ -83,7 +84,8 @@ def run_recipe(
     from hag_training.search import run_search
     from hag_training.sft import train_adapter
 
-    sft = recipe.sft if prompt_version is None else replace(recipe.sft, prompt_version=prompt_version)  # validated
+    tuning = dict(tuning or {})
+    sft = replace(recipe.sft, **tuning)  # validated by SFTConfig
     supported, model_path = resolve_base(model)
     if install and (supported is None or supported.adapter_file is None):
         what = (
@@ -123,7 +125,7 @@ def run_recipe(
         )
     paths = write_report(report, out / "eval")
     times["eval_s"] = round(time.perf_counter() - start, 1)
-    command = _command(recipe, supported, model_path, prompt_version)
+    command = _command(recipe, supported, model_path, tuning)
     evaluation = (
         f"`{command}`: {recipe.eval.n_test} test inputs per task, seed {recipe.eval.seed}; means with 95% bootstrap "
         "intervals; HAG − method is a paired difference.\n\n" + paths["table"].read_text()
@@ -163,11 +165,11 @@ def run_recipe(
     return {"adapter": tuned.adapter_path, "card": card, "eval": paths, "installed": installed, "times": times}
 
 
-def _command(recipe: Recipe, supported: Any, model_path: str | None, prompt_version: str | None) -> str:
+def _command(recipe: Recipe, supported: Any, model_path: str | None, tuning: Mapping[str, Any]) -> str:
     """The ``hag-train recipe`` command line that reproduces this run (for the model card)."""
     parts = ["hag-train recipe", recipe.name]
     if supported is None or supported.name != DEFAULT_MODEL:
         parts += ["--model", supported.name if supported is not None else Path(model_path or "").name]
-    if prompt_version is not None:
-        parts += ["--prompt-version", prompt_version]
+    for name, value in tuning.items():
+        parts += [f"--{name.replace('_', '-')}", str(value)]
     return " ".join(parts)
