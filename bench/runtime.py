@@ -1,8 +1,8 @@
 """End-to-end cost of HAG's planner: ChatHAG vs langchain-community's ChatLlamaCpp on the same GGUF.
 
-Each backend runs in its own process (so peak RSS is its own) over the same prompts with 128-token answers;
-generation is kept going to exactly 128 tokens by banning the end-of-sequence token, so both sides produce the same
-amount of text. Two machine states, side by side: idle, and with another process keeping one core busy (a laptop
+Each backend runs in its own process (so peak RSS is its own; one per pass, the kinds taking turns) over the same
+prompts with 128-token answers; generation is kept going to exactly 128 tokens by banning the end-of-sequence token,
+so both sides produce the same amount of text. Two machine states, side by side: idle, and with another process keeping one core busy (a laptop
 rarely idles; ``--idle-only`` skips the second). Thread settings compared: ChatHAG's default (the CPUs other
 processes leave free, per call), every CPU for both backends (the idle comparison's baseline), and llama.cpp's own
 default (half the CPUs for decoding, all for prompts). HAG answers with the configuration it chose, whose sampling
@@ -118,6 +118,22 @@ def _run(kind: str, repeats: int, model: str) -> dict:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
+def _passes(repeats: int, model: str) -> dict[str, dict]:
+    """Every kind's calls, the kinds taking turns one pass each, so that a host drifting during the run moves them
+    alike (run kind after kind, a drift between two kinds' runs showed up as their ratio: 0.75 on 2026-12-07)."""
+    runs: dict[str, dict] = {}
+    for _ in range(repeats):
+        for kind in KINDS:
+            one = _run(kind, 1, model)
+            if kind not in runs:
+                runs[kind] = one
+                continue
+            for key in ("seconds", "planner_ms", "answer_tokens"):
+                runs[kind][key] += one[key]
+            runs[kind]["peak_rss_mb"] = max(runs[kind]["peak_rss_mb"], one["peak_rss_mb"])
+    return runs
+
+
 def _summary(runs: dict[str, dict], repeats: int) -> dict:
     def ratio(kind: str) -> float:
         return round(statistics.median(h / p for h, p in zip(runs[kind]["seconds"], runs["plain"]["seconds"])), 3)
@@ -149,7 +165,7 @@ def main() -> None:
         print(json.dumps(_worker(args.worker, args.repeats, args.model)))
         return
     result = {"model": args.model, "answer_tokens": ANSWER_TOKENS, "prompts": len(PROMPTS), "cpu_count": os.cpu_count()}
-    result["idle"] = _summary({kind: _run(kind, args.repeats, args.model) for kind in KINDS}, args.repeats)
+    result["idle"] = _summary(_passes(args.repeats, args.model), args.repeats)
     if args.idle_only:
         result["one_core_busy"] = None
     else:
