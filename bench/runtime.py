@@ -2,13 +2,14 @@
 
 Each backend runs in its own process (so peak RSS is its own; one per pass, the kinds taking turns) over the same
 prompts with 128-token answers; generation is kept going to exactly 128 tokens by banning the end-of-sequence token,
-so both sides produce the same amount of text. Two machine states, side by side: idle, and with another process keeping one core busy (a laptop
-rarely idles; ``--idle-only`` skips the second). Thread settings compared: ChatHAG's default (the CPUs other
-processes leave free, per call), every CPU for both backends (the idle comparison's baseline), and llama.cpp's own
-default (half the CPUs for decoding, all for prompts). HAG answers with the configuration it chose, whose sampling
-can cost more or less than ChatLlamaCpp's defaults (greedy skips top-k and top-p); ``hag-same-sampling`` isolates
-the planner's cost: the planner runs (one call, on a one-value temperature grid), and the answer samples with
-ChatLlamaCpp's defaults on every CPU, as the plain call does. Writes bench/results/runtime.json.
+so both sides produce the same amount of text. Two machine states, side by side: idle, and with another process
+keeping one core busy (a laptop rarely idles; ``--idle-only`` skips the second). Thread settings compared: ChatHAG's
+default (the CPUs other processes leave free, per call), every CPU for both backends (the idle comparison's
+baseline), and llama.cpp's own default (half the CPUs for decoding, all for prompts). HAG answers with the
+configuration it chose, whose sampling can cost more or less than ChatLlamaCpp's defaults (greedy skips top-k and
+top-p); ``hag-same-sampling`` isolates the planner's cost: the planner runs (one call, on a one-value temperature
+grid), and the answer samples with ChatLlamaCpp's defaults on every CPU, as the plain call does. Writes
+bench/results/runtime.json.
 
     python bench/runtime.py            # needs: pip install -e ".[bench]"; run it on an otherwise idle machine
     python bench/runtime.py --model qwen2.5-coder-0.5b --idle-only --out bench/results/runtime_qwen2.5-coder-0.5b.json
