@@ -180,7 +180,7 @@ def _one_core_busy(model: str) -> dict:
     """The summary with another process keeping one core busy for the whole run (one pass: every call is slower)."""
     spinner = subprocess.Popen([sys.executable, "-c", "while True: pass"])
     try:
-        return _summary({kind: _run(kind, 1, model) for kind in KINDS}, 1)
+        return _summary(_passes(1, model), 1)
     finally:
         spinner.kill()
 

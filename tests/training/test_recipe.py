@@ -26,7 +26,7 @@ def test_recipe_runs_end_to_end_on_a_given_base_model(tmp_path):
         tmp_path / "run",
         cache_path=tmp_path / "cache.sqlite",
         model=default_model_path(),
-        tuning={"epochs": 2},
+        tuning={"epochs": 2.0},  # the CLI passes a float; the card writes 2
         progress=False,
     )
     assert set(out["times"]) == {"search_s", "sft_s", "eval_s"} and out["installed"] is None

@@ -70,7 +70,8 @@ def run_recipe(
     that replace the recipe's; the model card's command repeats them.
 
     Raises:
-        ValueError: ``install`` with a GGUF file that is no supported model's; an invalid ``tuning`` setting.
+        ValueError: ``install`` with a GGUF file that is no supported model's; an invalid ``tuning`` value.
+        TypeError: a ``tuning`` name that is no tuning setting.
         FileNotFoundError: a ``model`` file that does not exist.
 
     """
@@ -171,5 +172,5 @@ def _command(recipe: Recipe, supported: Any, model_path: str | None, tuning: Map
     if supported is None or supported.name != DEFAULT_MODEL:
         parts += ["--model", supported.name if supported is not None else Path(model_path or "").name]
     for name, value in tuning.items():
-        parts += [f"--{name.replace('_', '-')}", str(value)]
+        parts += [f"--{name.replace('_', '-')}", format(value, "g") if isinstance(value, float) else str(value)]
     return " ".join(parts)
