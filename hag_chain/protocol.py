@@ -71,9 +71,9 @@ PLANNER_PROMPTS: dict[str, PlannerPrompt] = {
     "hag-v3": PlannerPrompt("settings", reply="code"),
     # hag-v3's word and code, but opening the assistant's reply instead of a user turn of its own. The chat
     # template's turn markers around hag-v3's word were 8 of its 9 invocation tokens, each evaluated on every call
-    # (Qwen2.5-Coder-0.5B, bench/runtime.py: 97.7 ms). One adapted position instead of nine: on SmolLM2 it chose
-    # worse for unseen phrasings (-0.027 [-0.050, -0.007], paired, docs/evaluation.md), so it is not the default;
-    # Qwen2.5-Coder-0.5B's adapter, whose planner cost the most, is tuned with it (no such loss there).
+    # (Qwen2.5-Coder-0.5B, bench/runtime.py: 97.7 ms). One adapted position instead of nine chose worse, so it is
+    # not the default: on SmolLM2 for unseen phrasings (-0.027 [-0.050, -0.007], paired), on Qwen2.5-Coder-0.5B
+    # tuned for five epochs on the whole stream (-0.019 [-0.031, -0.008]; docs/evaluation.md, "A one-token planner").
     "hag-v4": PlannerPrompt("settings", reply="code", opens_reply=True),
 }
 #: The version an untuned model is asked with: its instruction text is the only guidance such a model has.
