@@ -8,8 +8,9 @@ a plain LoRA that also learns the base model's own answers, so that it can stay 
 
 Training is transformers' ``Trainer`` with a peft LoRA; the result is exported with :mod:`hag_gguf` as a GGUF
 LoRA adapter carrying the ``hag.*`` metadata the runtime reads (search space, prompt version, base model,
-provenance, and for a code reply the code token ids it was tuned on). The same code runs on several GPUs under
-``accelerate launch``.
+provenance, and for a code reply the code token ids it was tuned on). An aLoRA is tuned on the positions it changes
+(:mod:`~hag_training.sft_prefix`: the conversation before its invocation is computed once, not every epoch). The
+same code runs on several GPUs under ``accelerate launch``.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from hag_training.sft_examples import (
     label_space,
     resolve_ties,
 )
+from hag_training.sft_prefix import PrefixCollator, cache_prefixes
 from hag_training.versions import package_versions
 
 __all__ = ["ADAPTER_FILE", "SFTResult", "prepare_base", "train_adapter"]
@@ -244,9 +246,13 @@ def _train(
         remove_unused_columns=False,
         dataloader_pin_memory=torch.cuda.is_available(),
     )
-    collator = DataCollatorForSeq2Seq(tokenizer, padding=True, label_pad_token_id=IGNORE_INDEX)
-    trainer = Trainer(model=model, args=args, train_dataset=examples, data_collator=collator)
     start = time.perf_counter()
+    if config.mode == "alora":  # the conversation before the invocation is the base model's: computed once
+        dataset: list[dict[str, Any]] = cache_prefixes(model, examples, config.batch_size, progress=progress)
+        collator: Any = PrefixCollator(tokenizer.pad_token_id)
+    else:
+        dataset, collator = examples, DataCollatorForSeq2Seq(tokenizer, padding=True, label_pad_token_id=IGNORE_INDEX)
+    trainer = Trainer(model=model, args=args, train_dataset=dataset, data_collator=collator)
     trainer.train(resume_from_checkpoint=get_last_checkpoint(str(trainer_dir)))
     clock = trainer_dir / "train_seconds"
     seconds = (float(clock.read_text()) if clock.is_file() else 0.0) + time.perf_counter() - start

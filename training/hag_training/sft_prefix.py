@@ -1,0 +1,135 @@
+"""Tuning an activated LoRA on the positions it changes: the conversation before its invocation is computed once.
+
+An aLoRA acts from its invocation on (:mod:`~hag_training.sft`): every position before it is the base model's
+computation, the same in every epoch, and only the planner's reply carries loss. So the base model's keys and
+values of each example's prefix are computed once, without gradients (:func:`cache_prefixes`), and every training
+step runs the model on the suffixes alone (the invocation and the reply: about ten tokens on Qwen2.5 against a
+hundred for the whole example) on top of them (:class:`PrefixCollator`). The loss and the gradients are the whole
+example's, up to rounding (tests/training/test_sft_prefix.py compares them). On Qwen2.5-Coder-0.5B, five epochs
+on the twelve-task suite's 384 labels took 338 s (113 s of it the prefixes) against 2,417 s on whole examples. The
+prefixes stay in memory: about 25 KB a token for Qwen2.5-0.5B in float32, 1 GB for 384 examples of 108 tokens.
+
+Written here because neither transformers' ``Trainer`` nor peft offers it: peft finds the invocation
+(``calculate_alora_offsets``, the rule its aLoRA layers follow) and transformers' models continue from past keys
+and values (``DynamicCache``); this module joins the two.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+__all__ = ["PrefixCollator", "cache_prefixes"]
+
+
+def cache_prefixes(
+    model: Any, examples: list[dict[str, list[int]]], batch_size: int, *, progress: bool = False
+) -> list[dict[str, Any]]:
+    """Each example as its suffix from the aLoRA's invocation on, with the base model's keys and values before it.
+
+    Args:
+        model: The peft model with the activated LoRA being trained (its adapter is switched off for the prefixes).
+        examples: ``input_ids`` and ``labels`` of whole examples (:func:`~hag_training.sft_examples.build_examples`).
+        batch_size: Prefixes computed together (left-padded).
+        progress: Show a progress bar.
+
+    Returns:
+        Per example, ``input_ids`` and ``labels`` of the suffix and ``past``: one ``(keys, values)`` pair per layer,
+        each ``[1, heads, prefix length, head size]``, for :class:`PrefixCollator`.
+
+    Raises:
+        ValueError: An example does not contain the invocation, or carries loss before it.
+
+    """
+    import torch
+    from peft.tuners.lora.variants import calculate_alora_offsets
+    from tqdm.auto import tqdm
+
+    splits = []
+    for i, ex in enumerate(examples):
+        ids = torch.tensor([ex["input_ids"]])
+        (offset,) = calculate_alora_offsets(model.peft_config, model.active_adapter, ids)
+        if offset is None:
+            raise ValueError(f"training example {i} does not contain the aLoRA invocation: nothing in it is tuned")
+        split = len(ex["input_ids"]) - offset
+        if any(t != -100 for t in ex["labels"][:split]):
+            raise ValueError(f"training example {i} carries loss before the aLoRA invocation, which cannot learn it")
+        splits.append(split)
+
+    device = next(model.parameters()).device  # the prefixes stay where the model computes (a GPU under accelerate)
+    past: list[Any] = [None] * len(examples)
+    order = sorted(range(len(examples)), key=lambda i: splits[i])  # similar lengths together: little padding
+    was_training = model.training
+    model.eval()  # the base model's computation, as at inference (no dropout)
+    with torch.no_grad(), model.disable_adapter():
+        for start in tqdm(range(0, len(order), batch_size), desc="prefixes", unit="batch", disable=not progress):
+            batch = order[start : start + batch_size]
+            width = max(splits[i] for i in batch)
+            ids = torch.zeros((len(batch), width), dtype=torch.long)
+            mask = torch.zeros((len(batch), width), dtype=torch.long)
+            positions = torch.zeros((len(batch), width), dtype=torch.long)
+            for row, i in enumerate(batch):
+                n = splits[i]
+                ids[row, width - n :] = torch.tensor(examples[i]["input_ids"][:n])
+                mask[row, width - n :] = 1
+                positions[row, width - n :] = torch.arange(n)
+            inputs = {"input_ids": ids, "attention_mask": mask, "position_ids": positions}
+            out = model(**{k: v.to(device) for k, v in inputs.items()}, use_cache=True, logits_to_keep=1)
+            layers = out.past_key_values.to_legacy_cache()
+            for row, i in enumerate(batch):
+                n = splits[i]
+                past[i] = tuple(
+                    (k[row : row + 1, :, width - n :].clone(), v[row : row + 1, :, width - n :].clone())
+                    for k, v in layers
+                )
+    model.train(was_training)
+    return [
+        {"input_ids": ex["input_ids"][n:], "labels": ex["labels"][n:], "past": p}
+        for ex, n, p in zip(examples, splits, past, strict=True)
+    ]
+
+
+@dataclass
+class PrefixCollator:
+    """Batches :func:`cache_prefixes`'s examples for the model: suffixes on top of their left-padded prefixes.
+
+    The prefixes are padded on the left to the longest (masked out), the suffixes on the right (masked, no loss);
+    each suffix's positions continue its own prefix's.
+    """
+
+    pad_token_id: int
+
+    def __call__(self, features: list[dict[str, Any]]) -> dict[str, Any]:
+        """``input_ids``, ``labels``, ``attention_mask`` (prefix and suffix), ``position_ids``, ``past_key_values``."""
+        import torch
+        from transformers import DynamicCache
+
+        prefix = [f["past"][0][0].shape[2] for f in features]
+        width, length = max(prefix), max(len(f["input_ids"]) for f in features)
+        rows = len(features)
+        ids = torch.full((rows, length), self.pad_token_id, dtype=torch.long)
+        labels = torch.full((rows, length), -100, dtype=torch.long)
+        mask = torch.zeros((rows, width + length), dtype=torch.long)
+        positions = torch.zeros((rows, length), dtype=torch.long)
+        for row, (f, n) in enumerate(zip(features, prefix, strict=True)):
+            s = len(f["input_ids"])
+            ids[row, :s] = torch.tensor(f["input_ids"])
+            labels[row, :s] = torch.tensor(f["labels"])
+            mask[row, width - n : width + s] = 1
+            positions[row] = torch.arange(n, n + length)
+
+        def padded(layer: int, kv: int) -> Any:
+            return torch.cat(
+                [torch.nn.functional.pad(f["past"][layer][kv], (0, 0, width - n, 0)) for f, n in zip(features, prefix)]
+            )
+
+        past = DynamicCache()
+        for layer in range(len(features[0]["past"])):
+            past.update(padded(layer, 0), padded(layer, 1), layer)
+        return {
+            "input_ids": ids,
+            "labels": labels,
+            "attention_mask": mask,
+            "position_ids": positions,
+            "past_key_values": past,
+        }
