@@ -63,10 +63,12 @@ def test_suffixes_over_cached_prefixes_give_the_whole_examples_loss_and_gradient
     assert model.training  # restored after the prefixes
     for ex, c in zip(examples, cached, strict=True):
         n = c["past"][0][0].shape[2]
-        assert c["input_ids"] == ex["input_ids"][n:] and c["labels"] == ex["labels"][n:]
-        # The suffix is the invocation and the reply (its loss tokens); everything before it is cached.
-        assert n > 0 and len(c["input_ids"]) == len(invocation) + sum(t != -100 for t in ex["labels"])
-    cached_loss, cached_grads = _loss_and_grads(model, PrefixCollator(tokenizer.pad_token_id)(cached))
+        assert c["input_ids"] == ex["input_ids"] and c["labels"] == ex["labels"]  # whole, for group_by_length
+        # What the model runs is the invocation and the reply (its loss tokens); everything before it is cached.
+        assert n > 0 and len(ex["input_ids"]) - n == len(invocation) + sum(t != -100 for t in ex["labels"])
+    batch = PrefixCollator(tokenizer.pad_token_id)(cached)
+    assert batch["input_ids"].shape[1] == len(invocation) + 1  # hag-v3 replies with one code token
+    cached_loss, cached_grads = _loss_and_grads(model, batch)
 
     assert cached_loss == pytest.approx(loss, rel=1e-5)
     assert grads.keys() == cached_grads.keys() and any(g.abs().sum() > 0 for g in grads.values())

@@ -25,7 +25,7 @@ __all__ = ["PrefixCollator", "cache_prefixes"]
 def cache_prefixes(
     model: Any, examples: list[dict[str, list[int]]], batch_size: int, *, progress: bool = False
 ) -> list[dict[str, Any]]:
-    """Each example as its suffix from the aLoRA's invocation on, with the base model's keys and values before it.
+    """Each example with the base model's keys and values of its prefix, everything before the aLoRA's invocation.
 
     Args:
         model: The peft model with the activated LoRA being trained (its adapter is switched off for the prefixes).
@@ -34,8 +34,9 @@ def cache_prefixes(
         progress: Show a progress bar.
 
     Returns:
-        Per example, ``input_ids`` and ``labels`` of the suffix and ``past``: one ``(keys, values)`` pair per layer,
-        each ``[1, heads, prefix length, head size]``, for :class:`PrefixCollator`.
+        Per example, its ``input_ids`` and ``labels`` (whole, so that transformers' ``group_by_length`` batches
+        them as it batches whole examples) and ``past``: one ``(keys, values)`` pair per layer, each
+        ``[1, heads, prefix length, head size]``, for :class:`PrefixCollator`.
 
     Raises:
         ValueError: An example does not contain the invocation, or carries loss before it.
@@ -83,15 +84,12 @@ def cache_prefixes(
                     for k, v in layers
                 )
     model.train(was_training)
-    return [
-        {"input_ids": ex["input_ids"][n:], "labels": ex["labels"][n:], "past": p}
-        for ex, n, p in zip(examples, splits, past, strict=True)
-    ]
+    return [ex | {"past": p} for ex, p in zip(examples, past, strict=True)]
 
 
 @dataclass
 class PrefixCollator:
-    """Batches :func:`cache_prefixes`'s examples for the model: suffixes on top of their left-padded prefixes.
+    """Batches :func:`cache_prefixes`'s examples for the model: their suffixes on top of their left-padded prefixes.
 
     The prefixes are padded on the left to the longest (masked out), the suffixes on the right (masked, no loss);
     each suffix's positions continue its own prefix's.
@@ -105,16 +103,17 @@ class PrefixCollator:
         from transformers import DynamicCache
 
         prefix = [f["past"][0][0].shape[2] for f in features]
-        width, length = max(prefix), max(len(f["input_ids"]) for f in features)
+        suffixes = [(f["input_ids"][n:], f["labels"][n:]) for f, n in zip(features, prefix, strict=True)]
+        width, length = max(prefix), max(len(ids) for ids, _ in suffixes)
         rows = len(features)
         ids = torch.full((rows, length), self.pad_token_id, dtype=torch.long)
         labels = torch.full((rows, length), -100, dtype=torch.long)
         mask = torch.zeros((rows, width + length), dtype=torch.long)
         positions = torch.zeros((rows, length), dtype=torch.long)
-        for row, (f, n) in enumerate(zip(features, prefix, strict=True)):
-            s = len(f["input_ids"])
-            ids[row, :s] = torch.tensor(f["input_ids"])
-            labels[row, :s] = torch.tensor(f["labels"])
+        for row, ((suffix, suffix_labels), n) in enumerate(zip(suffixes, prefix, strict=True)):
+            s = len(suffix)
+            ids[row, :s] = torch.tensor(suffix)
+            labels[row, :s] = torch.tensor(suffix_labels)
             mask[row, width - n : width + s] = 1
             positions[row] = torch.arange(n, n + length)
 
