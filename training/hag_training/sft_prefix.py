@@ -6,7 +6,7 @@ values of each example's prefix are computed once, without gradients (:func:`cac
 step runs the model on the suffixes alone (the invocation and the reply: about ten tokens on Qwen2.5 against a
 hundred for the whole example) on top of them (:class:`PrefixCollator`). The loss and the gradients are the whole
 example's, up to rounding (tests/training/test_sft_prefix.py compares them). On Qwen2.5-Coder-0.5B, five epochs
-on the twelve-task suite's 384 labels took 338 s (113 s of it the prefixes) against 2,417 s on whole examples. The
+on the twelve-task suite's 384 labels took 332 s (about 110 s of it the prefixes) against 2,417 s on whole examples. The
 prefixes stay in memory: about 25 KB a token for Qwen2.5-0.5B in float32, 1 GB for 384 examples of 108 tokens.
 
 Written here because neither transformers' ``Trainer`` nor peft offers it: peft finds the invocation
