@@ -6,10 +6,14 @@ import json
 
 import pytest
 from hag_training.labels import load_records
+from hag_training.sft import train_adapter
+from hag_training.sft_config import SFTConfig
 from hag_training.sft_examples import alora_invocation, build_examples, label_space
 from hag_training.sft_prefix import PrefixCollator, cache_prefixes
 
 from hag_chain.protocol import TUNED_PROMPT_VERSION
+
+from ..tiny_models import TRAINING
 
 # The tiny llama runs in torch here: on one thread (see tests/conftest.py).
 pytestmark = pytest.mark.usefixtures("single_threaded_torch")
@@ -82,3 +86,25 @@ def test_an_example_without_the_invocation_is_refused(setup):
     broken = {"input_ids": examples[0]["input_ids"][: -n - 1], "labels": examples[0]["labels"][: -n - 1]}
     with pytest.raises(ValueError, match="example 1 does not contain the aLoRA invocation"):
         cache_prefixes(model, [examples[0], broken], batch_size=2)
+
+
+def test_loss_on_the_invocations_first_token_is_refused(setup):
+    model, _, examples = setup
+    n = len(model.peft_config["default"].alora_invocation_tokens) + 1  # the invocation and the one-token reply
+    start = len(examples[0]["input_ids"]) - n
+    labelled = dict(examples[0], labels=list(examples[0]["labels"]))
+    labelled["labels"][start] = labelled["input_ids"][start]  # predicted from the prefix: no suffix step sees it
+    with pytest.raises(ValueError, match="example 0 carries loss on or before the aLoRA invocation's first token"):
+        cache_prefixes(model, [labelled], batch_size=1)
+
+
+def test_a_finished_run_rerun_computes_no_prefixes(labels, base_dir, tmp_path, capsys):
+    config = SFTConfig(**(TRAINING | {"epochs": 2}))  # the default mode: alora
+    first = train_adapter(labels, tmp_path, config, base=base_dir, progress=True)
+    assert "prefixes" in capsys.readouterr().err
+    (state,) = (tmp_path / "trainer").glob("checkpoint-*/trainer_state.json")
+    saved = state.stat().st_mtime_ns
+    again = train_adapter(labels, tmp_path, config, base=base_dir, progress=True)
+    assert "prefixes" not in capsys.readouterr().err  # nothing to train, so no prefix is computed
+    assert state.stat().st_mtime_ns == saved
+    assert again.summary["loss_per_epoch"] == first.summary["loss_per_epoch"]

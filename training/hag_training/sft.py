@@ -246,18 +246,29 @@ def _train(
         remove_unused_columns=False,
         dataloader_pin_memory=torch.cuda.is_available(),
     )
+    last = get_last_checkpoint(str(trainer_dir))
     start = time.perf_counter()
-    if config.mode == "alora":  # the conversation before the invocation is the base model's: computed once
+    # An aLoRA's conversation before the invocation is the base model's: computed once (not for a finished run).
+    if config.mode == "alora" and not _finished(last):
+        model.to(args.device)  # where the Trainer trains it (a GPU): the prefixes are computed and kept there
         dataset: list[dict[str, Any]] = cache_prefixes(model, examples, config.batch_size, progress=progress)
         collator: Any = PrefixCollator(tokenizer.pad_token_id)
     else:
         dataset, collator = examples, DataCollatorForSeq2Seq(tokenizer, padding=True, label_pad_token_id=IGNORE_INDEX)
     trainer = Trainer(model=model, args=args, train_dataset=dataset, data_collator=collator)
-    trainer.train(resume_from_checkpoint=get_last_checkpoint(str(trainer_dir)))
+    trainer.train(resume_from_checkpoint=last)
     clock = trainer_dir / "train_seconds"
     seconds = (float(clock.read_text()) if clock.is_file() else 0.0) + time.perf_counter() - start
     clock.write_text(f"{seconds:.1f}")
     return [round(h["loss"], 4) for h in trainer.state.log_history if "loss" in h], seconds
+
+
+def _finished(checkpoint: str | None) -> bool:
+    """Whether the Trainer ``checkpoint`` ends its run, so that resuming from it trains nothing."""
+    if checkpoint is None:
+        return False
+    state = json.loads((Path(checkpoint) / "trainer_state.json").read_text())
+    return state["global_step"] >= state["max_steps"]
 
 
 def _data_summary(

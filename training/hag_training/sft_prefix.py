@@ -1,13 +1,14 @@
 """Tuning an activated LoRA on the positions it changes: the conversation before its invocation is computed once.
 
 An aLoRA acts from its invocation on (:mod:`~hag_training.sft`): every position before it is the base model's
-computation, the same in every epoch, and only the planner's reply carries loss. So the base model's keys and
-values of each example's prefix are computed once, without gradients (:func:`cache_prefixes`), and every training
-step runs the model on the suffixes alone (the invocation and the reply: about ten tokens on Qwen2.5 against a
-hundred for the whole example) on top of them (:class:`PrefixCollator`). The loss and the gradients are the whole
-example's, up to rounding (tests/training/test_sft_prefix.py compares them). On Qwen2.5-Coder-0.5B, five epochs
-on the twelve-task suite's 384 labels took 332 s (about 110 s of it the prefixes) against 2,417 s on whole examples. The
-prefixes stay in memory: about 25 KB a token for Qwen2.5-0.5B in float32, 1 GB for 384 examples of 108 tokens.
+computation, the same in every epoch, and only the planner's reply carries loss. So the base model's keys and values
+of each example's prefix are computed once, without gradients (:func:`cache_prefixes`), and every training step runs
+the model on the suffixes alone (the invocation and the reply: about ten tokens on Qwen2.5 against a hundred for the
+whole example) on top of them (:class:`PrefixCollator`). The loss and the gradients are the whole example's
+(tests/training/test_sft_prefix.py compares them without dropout; with it, the dropout's random numbers are drawn
+for other positions, so a tuning is another draw). On Qwen2.5-Coder-0.5B, five epochs on the twelve-task suite's 384
+labels took 332 s (109 s of it the prefixes) against 2,417 s on whole examples. The prefixes stay in memory: about
+25 KB a token for Qwen2.5-0.5B in float32, 1 GB for 384 examples of 108 tokens.
 
 Written here because neither transformers' ``Trainer`` nor peft offers it: peft finds the invocation
 (``calculate_alora_offsets``, the rule its aLoRA layers follow) and transformers' models continue from past keys
@@ -43,25 +44,53 @@ def cache_prefixes(
 
     """
     import torch
-    from peft.tuners.lora.variants import calculate_alora_offsets
-    from tqdm.auto import tqdm
+    from peft.tuners.lora.variants import calculate_alora_offsets  # the rule peft's aLoRA layers follow
 
     splits = []
     for i, ex in enumerate(examples):
         ids = torch.tensor([ex["input_ids"]])
         (offset,) = calculate_alora_offsets(model.peft_config, model.active_adapter, ids)
         if offset is None:
-            raise ValueError(f"training example {i} does not contain the aLoRA invocation: nothing in it is tuned")
+            msg = (
+                f"training example {i} does not contain the aLoRA invocation, so nothing in it would be tuned: build "
+                "the examples with the adapter's invocation tokens (`build_examples(..., invocation=...)`)"
+            )
+            raise ValueError(msg)
         split = len(ex["input_ids"]) - offset
-        if any(t != -100 for t in ex["labels"][:split]):
-            raise ValueError(f"training example {i} carries loss before the aLoRA invocation, which cannot learn it")
+        # Up to the invocation's first token: its label is predicted from the last prefix position, not computed here.
+        if any(t != -100 for t in ex["labels"][: split + 1]):
+            msg = (
+                f"training example {i} carries loss on or before the aLoRA invocation's first token, which an aLoRA "
+                "cannot learn: only the tokens after the invocation can carry loss (build the examples with "
+                "`build_examples(..., invocation=...)`)"
+            )
+            raise ValueError(msg)
         splits.append(split)
 
-    device = next(model.parameters()).device  # the prefixes stay where the model computes (a GPU under accelerate)
     past: list[Any] = [None] * len(examples)
-    order = sorted(range(len(examples)), key=lambda i: splits[i])  # similar lengths together: little padding
     was_training = model.training
     model.eval()  # the base model's computation, as at inference (no dropout)
+    try:
+        _fill(model, examples, splits, past, batch_size, progress)
+    finally:
+        model.train(was_training)
+    return [ex | {"past": p} for ex, p in zip(examples, past, strict=True)]
+
+
+def _fill(
+    model: Any,
+    examples: list[dict[str, list[int]]],
+    splits: list[int],
+    past: list[Any],
+    batch_size: int,
+    progress: bool,
+) -> None:
+    """Compute each example's prefix (``splits[i]`` tokens) into ``past[i]``, similar lengths batched together."""
+    import torch
+    from tqdm.auto import tqdm
+
+    order = sorted(range(len(examples)), key=lambda i: splits[i])  # little padding
+    device = next(model.parameters()).device  # the training device: `sft` moves the model there first
     with torch.no_grad(), model.disable_adapter():
         for start in tqdm(range(0, len(order), batch_size), desc="prefixes", unit="batch", disable=not progress):
             batch = order[start : start + batch_size]
@@ -83,8 +112,6 @@ def cache_prefixes(
                     (k[row : row + 1, :, width - n :].clone(), v[row : row + 1, :, width - n :].clone())
                     for k, v in layers
                 )
-    model.train(was_training)
-    return [ex | {"past": p} for ex, p in zip(examples, past, strict=True)]
 
 
 @dataclass
@@ -119,7 +146,10 @@ class PrefixCollator:
 
         def padded(layer: int, kv: int) -> Any:
             return torch.cat(
-                [torch.nn.functional.pad(f["past"][layer][kv], (0, 0, width - n, 0)) for f, n in zip(features, prefix)]
+                [
+                    torch.nn.functional.pad(f["past"][layer][kv], (0, 0, width - n, 0))
+                    for f, n in zip(features, prefix, strict=True)
+                ]
             )
 
         past = DynamicCache()
